@@ -1,0 +1,46 @@
+"""custseg: customer segments, explanations, anomalies and actions from a transaction log.
+
+Typical use::
+
+    import custseg
+    result = custseg.run("online_retail.xlsx")
+    result.rfm.head()
+    custseg.write_outputs(result, "out/")
+"""
+
+from custseg.clean import CleaningReport
+from custseg.config import (
+    AnomalyConfig,
+    CleaningConfig,
+    ClusterConfig,
+    Config,
+    ExplainConfig,
+    RFMConfig,
+)
+from custseg.errors import ConfigError, CustsegError, EmptyResultError, InputError, MappingError
+from custseg.outputs import write_outputs
+from custseg.pipeline import Dataset, Result, compute_rfm, load, run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnomalyConfig",
+    "CleaningConfig",
+    "CleaningReport",
+    "ClusterConfig",
+    "Config",
+    "ConfigError",
+    "CustsegError",
+    "Dataset",
+    "EmptyResultError",
+    "ExplainConfig",
+    "InputError",
+    "MappingError",
+    "RFMConfig",
+    "Result",
+    "__version__",
+    "compute_rfm",
+    "load",
+    "run",
+    "write_outputs",
+]

@@ -1,0 +1,224 @@
+"""Cleaning rules as data, applied in one SQL pass that names the first rule dropping each row.
+
+Every input row lands in the table ``lines`` with ``drop_rule`` NULL (kept) or the name of the
+first rule, in :data:`RULES` order, that removes it — so rows_in = rows_kept + Σ dropped by
+construction, and later stages (transaction anomalies) can still look at dropped lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import duckdb
+
+from custseg.config import CleaningConfig
+from custseg.errors import EmptyResultError
+from custseg.io import CANONICAL
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A cleaning rule: ``predicate`` returns the SQL condition under which a row is dropped,
+    or None when the configuration switches the rule off."""
+
+    name: str
+    why: str
+    needs: tuple[str, ...]
+    predicate: Callable[[CleaningConfig, date | None], str | None]
+
+
+def _missing_values(cfg: CleaningConfig, _: date | None) -> str | None:
+    if not cfg.missing_values:
+        return None
+    cols = [c for c in CANONICAL if c not in ("customer_id", "amount")]
+    # A column absent from the input is all NULL: it must not drop every row.
+    return " OR ".join(f"({c} IS NULL AND present_{c})" for c in cols) + " OR amount IS NULL"
+
+
+def _non_product(cfg: CleaningConfig, _: date | None) -> str | None:
+    if not cfg.non_product:
+        return None
+    codes = _sql_list(tuple(c.upper() for c in cfg.non_product_codes))
+    prefixes = " OR ".join(f"starts_with(upper(stock_code), '{p.upper()}')"
+                           for p in cfg.non_product_prefixes)
+    return f"upper(stock_code) IN ({codes})" + (f" OR {prefixes}" if prefixes else "")
+
+
+def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:
+    if not cfg.non_positive:
+        return None
+    return "quantity <= 0 OR unit_price <= 0 OR amount <= 0"
+
+
+#: The rules, in the order they are tried.
+RULES: tuple[Rule, ...] = (
+    Rule("missing_customer", "A line without a customer id cannot be attributed to anyone.",
+         ("customer_id",), lambda c, _: "customer_id IS NULL" if c.missing_customer else None),
+    Rule("missing_values", "A line with an empty field (date, quantity, price, description, …) "
+         "cannot be trusted; the seed dropped every row with a missing value.",
+         (), _missing_values),
+    Rule("after_snapshot", "Lines on or after the as-of date are in the future of the snapshot.",
+         ("invoice_date",),
+         lambda _, as_of: f"invoice_date >= TIMESTAMP '{as_of.isoformat()}'" if as_of else None),
+    Rule("duplicate", "An exact copy of an earlier line (same invoice, product, quantity, "
+         "time, price and customer) is an export artefact, not a second purchase.",
+         (), lambda c, _: "dup_rank > 1" if c.duplicates else None),
+    Rule("cancellation", "Invoices starting with 'C' cancel earlier lines; they are not "
+         "purchases.", ("invoice",),
+         lambda c, _: "starts_with(upper(invoice), 'C')" if c.cancellations else None),
+    Rule("adjustment", "Invoices starting with 'A' are bad-debt adjustments, not purchases.",
+         ("invoice",),
+         lambda c, _: "starts_with(upper(invoice), 'A')" if c.adjustments else None),
+    Rule("non_positive", "A zero or negative quantity or price outside a cancellation is a "
+         "return, a free item or an error: it is not spend.", (), _non_positive),
+    Rule("non_product", "Postage, fees, manual corrections, samples and vouchers are not "
+         "products a customer chose.", ("stock_code",), _non_product),
+    Rule("country", "The analysis covers the chosen market(s) only.", ("country",),
+         lambda c, _: (f"country IS NULL OR country NOT IN ({_sql_list(c.countries)})"
+                       if c.countries else None)),
+    Rule("max_line_total", "Lines above the line-total limit are wholesale or errors that "
+         "would dominate spend.", (),
+         lambda c, _: f"amount > {float(c.max_line_total)}" if c.max_line_total is not None
+         else None),
+    Rule("max_quantity", "Lines above the quantity limit are wholesale or errors.",
+         ("quantity",),
+         lambda c, _: f"quantity > {float(c.max_quantity)}" if c.max_quantity is not None
+         else None),
+)
+
+RULE_NAMES: tuple[str, ...] = tuple(r.name for r in RULES)
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """The row account of a cleaning run. ``rows_in == rows_kept + sum(dropped.values())``."""
+
+    rows_in: int
+    rows_kept: int
+    customers_kept: int
+    revenue_kept: float
+    #: Rows removed per active rule, in rule order (a row counts under its first rule only).
+    dropped: dict[str, int]
+    #: Rules that did not run, with the reason (switched off, or a column is missing).
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: Plain description of every active rule with its parameters.
+    rules: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "rows_in": self.rows_in,
+            "rows_kept": self.rows_kept,
+            "rows_dropped": self.rows_in - self.rows_kept,
+            "customers_kept": self.customers_kept,
+            "revenue_kept": round(self.revenue_kept, 2),
+            "dropped": self.dropped,
+            "skipped": self.skipped,
+            "rules": self.rules,
+        }
+
+
+def _describe(rule: Rule, cfg: CleaningConfig, as_of: date | None) -> str:
+    params = {
+        "country": f" (keep: {', '.join(cfg.countries)})",
+        "max_line_total": f" (limit {cfg.max_line_total:g})" if cfg.max_line_total else "",
+        "max_quantity": f" (limit {cfg.max_quantity:g})" if cfg.max_quantity else "",
+        "after_snapshot": f" (as of {as_of})" if as_of else "",
+    }
+    return rule.why + params.get(rule.name, "")
+
+
+def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
+                 as_of: date | None = None) -> tuple[list[tuple[Rule, str]], dict[str, str]]:
+    """Split the rules into those that run (with their SQL) and those skipped (with why)."""
+    active: list[tuple[Rule, str]] = []
+    skipped: dict[str, str] = {}
+    for rule in RULES:
+        absent = [c for c in rule.needs if c not in mapping]
+        if absent:
+            skipped[rule.name] = f"off: the input has no {', '.join(absent)} column"
+            continue
+        sql = rule.predicate(cfg, as_of)
+        if sql is None:
+            skipped[rule.name] = "switched off"
+            continue
+        active.append((rule, sql))
+    return active, skipped
+
+
+def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
+                cfg: CleaningConfig, as_of: date | None = None) -> CleaningReport:
+    """Create the table ``lines`` (every input row with its ``drop_rule``) and the view ``clean``.
+
+    Parameters
+    ----------
+    select_sql:
+        The canonical SELECT from :func:`custseg.io.canonical_select`.
+    mapping:
+        The column mapping, which decides which rules can run.
+
+    Returns
+    -------
+    The :class:`CleaningReport`.
+
+    Raises
+    ------
+    EmptyResultError
+        When no rows are kept.
+    """
+    active, skipped = active_rules(cfg, mapping, as_of)
+    presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
+                         for c in CANONICAL)
+    needs_dups = any(rule.name == "duplicate" for rule, _ in active)
+    dup = ("row_number() OVER (PARTITION BY invoice, stock_code, description, quantity, "
+           "invoice_date, unit_price, amount, customer_id, country ORDER BY row_id) AS dup_rank"
+           if needs_dups else "1 AS dup_rank")
+    cases = "\n    ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
+    case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
+    columns = ", ".join(("row_id", *CANONICAL))
+    con.execute(f"""
+CREATE OR REPLACE TABLE lines AS
+WITH canon AS ({select_sql}),
+flags AS (SELECT *, {dup}, {presence} FROM canon)
+SELECT {columns}, {case} AS drop_rule
+FROM flags
+""")
+    con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
+    counts = dict(con.execute(
+        "SELECT coalesce(drop_rule, ''), count(*) FROM lines GROUP BY 1").fetchall())
+    kept = con.execute(
+        "SELECT count(DISTINCT customer_id), coalesce(sum(amount), 0) FROM clean").fetchone()
+    rows_kept = int(counts.pop("", 0))
+    report = CleaningReport(
+        rows_in=rows_kept + sum(int(v) for v in counts.values()),
+        rows_kept=rows_kept,
+        customers_kept=int(kept[0]),
+        revenue_kept=float(kept[1]),
+        dropped={rule.name: int(counts.get(rule.name, 0)) for rule, _ in active},
+        skipped=skipped,
+        rules={rule.name: _describe(rule, cfg, as_of) for rule, _ in active},
+    )
+    if report.rows_kept == 0:
+        raise EmptyResultError(_empty_message(con, report, cfg))
+    return report
+
+
+def _empty_message(con: duckdb.DuckDBPyConnection, report: CleaningReport,
+                   cfg: CleaningConfig) -> str:
+    worst = max(report.dropped, key=report.dropped.get) if report.dropped else "none"
+    hint = ""
+    if worst == "country":
+        found = [r[0] for r in con.execute(
+            "SELECT country FROM lines WHERE country IS NOT NULL GROUP BY 1 "
+            "ORDER BY count(*) DESC LIMIT 8").fetchall()]
+        hint = (f" No line is from {', '.join(cfg.countries)}; the data's countries include "
+                f"{', '.join(found)}. Use --country all or --country NAME.")
+    return (f"Cleaning kept no rows out of {report.rows_in:,}: the rule {worst!r} removed "
+            f"{report.dropped.get(worst, 0):,}.{hint} Relax or switch off that rule.")

@@ -1,0 +1,157 @@
+"""Every knob of a custseg run, with its default, in frozen (hashable) dataclasses.
+
+Frozen dataclasses double as cache keys for the dashboard: a stage is re-run only when
+the part of the configuration it depends on changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+Transform = Literal["log1p", "none"]
+Detector = Literal["isolation_forest", "lof"]
+
+#: Stock codes that are not products: postage, fees, manual corrections, samples, discounts.
+NON_PRODUCT_CODES: tuple[str, ...] = (
+    "POST",
+    "DOT",
+    "M",
+    "C2",
+    "D",
+    "S",
+    "B",
+    "BANK CHARGES",
+    "AMAZONFEE",
+    "CRUK",
+    "PADS",
+)
+#: Prefixes of non-product stock codes (gift vouchers, eBay/dotcom listings).
+NON_PRODUCT_PREFIXES: tuple[str, ...] = ("GIFT_", "DCGS")
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    """Which cleaning rules run, with their parameters.
+
+    Rules run in the order of :data:`custseg.clean.RULE_ORDER`; a row dropped by several
+    rules is counted once, under the first.
+    """
+
+    missing_customer: bool = True
+    missing_values: bool = True
+    cancellations: bool = True
+    adjustments: bool = True
+    non_positive: bool = True
+    non_product: bool = True
+    duplicates: bool = True
+    #: Countries to keep (exact names); empty tuple keeps every country.
+    countries: tuple[str, ...] = ("United Kingdom",)
+    #: Drop lines whose total (quantity × unit price) is above this; None turns it off.
+    max_line_total: float | None = 500.0
+    #: Drop lines whose quantity is above this; None turns it off.
+    max_quantity: float | None = 100.0
+    non_product_codes: tuple[str, ...] = NON_PRODUCT_CODES
+    non_product_prefixes: tuple[str, ...] = NON_PRODUCT_PREFIXES
+
+    @classmethod
+    def preset(cls, name: str) -> CleaningConfig:
+        """Return a named rule preset: ``default`` or ``seed`` (the seed report's rules only)."""
+        if name == "default":
+            return cls()
+        if name == "seed":
+            return cls(
+                adjustments=False,
+                non_positive=False,
+                non_product=False,
+                duplicates=False,
+            )
+        from custseg.errors import ConfigError
+
+        raise ConfigError(f"Unknown rule preset {name!r}. Use 'default' or 'seed'.")
+
+    def with_rules(self, **switches: object) -> CleaningConfig:
+        """Return a copy with some fields replaced."""
+        return dataclasses.replace(self, **switches)
+
+
+@dataclass(frozen=True)
+class RFMConfig:
+    """RFM table options."""
+
+    #: Snapshot date for recency; None means latest invoice date + 1 day.
+    as_of: date | None = None
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Clustering options."""
+
+    #: Fixed number of clusters; None chooses k automatically.
+    k: int | None = None
+    k_min: int = 2
+    k_max: int = 10
+    transform: Transform = "log1p"
+    #: A candidate k is rejected when its smallest cluster holds fewer customers than this share.
+    min_cluster_share: float = 0.05
+    #: Silhouette is exact up to this many customers and sampled (with the seed) above it.
+    silhouette_sample: int = 10_000
+    #: Above this many customers, K-Means runs mini-batch.
+    minibatch_above: int = 200_000
+    n_init: int = 10
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Surrogate-model options."""
+
+    n_estimators: int = 200
+    test_size: float = 0.25
+    rule_depth: int = 3
+    #: Above this many customers, the surrogate models train on a stratified sample.
+    max_train: int = 200_000
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    """Customer and transaction anomaly options."""
+
+    contamination: float = 0.02
+    detector: Detector = "isolation_forest"
+    #: Robust z-score (median/MAD, per stock code) above which a unit price is flagged.
+    price_z: float = 6.0
+    #: Robust z-score above which a quantity is flagged for its product.
+    quantity_z: float = 8.0
+    #: Robust z-score above which an invoice total is flagged.
+    invoice_z: float = 8.0
+    #: Robust z-score above which a cancellation's value is flagged.
+    cancellation_z: float = 8.0
+    #: Stock codes with fewer lines than this are not judged on price or quantity.
+    min_product_lines: int = 10
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of a run. Build one with keyword arguments or :meth:`Config.default`."""
+
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
+    rfm: RFMConfig = field(default_factory=RFMConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
+    seed: int = 42
+    #: DuckDB threads; None lets DuckDB use every core.
+    threads: int | None = None
+    #: DuckDB memory limit, e.g. "2GB"; None keeps DuckDB's default (80% of RAM).
+    memory_limit: str | None = None
+
+    @classmethod
+    def default(cls) -> Config:
+        """The default configuration."""
+        return cls()
+
+    def replace(self, **changes: object) -> Config:
+        """Return a copy with some top-level fields replaced."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,542 @@
+"""Readers and column mapping: any supported export becomes a DuckDB view ``source``.
+
+Excel goes through calamine (fastexcel) into Arrow; CSV, TSV, TXT (optionally gzipped) and
+Parquet are scanned by DuckDB directly, so they are never held in Python memory; pandas,
+polars and Arrow frames are registered as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from custseg.errors import InputError, MappingError
+
+#: Canonical column keys, in the order of the ``lines`` table.
+CANONICAL: tuple[str, ...] = (
+    "invoice",
+    "stock_code",
+    "description",
+    "quantity",
+    "invoice_date",
+    "unit_price",
+    "amount",
+    "customer_id",
+    "country",
+)
+
+#: Header spellings recognised per key, after lower-casing and removing spaces, "_" and "-".
+ALIASES: dict[str, tuple[str, ...]] = {
+    "invoice": ("invoiceno", "invoice", "invoicenumber", "invoiceid", "orderid", "orderno",
+                "ordernumber", "order", "transactionid"),
+    "stock_code": ("stockcode", "sku", "productid", "productcode", "itemcode", "itemid"),
+    "description": ("description", "productname", "productdescription", "itemname",
+                    "itemdescription"),
+    "quantity": ("quantity", "qty", "units"),
+    "invoice_date": ("invoicedate", "orderdate", "transactiondate", "date", "datetime",
+                     "timestamp"),
+    "unit_price": ("unitprice", "price", "priceeach", "unitcost"),
+    "amount": ("amount", "linetotal", "totalcost", "totalprice", "total", "revenue", "sales"),
+    "customer_id": ("customerid", "customer", "customerno", "customernumber", "clientid",
+                    "userid"),
+    "country": ("country", "countryname"),
+}
+
+#: Columns read as text whatever their cells look like (ids are labels, not numbers).
+TEXT_KEYS: tuple[str, ...] = ("invoice", "stock_code", "customer_id")
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods")
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+# Date formats tried, in order, when a text date column is not recognised by the CSV sniffer.
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+)
+
+
+def normalise_header(name: str) -> str:
+    """Lower-case a header and remove spaces, underscores and dashes."""
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """Parse ``"key=Column,key=Column"`` into a dict, checking the keys.
+
+    Raises
+    ------
+    MappingError
+        When a pair is malformed or a key is not a canonical key.
+    """
+    if not text:
+        return {}
+    result: dict[str, str] = {}
+    for pair in text.split(","):
+        if not pair.strip():
+            continue
+        key, sep, column = pair.partition("=")
+        key = key.strip()
+        if not sep or not column.strip():
+            raise MappingError(
+                f"--map: {pair.strip()!r} is not of the form key=Column. "
+                f"Example: --map customer_id=Client,invoice_date=Date."
+            )
+        if key not in CANONICAL:
+            raise MappingError(
+                f"--map: unknown key {key!r}. Keys are: {', '.join(CANONICAL)}."
+            )
+        result[key] = column.strip()
+    return result
+
+
+def detect_mapping(columns: list[str], overrides: Mapping[str, str] | None = None,
+                   where: str = "the input") -> dict[str, str]:
+    """Map canonical keys to the input's columns.
+
+    Explicit ``overrides`` win; other keys are matched by :data:`ALIASES`, case- and
+    space-insensitively. Each input column is used at most once.
+
+    Raises
+    ------
+    MappingError
+        When an override names a missing column, or a required key cannot be found.
+    """
+    overrides = dict(overrides or {})
+    by_norm: dict[str, str] = {}
+    for col in columns:
+        by_norm.setdefault(normalise_header(col), col)
+    mapping: dict[str, str] = {}
+    for key, col in overrides.items():
+        if col not in columns:
+            match = by_norm.get(normalise_header(col))
+            if match is None:
+                raise MappingError(
+                    f"{where}: --map {key}={col}: there is no column {col!r}. "
+                    f"Columns are: {', '.join(map(str, columns))}.",
+                    columns=list(columns), missing=[key],
+                )
+            col = match
+        mapping[key] = col
+    used = set(mapping.values())
+    for key in CANONICAL:
+        if key in mapping:
+            continue
+        for alias in ALIASES[key]:
+            col = by_norm.get(alias)
+            if col is not None and col not in used:
+                mapping[key] = col
+                used.add(col)
+                break
+    missing = missing_required(mapping)
+    if missing:
+        raise MappingError(
+            f"{where}: could not find the column(s) for {', '.join(missing)}. "
+            f"Columns are: {', '.join(map(str, columns))}. "
+            f"Name them with --map, e.g. --map "
+            + ",".join(f"{k}=<column>" for k in missing) + ".",
+            columns=list(columns), missing=missing,
+        )
+    return {key: mapping[key] for key in CANONICAL if key in mapping}
+
+
+def missing_required(mapping: Mapping[str, str]) -> list[str]:
+    """Required keys absent from ``mapping``: customer_id, invoice_date, and amount or
+    quantity + unit_price."""
+    missing = [k for k in ("customer_id", "invoice_date") if k not in mapping]
+    if "amount" not in mapping:
+        missing += [k for k in ("quantity", "unit_price") if k not in mapping]
+    return missing
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What was read: format, sheets, columns, mapping and size."""
+
+    path: str | None
+    format: str
+    columns: tuple[str, ...]
+    mapping: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    sheets: tuple[str, ...] = ()
+    delimiter: str | None = None
+    date_format: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "columns": list(self.columns),
+            "mapping": self.mapping,
+            "rows": self.rows,
+            "sheets": list(self.sheets),
+            "delimiter": self.delimiter,
+            "date_format": self.date_format,
+            "notes": list(self.notes),
+        }
+
+
+def detect_format(path: Path) -> str:
+    """Return ``excel``, ``csv`` or ``parquet`` from the file name (``.gz`` allowed for text)."""
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+        if name.endswith(CSV_SUFFIXES):
+            return "csv"
+    elif name.endswith(EXCEL_SUFFIXES):
+        return "excel"
+    elif name.endswith(CSV_SUFFIXES):
+        return "csv"
+    elif name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise InputError(
+        f"{path}: unsupported file type. custseg reads .xlsx/.xlsm/.xls, .csv/.tsv/.txt "
+        f"(optionally .gz) and .parquet; export the data to one of these."
+    )
+
+
+def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str | None = None,
+                    overrides: Mapping[str, str] | None = None) -> SourceInfo:
+    """Make ``source`` available as the DuckDB view ``source`` with its original columns.
+
+    Parameters
+    ----------
+    source:
+        A path (str or Path) or a pandas/polars/Arrow frame.
+    sheet:
+        Excel only: a sheet name, ``"all"`` to stack every sheet with the same header, or None
+        for the first sheet.
+    overrides:
+        Explicit ``key -> column`` choices (from ``--map``); they also force id columns to text.
+
+    Returns
+    -------
+    SourceInfo, with ``mapping`` still empty (see :func:`detect_mapping`).
+    """
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file. Check the path and try again.")
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give the transaction file inside it.")
+        fmt = detect_format(path)
+        if fmt == "excel":
+            return _register_excel(con, path, sheet, overrides)
+        if fmt == "csv":
+            return _register_csv(con, path, overrides)
+        return _register_parquet(con, path)
+    return _register_frame(con, source)
+
+
+def _text_headers(overrides: Mapping[str, str] | None) -> set[str]:
+    """Header spellings that must be read as text: every alias of an id key, plus overrides."""
+    names = {col for key, col in (overrides or {}).items() if key in TEXT_KEYS}
+    return names
+
+
+def _is_text_header(name: str, overrides: Mapping[str, str] | None) -> bool:
+    norm = normalise_header(name)
+    return name in _text_headers(overrides) or any(norm in ALIASES[k] for k in TEXT_KEYS)
+
+
+def _register_excel(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
+                    overrides: Mapping[str, str] | None) -> SourceInfo:
+    import fastexcel
+
+    try:
+        reader = fastexcel.read_excel(str(path))
+    except Exception as exc:  # calamine raises several types for corrupt files
+        raise InputError(
+            f"{path}: not a readable Excel workbook ({exc}). Open it in Excel and save it "
+            f"again as .xlsx, or export it as CSV."
+        ) from exc
+    names = list(reader.sheet_names)
+    if sheet is None:
+        chosen = names[:1]
+    elif sheet == "all":
+        chosen = names
+    elif sheet in names:
+        chosen = [sheet]
+    else:
+        raise InputError(
+            f"{path}: there is no sheet {sheet!r}. Sheets are: {', '.join(names)}. "
+            f"Use --sheet NAME or --sheet all."
+        )
+    tables = [_read_sheet(reader, path, name, overrides) for name in chosen]
+    tables = [t for t in tables if t.num_rows or len(chosen) == 1]
+    header = tables[0].column_names
+    for name, table in zip(chosen, tables, strict=False):
+        if table.column_names != header:
+            raise InputError(
+                f"{path}: sheet {name!r} has columns {table.column_names}, unlike the first "
+                f"sheet's {header}. --sheet all needs every sheet to have the same header; "
+                f"pick one with --sheet NAME."
+            )
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    con.register("source_arrow", table)
+    con.execute("CREATE OR REPLACE VIEW source AS SELECT * FROM source_arrow")
+    return SourceInfo(path=str(path), format="excel", columns=tuple(header), rows=table.num_rows,
+                      sheets=tuple(chosen))
+
+
+def _read_sheet(reader: Any, path: Path, name: str,
+                overrides: Mapping[str, str] | None) -> pa.Table:
+    """Read one sheet to Arrow, ids as text; a column mixing numbers and text is read as text."""
+    import fastexcel
+
+    text_columns: set[str] = set()
+    for _ in range(64):
+        dtypes = dict.fromkeys(text_columns | _known_text_spellings(overrides), "string")
+        try:
+            sheet = reader.load_sheet(name, dtypes=dtypes, dtype_coercion="strict")
+            table = sheet.to_arrow()
+        except fastexcel.UnsupportedColumnTypeCombinationError as exc:
+            column = _column_from_error(str(exc))
+            if column is None or column in text_columns:
+                raise InputError(
+                    f"{path}, sheet {name!r}: cannot read a column with mixed cell types "
+                    f"({exc}). Format that column as text in Excel, or export as CSV."
+                ) from exc
+            text_columns.add(column)
+            continue
+        except fastexcel.FastExcelError as exc:
+            raise InputError(f"{path}, sheet {name!r}: cannot be read ({exc}).") from exc
+        return _ids_as_text(table, overrides)
+    raise InputError(f"{path}, sheet {name!r}: too many mixed-type columns to read.")
+
+
+def _known_text_spellings(overrides: Mapping[str, str] | None) -> set[str]:
+    """Exact header spellings to force to text before the header is known (a wrong guess is
+    harmless: fastexcel ignores names it does not find)."""
+    spellings = {"InvoiceNo", "Invoice", "StockCode", "CustomerID", "Customer ID",
+                 "Customer Id", "customer_id", "invoice", "stock_code", "invoice_no"}
+    return spellings | _text_headers(overrides)
+
+
+def _column_from_error(message: str) -> str | None:
+    match = re.search(r"column\s+(.+?)\s*$", message.strip().splitlines()[-1])
+    return match.group(1).strip("'\"") if match else None
+
+
+def _ids_as_text(table: pa.Table, overrides: Mapping[str, str] | None) -> pa.Table:
+    """Cast id columns that came out numeric to text (``17850.0`` is fixed later by SQL)."""
+    for i, name in enumerate(table.column_names):
+        if _is_text_header(name, overrides) and not pa.types.is_string(table.schema.field(i).type):
+            table = table.set_column(i, name, table.column(i).cast(pa.string()))
+    return table
+
+
+def _register_csv(con: duckdb.DuckDBPyConnection, path: Path,
+                  overrides: Mapping[str, str] | None) -> SourceInfo:
+    try:
+        sniff = con.execute("SELECT Delimiter, HasHeader, Columns FROM sniff_csv(?)",
+                            [str(path)]).fetchone()
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot be read as delimited text ({_first_line(exc)}).") from exc
+    delimiter, has_header, columns = sniff
+    names = [c["name"] for c in columns]
+    if not has_header:
+        raise InputError(
+            f"{path}: the first line does not look like a header (found {names[:4]}…). "
+            f"custseg needs a header row naming the columns; add one and try again."
+        )
+    types = ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names if _is_text_header(n, overrides))
+    options = f"header = true, delim = {literal(delimiter)}, sample_size = 100000"
+    if types:
+        options += f", types = {{{types}}}"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE VIEW source AS SELECT * FROM read_csv({literal(str(path))}, "
+            f"{options})"
+        )
+        rows = int(con.execute("SELECT count(*) FROM source").fetchone()[0])
+    except duckdb.Error as exc:
+        raise InputError(
+            f"{path}: cannot be parsed ({_first_line(exc)}). Check that every line has the "
+            f"same number of fields and that numbers use one format."
+        ) from exc
+    return SourceInfo(path=str(path), format="csv", columns=tuple(names), rows=rows,
+                      delimiter=delimiter)
+
+
+def _register_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> SourceInfo:
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW source AS SELECT * FROM read_parquet("
+                    f"{literal(str(path))})")
+        names = [r[0] for r in con.execute("DESCRIBE source").fetchall()]
+        rows = int(con.execute("SELECT count(*) FROM source").fetchone()[0])
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)}).") from exc
+    return SourceInfo(path=str(path), format="parquet", columns=tuple(names), rows=rows)
+
+
+def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any) -> SourceInfo:
+    table = _to_arrow(frame)
+    con.register("source_arrow", table)
+    con.execute("CREATE OR REPLACE VIEW source AS SELECT * FROM source_arrow")
+    return SourceInfo(path=None, format="frame", columns=tuple(table.column_names),
+                      rows=table.num_rows)
+
+
+def _to_arrow(frame: Any) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if isinstance(frame, pa.RecordBatch):
+        return pa.Table.from_batches([frame])
+    if hasattr(frame, "to_arrow"):  # polars
+        return frame.to_arrow()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        # Object columns mixing numbers and text become text, as in Excel.
+        mixed = [c for c in frame.columns if frame[c].dtype == object]
+        if mixed:
+            frame = frame.astype(dict.fromkeys(mixed, "string"))
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    raise InputError(
+        f"Cannot read a {type(frame).__name__}: pass a file path or a pandas, polars or "
+        f"Arrow table."
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _column_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {r[0]: r[1] for r in con.execute("DESCRIBE source").fetchall()}
+
+
+def literal(text: str) -> str:
+    """Quote a string literal for SQL."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for SQL."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _text_expr(col: str) -> str:
+    # Numeric ids read from Excel or a float column come as "17850.0": strip the zero decimals.
+    return (f"NULLIF(regexp_replace(trim(CAST({quote(col)} AS VARCHAR)), '\\.0+$', ''), '')")
+
+
+def _number_expr(col: str, ctype: str) -> str:
+    if ctype.upper().startswith(("VARCHAR", "STRING")):
+        return (f"TRY_CAST(regexp_replace({quote(col)}, '[£$€,\\s]', '', 'g') AS DOUBLE)")
+    return f"CAST({quote(col)} AS DOUBLE)"
+
+
+def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
+               ctype: str) -> tuple[str, str | None]:
+    """SQL for the invoice timestamp, and the text date format used (None if typed)."""
+    upper = ctype.upper()
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        return f"CAST({quote(col)} AS TIMESTAMP)", None
+    if not upper.startswith("VARCHAR"):
+        raise InputError(
+            f"{info.path or 'the input'}: column {col!r} (invoice_date) holds {ctype} values, "
+            f"not dates. Map the date column with --map invoice_date=<column>."
+        )
+    sample = f"(SELECT {quote(col)} AS v FROM source WHERE {quote(col)} IS NOT NULL LIMIT 20000)"
+    for fmt in DATE_FORMATS:
+        bad = con.execute(
+            f"SELECT count(*) FILTER (WHERE try_strptime(trim(v), ?) IS NULL), count(*) "
+            f"FROM {sample}", [fmt]).fetchone()
+        if bad[1] and bad[0] == 0:
+            return f"try_strptime(trim({quote(col)}), '{fmt}')", fmt
+    examples = [r[0] for r in con.execute(f"SELECT v FROM {sample} LIMIT 3").fetchall()]
+    raise InputError(
+        f"{info.path or 'the input'}: cannot recognise the dates in column {col!r} "
+        f"(e.g. {examples}). Use a format such as 2011-12-09 12:50:00 or 09/12/2011 12:50."
+    )
+
+
+def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> tuple[str, SourceInfo]:
+    """SQL selecting the canonical columns (and ``row_id``) from the view ``source``.
+
+    Absent optional columns become typed NULLs. Text numbers and text dates are converted;
+    values that cannot be converted raise :class:`InputError` naming the rows.
+
+    Returns
+    -------
+    The SELECT statement and ``info`` updated with the detected date format.
+    """
+    mapping = info.mapping
+    types = _column_types(con)
+    exprs: dict[str, str] = {}
+    date_format = None
+    for key in ("invoice", "stock_code", "customer_id"):
+        exprs[key] = _text_expr(mapping[key]) if key in mapping else "CAST(NULL AS VARCHAR)"
+    for key in ("description", "country"):
+        exprs[key] = (f"NULLIF(trim(CAST({quote(mapping[key])} AS VARCHAR)), '')"
+                      if key in mapping else "CAST(NULL AS VARCHAR)")
+    for key in ("quantity", "unit_price", "amount"):
+        exprs[key] = (_number_expr(mapping[key], types[mapping[key]]) if key in mapping
+                      else "CAST(NULL AS DOUBLE)")
+    exprs["invoice_date"], date_format = _date_expr(
+        con, info, mapping["invoice_date"], types[mapping["invoice_date"]])
+    _check_conversions(con, info, exprs, types)
+    if "amount" not in mapping:
+        exprs["amount"] = f"({exprs['quantity']}) * ({exprs['unit_price']})"
+    if "invoice" not in mapping:
+        # Without invoice numbers an order is a distinct (customer, timestamp).
+        exprs["invoice"] = (f"({exprs['customer_id']}) || '@' || "
+                            f"CAST(({exprs['invoice_date']}) AS VARCHAR)")
+    select = ",\n  ".join(f"{exprs[k]} AS {k}" for k in CANONICAL)
+    sql = f"SELECT row_number() OVER () - 1 AS row_id,\n  {select}\nFROM source"
+    return sql, _replace(info, date_format=date_format)
+
+
+def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: dict[str, str],
+                       types: dict[str, str]) -> None:
+    """Raise when a text number or text date does not convert, naming the first rows."""
+    checks = []
+    for key in ("quantity", "unit_price", "amount", "invoice_date"):
+        col = info.mapping.get(key)
+        if col is None or not types[col].upper().startswith("VARCHAR"):
+            continue
+        checks.append((key, col, f"{quote(col)} IS NOT NULL AND trim({quote(col)}) <> '' "
+                                 f"AND ({exprs[key]}) IS NULL"))
+    for key, col, bad in checks:
+        rows = con.execute(
+            f"SELECT rn, v FROM (SELECT row_number() OVER () AS rn, {quote(col)} AS v, "
+            f"{bad} AS bad FROM source) WHERE bad LIMIT 5").fetchall()
+        if rows:
+            where = ", ".join(f"row {rn + 1} ({v!r})" for rn, v in rows)
+            raise InputError(
+                f"{info.path or 'the input'}: column {col!r} ({key}) has values that are not "
+                f"{'dates' if key == 'invoice_date' else 'numbers'}: {where}. "
+                f"Fix or remove those rows and try again."
+            )
+
+
+def _replace(info: SourceInfo, **changes: Any) -> SourceInfo:
+    import dataclasses
+
+    return dataclasses.replace(info, **changes)
