@@ -295,10 +295,8 @@ def _register_excel(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | Non
                 f"pick one with --sheet NAME."
             )
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    con.register("source_arrow", table)
-    con.execute("CREATE OR REPLACE VIEW source AS SELECT * FROM source_arrow")
-    return SourceInfo(path=str(path), format="excel", columns=tuple(header), rows=table.num_rows,
-                      sheets=tuple(chosen))
+    _arrow_to_table(con, table)
+    return _table_source(con, path, "excel", sheets=tuple(chosen))
 
 
 def _read_sheet(reader: Any, path: Path, name: str,
@@ -350,54 +348,82 @@ def _ids_as_text(table: pa.Table, overrides: Mapping[str, str] | None) -> pa.Tab
 
 def _register_csv(con: duckdb.DuckDBPyConnection, path: Path,
                   overrides: Mapping[str, str] | None) -> SourceInfo:
-    try:
-        sniff = con.execute("SELECT Delimiter, HasHeader, Columns FROM sniff_csv(?)",
-                            [str(path)]).fetchone()
-    except duckdb.Error as exc:
-        raise InputError(f"{path}: cannot be read as delimited text ({_first_line(exc)}).") from exc
-    delimiter, has_header, columns = sniff
-    names = [c["name"] for c in columns]
-    if not has_header:
-        raise InputError(
-            f"{path}: the first line does not look like a header (found {names[:4]}…). "
-            f"custseg needs a header row naming the columns; add one and try again."
-        )
-    types = ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names if _is_text_header(n, overrides))
-    options = f"header = true, delim = {literal(delimiter)}, sample_size = 100000"
-    if types:
-        options += f", types = {{{types}}}"
-    try:
-        con.execute(
-            f"CREATE OR REPLACE VIEW source AS SELECT * FROM read_csv({literal(str(path))}, "
-            f"{options})"
-        )
-        rows = int(con.execute("SELECT count(*) FROM source").fetchone()[0])
-    except duckdb.Error as exc:
-        raise InputError(
-            f"{path}: cannot be parsed ({_first_line(exc)}). Check that every line has the "
-            f"same number of fields and that numbers use one format."
-        ) from exc
-    return SourceInfo(path=str(path), format="csv", columns=tuple(names), rows=rows,
-                      delimiter=delimiter)
+    """Read delimited text once into a table; a column whose type guess fails further down the
+    file (numbers first, text later) is read again as text."""
+    text = {col for key, col in (overrides or {}).items() if key in TEXT_KEYS}
+    for _ in range(32):
+        options = "header = true"
+        if text:
+            options += ", types = {" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in text) + "}"
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE source_table AS SELECT * FROM "
+                        f"read_csv({literal(str(path))}, {options})")
+            break
+        except duckdb.ConversionException as exc:
+            column = re.search(r'column "(.+?)"', str(exc))
+            if column is None or column.group(1) in text:
+                raise _csv_error(path, exc) from exc
+            text.add(column.group(1))
+        except duckdb.Error as exc:
+            raise _csv_error(path, exc) from exc
+    return _table_source(con, path, "csv")
+
+
+def _csv_error(path: Path, exc: Exception) -> InputError:
+    return InputError(
+        f"{path}: cannot be parsed as delimited text ({_first_line(exc)}). Check that every "
+        f"line has the same number of fields, that the first line is a header, and that "
+        f"numbers use one format."
+    )
+
+
+def sniff_text(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, Any]:
+    """The delimiter, header and column types DuckDB's sniffer finds in a text file."""
+    row = con.execute("SELECT Delimiter, HasHeader, DateFormat, TimestampFormat "
+                      f"FROM sniff_csv({literal(str(path))})").fetchone()
+    return {"delimiter": row[0], "has_header": row[1], "date_format": row[2] or row[3]}
+
+
+def _table_source(con: duckdb.DuckDBPyConnection, path: Path | None, fmt: str,
+                  **extra: Any) -> SourceInfo:
+    """Describe ``source_table``; unless already defined, expose it as the view ``source``
+    with its insertion order as ``__row_id``."""
+    if fmt == "csv":
+        con.execute("CREATE OR REPLACE VIEW source AS SELECT rowid AS __row_id, * "
+                    "FROM source_table")
+    names = [r[0] for r in con.execute("DESCRIBE source_table").fetchall()]
+    rows = int(con.execute("SELECT count(*) FROM source_table").fetchone()[0])
+    return SourceInfo(path=str(path) if path else None, format=fmt, columns=tuple(names),
+                      rows=rows, **extra)
 
 
 def _register_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> SourceInfo:
+    scan = f"read_parquet({literal(str(path))}, file_row_number = true)"
     try:
-        con.execute(f"CREATE OR REPLACE VIEW source AS SELECT * FROM read_parquet("
-                    f"{literal(str(path))})")
-        names = [r[0] for r in con.execute("DESCRIBE source").fetchall()]
-        rows = int(con.execute("SELECT count(*) FROM source").fetchone()[0])
+        con.execute(f"CREATE OR REPLACE VIEW source AS SELECT file_row_number AS __row_id, "
+                    f"* EXCLUDE (file_row_number) FROM {scan}")
+        names = [r[0] for r in con.execute("DESCRIBE source").fetchall()][1:]
+        rows = int(con.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))})")
+                   .fetchone()[0])
     except duckdb.Error as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)}).") from exc
     return SourceInfo(path=str(path), format="parquet", columns=tuple(names), rows=rows)
 
 
 def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any) -> SourceInfo:
-    table = _to_arrow(frame)
-    con.register("source_arrow", table)
+    _arrow_to_table(con, _to_arrow(frame))
+    return _table_source(con, None, "frame")
+
+
+def _arrow_to_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """Register an Arrow table (no copy) with its row positions as ``source_table``."""
+    import numpy as np
+
+    ids = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    con.register("source_arrow", table.append_column("__row_id", ids))
+    con.execute("CREATE OR REPLACE VIEW source_table AS SELECT * EXCLUDE (__row_id) "
+                "FROM source_arrow")
     con.execute("CREATE OR REPLACE VIEW source AS SELECT * FROM source_arrow")
-    return SourceInfo(path=None, format="frame", columns=tuple(table.column_names),
-                      rows=table.num_rows)
 
 
 def _to_arrow(frame: Any) -> pa.Table:
@@ -428,7 +454,7 @@ def _first_line(exc: Exception) -> str:
 
 
 def _column_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return {r[0]: r[1] for r in con.execute("DESCRIBE source").fetchall()}
+    return {r[0]: r[1] for r in con.execute("DESCRIBE source").fetchall() if r[0] != "__row_id"}
 
 
 def literal(text: str) -> str:
@@ -441,9 +467,17 @@ def quote(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _text_expr(col: str) -> str:
-    # Numeric ids read from Excel or a float column come as "17850.0": strip the zero decimals.
-    return (f"NULLIF(regexp_replace(trim(CAST({quote(col)} AS VARCHAR)), '\\.0+$', ''), '')")
+def _text_expr(col: str, ctype: str) -> str:
+    """Normalised text for an id: trimmed, empty as NULL, and numbers without ".0"."""
+    q = quote(col)
+    if ctype.upper().startswith(("DOUBLE", "FLOAT", "DECIMAL", "REAL")):
+        # Whole numbers (ids stored as floats, e.g. 17850.0) print without decimals.
+        return (f"CASE WHEN {q} = trunc({q}) THEN CAST(CAST({q} AS HUGEINT) AS VARCHAR) "
+                f"ELSE CAST({q} AS VARCHAR) END")
+    text = f"trim(CAST({q} AS VARCHAR))"
+    # LIKE guards the costly regexp: only text such as "17850.0" needs it.
+    return (f"NULLIF(CASE WHEN {text} LIKE '%.0' THEN regexp_replace({text}, '\\.0+$', '') "
+            f"ELSE {text} END, '')")
 
 
 def _number_expr(col: str, ctype: str) -> str:
@@ -492,7 +526,8 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> tuple[
     exprs: dict[str, str] = {}
     date_format = None
     for key in ("invoice", "stock_code", "customer_id"):
-        exprs[key] = _text_expr(mapping[key]) if key in mapping else "CAST(NULL AS VARCHAR)"
+        exprs[key] = (_text_expr(mapping[key], types[mapping[key]]) if key in mapping
+                      else "CAST(NULL AS VARCHAR)")
     for key in ("description", "country"):
         exprs[key] = (f"NULLIF(trim(CAST({quote(mapping[key])} AS VARCHAR)), '')"
                       if key in mapping else "CAST(NULL AS VARCHAR)")
@@ -509,7 +544,7 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> tuple[
         exprs["invoice"] = (f"({exprs['customer_id']}) || '@' || "
                             f"CAST(({exprs['invoice_date']}) AS VARCHAR)")
     select = ",\n  ".join(f"{exprs[k]} AS {k}" for k in CANONICAL)
-    sql = f"SELECT row_number() OVER () - 1 AS row_id,\n  {select}\nFROM source"
+    sql = f"SELECT CAST(__row_id AS BIGINT) AS row_id,\n  {select}\nFROM source"
     return sql, _replace(info, date_format=date_format)
 
 
@@ -525,10 +560,10 @@ def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: 
                                  f"AND ({exprs[key]}) IS NULL"))
     for key, col, bad in checks:
         rows = con.execute(
-            f"SELECT rn, v FROM (SELECT row_number() OVER () AS rn, {quote(col)} AS v, "
-            f"{bad} AS bad FROM source) WHERE bad LIMIT 5").fetchall()
+            f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} ORDER BY 1 LIMIT 5").fetchall()
         if rows:
-            where = ", ".join(f"row {rn + 1} ({v!r})" for rn, v in rows)
+            # Row numbers as a spreadsheet shows them: the header is row 1.
+            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
             raise InputError(
                 f"{info.path or 'the input'}: column {col!r} ({key}) has values that are not "
                 f"{'dates' if key == 'invoice_date' else 'numbers'}: {where}. "

@@ -1,0 +1,324 @@
+"""The ``custseg`` command: run, inspect, demo, generate, app."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from custseg.config import CleaningConfig, Config
+from custseg.errors import ConfigError, CustsegError
+
+app = typer.Typer(
+    name="custseg",
+    help="Customer segments, explanations, anomalies and actions from a transaction log.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+#: Rule names accepted by --on/--off, and the CleaningConfig switch each one sets.
+RULE_SWITCHES: dict[str, str] = {
+    "missing_customer": "missing_customer",
+    "missing_values": "missing_values",
+    "duplicate": "duplicates",
+    "cancellation": "cancellations",
+    "adjustment": "adjustments",
+    "non_positive": "non_positive",
+    "non_product": "non_product",
+}
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(Panel(message, title="custseg: cannot continue", border_style="red",
+                    title_align="left"))
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn custseg errors into a one-paragraph message and exit code 2 — never a traceback."""
+    try:
+        yield
+    except CustsegError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("Interrupted.", 130)
+    except MemoryError:
+        _fail("Ran out of memory. Try --memory-limit 2GB so that DuckDB spills to disk, or "
+              "split the input.", 1)
+
+
+def _parse_limit(value: str | None, name: str, default: float | None) -> float | None:
+    if value is None:
+        return default
+    if value.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a number; give a number or 'off'.") from None
+    if number <= 0:
+        raise ConfigError(f"{name}: {value!r} must be positive, or 'off'.")
+    return number
+
+
+def _rule_list(text: str | None, option: str) -> list[str]:
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in RULE_SWITCHES]
+    if unknown:
+        raise ConfigError(f"{option}: unknown rule(s) {', '.join(unknown)}. Rules: "
+                          f"{', '.join(RULE_SWITCHES)}.")
+    return names
+
+
+def _k_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    lo, sep, hi = text.partition("-")
+    try:
+        pair = (int(lo), int(hi if sep else lo))
+    except ValueError:
+        raise ConfigError(f"--k-range: {text!r} is not of the form 2-10.") from None
+    if pair[0] < 2 or pair[1] < pair[0]:
+        raise ConfigError(f"--k-range: {text!r} must be two whole numbers, 2 ≤ low ≤ high.")
+    return pair
+
+
+def build_config(*, rules: str = "default", on: str | None = None, off: str | None = None,
+                 country: str | None = None, max_line_total: str | None = None,
+                 max_quantity: str | None = None, as_of: str | None = None,
+                 k: int | None = None, k_range: str | None = None,
+                 transform: str | None = None, contamination: float | None = None,
+                 detector: str | None = None, seed: int = 42,
+                 memory_limit: str | None = None) -> Config:
+    """Build a :class:`Config` from command-line style values, checking each one."""
+    cleaning = CleaningConfig.preset(rules)
+    switches = {RULE_SWITCHES[n]: True for n in _rule_list(on, "--on")}
+    switches |= {RULE_SWITCHES[n]: False for n in _rule_list(off, "--off")}
+    if country is not None:
+        names = [c.strip() for c in country.split(",") if c.strip()]
+        switches["countries"] = () if [n.lower() for n in names] == ["all"] else tuple(names)
+    switches["max_line_total"] = _parse_limit(max_line_total, "--max-line-total",
+                                              cleaning.max_line_total)
+    switches["max_quantity"] = _parse_limit(max_quantity, "--max-quantity",
+                                            cleaning.max_quantity)
+    cleaning = dataclasses.replace(cleaning, **switches)
+    config = Config(cleaning=cleaning, seed=seed, memory_limit=memory_limit)
+    if as_of:
+        try:
+            snapshot = date.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(f"--as-of: {as_of!r} is not a date like 2011-12-10.") from None
+        config = config.replace(rfm=dataclasses.replace(config.rfm, as_of=snapshot))
+    cluster: dict[str, Any] = {}
+    if k is not None:
+        if k < 2:
+            raise ConfigError(f"--k: {k} is too small; at least 2 segments are needed.")
+        cluster["k"] = k
+    if (bounds := _k_range(k_range)) is not None:
+        cluster["k_min"], cluster["k_max"] = bounds
+    if transform is not None:
+        if transform not in ("log1p", "none"):
+            raise ConfigError(f"--transform: {transform!r}; use log1p or none.")
+        cluster["transform"] = transform
+    if cluster:
+        config = config.replace(cluster=dataclasses.replace(config.cluster, **cluster))
+    anomalies: dict[str, Any] = {}
+    if contamination is not None:
+        if not 0 < contamination < 0.5:
+            raise ConfigError(f"--contamination: {contamination} must be between 0 and 0.5 "
+                              f"(e.g. 0.02 for 2%).")
+        anomalies["contamination"] = contamination
+    if detector is not None:
+        if detector not in ("isolation_forest", "lof"):
+            raise ConfigError(f"--detector: {detector!r}; use isolation_forest or lof.")
+        anomalies["detector"] = detector
+    if anomalies:
+        config = config.replace(anomalies=dataclasses.replace(config.anomalies, **anomalies))
+    return config
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[Callable[[str, int, int], None] | None]:
+    if quiet:
+        yield None
+        return
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task("Starting", total=None)
+
+        def update(stage: str, step: int, total: int) -> None:
+            bar.update(task, description=stage, completed=step, total=total)
+
+        yield update
+        bar.update(task, description="Done", completed=bar.tasks[0].total or 1)
+
+
+# Shared options ---------------------------------------------------------------------------
+SheetOpt = Annotated[str | None, typer.Option(
+    help="Excel sheet to read, or 'all' to stack sheets with the same header.")]
+MapOpt = Annotated[str | None, typer.Option(
+    "--map", help="Column mapping, e.g. customer_id=Client,invoice_date=Date.")]
+
+
+def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
+             mapping: str | None, quiet: bool) -> Any:
+    from custseg import io, pipeline
+    from custseg.outputs import write_outputs
+
+    overrides = io.parse_mapping(mapping)
+    with _progress(quiet) as update:
+        result = pipeline.run(file, config, sheet=sheet, mapping=overrides, progress=update)
+        written = write_outputs(result, out_dir)
+    if not quiet:
+        _print_summary(result, written)
+    return result
+
+
+def _print_summary(result: Any, written: list[Path]) -> None:
+    report = result.cleaning
+    table = Table(title="Row account", show_header=True, header_style="bold")
+    table.add_column("step")
+    table.add_column("rows", justify="right")
+    table.add_row("rows in", f"{report.rows_in:,}")
+    for rule, count in report.dropped.items():
+        table.add_row(f"  dropped: {rule}", f"{count:,}")
+    table.add_row("rows kept", f"{report.rows_kept:,}", style="bold")
+    table.add_row("customers kept", f"{report.customers_kept:,}")
+    table.add_row("revenue kept", f"£{report.revenue_kept:,.2f}")
+    out.print(table)
+    if result.segments is not None:
+        seg = Table(title=f"Segments (k={result.clustering.k})", header_style="bold")
+        for col in ("segment", "customers", "revenue share", "action"):
+            seg.add_column(col, justify="right" if col != "segment" and col != "action"
+                           else "left")
+        for row in result.segments.itertuples():
+            seg.add_row(row.segment, f"{row.customers:,}", f"{row.revenue_share:.1%}",
+                        row.action)
+        out.print(seg)
+        out.print(f"[dim]{result.clustering.reason}[/dim]")
+    out.print(f"Wrote {len(written)} files to [bold]{written[0].parent}[/bold]")
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Transaction export: .xlsx/.xls/.csv[.gz]/.tsv/"
+                                              ".txt/.parquet")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")] = Path("out"),
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    rules: Annotated[str, typer.Option(help="Rule preset: default, or seed (the seed "
+                                            "report's rules only).")] = "default",
+    on: Annotated[str | None, typer.Option(help="Rules to switch on, comma-separated.")] = None,
+    off: Annotated[str | None, typer.Option(help="Rules to switch off, comma-separated: "
+                                                 + ", ".join(RULE_SWITCHES))] = None,
+    country: Annotated[str | None, typer.Option(help="Countries to keep (comma-separated), or "
+                                                     "'all'. Default: United Kingdom.")] = None,
+    max_line_total: Annotated[str | None, typer.Option(help="Drop lines above this total "
+                                                            "(default 500), or 'off'.")] = None,
+    max_quantity: Annotated[str | None, typer.Option(help="Drop lines above this quantity "
+                                                          "(default 100), or 'off'.")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: last "
+                                                   "invoice + 1 day).")] = None,
+    k: Annotated[int | None, typer.Option(help="Number of segments (default: chosen "
+                                               "automatically).")] = None,
+    k_range: Annotated[str | None, typer.Option(help="Range of k to search, e.g. 2-10.")] = None,
+    transform: Annotated[str | None, typer.Option(help="log1p or none.")] = None,
+    contamination: Annotated[float | None, typer.Option(help="Share of customers flagged as "
+                                                             "anomalous (default 0.02).")] = None,
+    detector: Annotated[str | None, typer.Option(help="isolation_forest or lof.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
+) -> None:
+    """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
+    with _user_errors():
+        config = build_config(rules=rules, on=on, off=off, country=country,
+                              max_line_total=max_line_total, max_quantity=max_quantity,
+                              as_of=as_of, k=k, k_range=k_range, transform=transform,
+                              contamination=contamination, detector=detector, seed=seed,
+                              memory_limit=memory_limit)
+        _execute(file, out_dir, config, sheet, mapping, quiet)
+
+
+@app.command()
+def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to look at.")],
+            sheet: SheetOpt = None, mapping: MapOpt = None) -> None:
+    """Show FILE's detected format, column mapping, row count and date range; run nothing."""
+    from custseg import describe
+
+    with _user_errors():
+        facts = describe.describe_source(file, sheet=sheet, mapping=mapping)
+        table = Table(title=str(file), show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value")
+        for key, value in facts.rows():
+            table.add_row(key, value)
+        out.print(table)
+
+
+@app.command()
+def demo(out_dir: Annotated[Path, typer.Option("--out", help="Folder for data and results.")]
+         = Path("custseg-demo"),
+         customers: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
+         seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Generate demo data (with planted segments and anomalies) and run the analysis on it."""
+    from custseg import synth
+
+    with _user_errors():
+        generated = synth.generate(out_dir / "data", customers=customers, seed=seed)
+        if not quiet:
+            out.print(f"Generated {generated.lines:,} lines for {generated.customers:,} "
+                      f"customers in {generated.transactions}")
+        _execute(generated.transactions, out_dir, Config(seed=seed), None, None, quiet)
+
+
+@app.command()
+def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")],
+             customers: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
+             seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+             fmt: Annotated[str, typer.Option("--format", help="parquet, csv or xlsx.")]
+             = "parquet",
+             quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
+    """Write synthetic transactions shaped like Online Retail, with the planted truth."""
+    from custseg import synth
+
+    with _user_errors():
+        if fmt not in ("parquet", "csv", "xlsx"):
+            raise ConfigError(f"--format: {fmt!r}; use parquet, csv or xlsx.")
+        if customers < 1:
+            raise ConfigError("--customers must be at least 1.")
+        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt)
+        if not quiet:
+            out.print(f"Wrote {generated.lines:,} lines for {generated.customers:,} customers:\n"
+                      f"  {generated.transactions}\n  {generated.truth_customers}\n"
+                      f"  {generated.truth_transactions}")
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: still one paragraph, not a traceback
+        err.print(Panel(f"Unexpected error: {type(exc).__name__}: {exc}\nThis is a bug in "
+                        f"custseg; please report it with the command you ran.",
+                        title="custseg: internal error", border_style="red", title_align="left"))
+        sys.exit(1)
+
