@@ -309,7 +309,7 @@ def _read_sheet(reader: Any, path: Path, name: str,
         dtypes = dict.fromkeys(text_columns | _known_text_spellings(overrides), "string")
         try:
             sheet = reader.load_sheet(name, dtypes=dtypes, dtype_coercion="strict")
-            table = sheet.to_arrow()
+            table = _to_arrow(sheet.to_arrow())
         except fastexcel.UnsupportedColumnTypeCombinationError as exc:
             column = _column_from_error(str(exc))
             if column is None or column in text_columns:
@@ -498,12 +498,16 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
             f"not dates. Map the date column with --map invoice_date=<column>."
         )
     sample = f"(SELECT {quote(col)} AS v FROM source WHERE {quote(col)} IS NOT NULL LIMIT 20000)"
-    for fmt in DATE_FORMATS:
-        bad = con.execute(
-            f"SELECT count(*) FILTER (WHERE try_strptime(trim(v), ?) IS NULL), count(*) "
-            f"FROM {sample}", [fmt]).fetchone()
-        if bad[1] and bad[0] == 0:
-            return f"try_strptime(trim({quote(col)}), '{fmt}')", fmt
+    # The format that parses the most sampled values wins (ties: the earlier, day-first one);
+    # the few values it cannot parse are then reported row by row by _check_conversions.
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(try_strptime(trim(v), '{fmt}'))" for fmt in DATE_FORMATS)
+        + f", count(*) FROM {sample}").fetchone()
+    total = counts[-1]
+    best = max(range(len(DATE_FORMATS)), key=lambda i: (counts[i], -i))
+    if total and counts[best] >= 0.5 * total:
+        fmt = DATE_FORMATS[best]
+        return f"try_strptime(trim({quote(col)}), '{fmt}')", fmt
     examples = [r[0] for r in con.execute(f"SELECT v FROM {sample} LIMIT 3").fetchall()]
     raise InputError(
         f"{info.path or 'the input'}: cannot recognise the dates in column {col!r} "
