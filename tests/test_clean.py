@@ -117,7 +117,7 @@ def test_missing_optional_columns_switch_their_rules_off_and_say_so():
 
 
 def test_country_filter_that_matches_nothing_names_the_countries_found():
-    with pytest.raises(EmptyResultError, match="United Kingdom.*--country"):
+    with pytest.raises(EmptyResultError, match=r"United Kingdom.*--country"):
         run_clean(edge_log(), CleaningConfig(countries=("Narnia",)))
 
 

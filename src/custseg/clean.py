@@ -153,6 +153,26 @@ def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
     return active, skipped
 
 
+def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]]) -> str:
+    """The statement creating ``lines``: canonical rows plus the first dropping rule's name."""
+    presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
+                         for c in CANONICAL)
+    needs_dups = any(rule.name == "duplicate" for rule, _ in active)
+    dup = ("row_number() OVER (PARTITION BY invoice, stock_code, description, quantity, "
+           "invoice_date, unit_price, amount, customer_id, country ORDER BY row_id) AS dup_rank"
+           if needs_dups else "1 AS dup_rank")
+    cases = "\n    ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
+    case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
+    columns = ", ".join(("row_id", *CANONICAL))
+    return f"""
+CREATE OR REPLACE TABLE lines AS
+WITH canon AS ({select_sql}),
+flags AS (SELECT *, {dup}, {presence} FROM canon)
+SELECT {columns}, {case} AS drop_rule
+FROM flags
+"""
+
+
 def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
                 cfg: CleaningConfig, as_of: date | None = None) -> CleaningReport:
     """Create the table ``lines`` (every input row with its ``drop_rule``) and the view ``clean``.
@@ -174,22 +194,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         When no rows are kept.
     """
     active, skipped = active_rules(cfg, mapping, as_of)
-    presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
-                         for c in CANONICAL)
-    needs_dups = any(rule.name == "duplicate" for rule, _ in active)
-    dup = ("row_number() OVER (PARTITION BY invoice, stock_code, description, quantity, "
-           "invoice_date, unit_price, amount, customer_id, country ORDER BY row_id) AS dup_rank"
-           if needs_dups else "1 AS dup_rank")
-    cases = "\n    ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
-    case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
-    columns = ", ".join(("row_id", *CANONICAL))
-    con.execute(f"""
-CREATE OR REPLACE TABLE lines AS
-WITH canon AS ({select_sql}),
-flags AS (SELECT *, {dup}, {presence} FROM canon)
-SELECT {columns}, {case} AS drop_rule
-FROM flags
-""")
+    con.execute(lines_sql(select_sql, mapping, active))
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     counts = dict(con.execute(
         "SELECT coalesce(drop_rule, ''), count(*) FROM lines GROUP BY 1").fetchall())

@@ -294,7 +294,8 @@ def _register_excel(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | Non
                 f"sheet's {header}. --sheet all needs every sheet to have the same header; "
                 f"pick one with --sheet NAME."
             )
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    table = (tables[0] if len(tables) == 1
+             else pa.concat_tables(tables, promote_options="permissive"))
     _arrow_to_table(con, table)
     return _table_source(con, path, "excel", sheets=tuple(chosen))
 

@@ -1,0 +1,86 @@
+"""The command line: outputs, messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from custseg.cli import app
+from tests.logs import edge_log
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def edge_csv(tmp_path):
+    path = tmp_path / "edge.csv"
+    edge_log().to_csv(path, index=False)
+    return path
+
+
+def test_run_writes_the_report_and_customers(edge_csv, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(edge_csv), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.output == ""
+    report = json.loads((out / "cleaning_report.json").read_text())
+    assert {"rows_in", "rows_kept", "customers_kept", "dropped"} <= set(report)
+    assert report["rows_in"] == len(edge_log()) == report["rows_kept"] + sum(
+        report["dropped"].values())
+    customers = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})
+    for col in ("customer_id", "recency", "frequency", "monetary", "r_score", "f_score",
+                "m_score", "rfm_segment"):
+        assert col in customers.columns
+    assert customers["customer_id"].tolist() == ["12345", "12346", "12347"]
+    parquet = pd.read_parquet(out / "customers.parquet")
+    assert parquet["monetary"].tolist() == pytest.approx(customers["monetary"].tolist())
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["customers"] == 3
+
+
+def test_rule_options_change_the_account(edge_csv, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(edge_csv), "--out", str(out), "-q", "--rules",
+                                 "seed", "--country", "all", "--max-quantity", "off"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cleaning_report.json").read_text())
+    assert "country" not in report["dropped"] and "max_quantity" not in report["dropped"]
+    assert report["skipped"]["country"] == "switched off"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "missing.csv"], "no such file"),
+    (["run", "{edge}", "--rules", "strict"], "Unknown rule preset"),
+    (["run", "{edge}", "--off", "everything"], "unknown rule(s) everything"),
+    (["run", "{edge}", "--map", "client=Kunde"], "unknown key 'client'"),
+    (["run", "{edge}", "--country", "Narnia"], "--country all"),
+    (["run", "{edge}", "--as-of", "yesterday"], "is not a date"),
+    (["run", "{edge}", "--max-line-total", "lots"], "not a number"),
+    (["run", "{edge}", "--contamination", "0.9"], "between 0 and 0.5"),
+])
+def test_bad_input_exits_2_with_a_message_not_a_traceback(args, needle, edge_csv, tmp_path):
+    args = [a.replace("{edge}", str(edge_csv)) for a in args] + ["--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert needle in text.replace("│", "").replace("  ", " ") or needle in result.output
+    assert "Traceback" not in result.output
+
+
+def test_inspect_shows_format_mapping_rows_and_dates(edge_csv):
+    result = runner.invoke(app, ["inspect", str(edge_csv)])
+    assert result.exit_code == 0, result.output
+    for needle in ("csv", "InvoiceNo", "customer_id", "21", "2010-12-01 08:26:00",
+                   "2011-12-09 12:50:00"):
+        assert needle in result.output
+
+
+def test_inspect_reports_an_unmappable_file_without_failing(tmp_path):
+    path = tmp_path / "odd.csv"
+    edge_log().rename(columns={"CustomerID": "Kunde"}).to_csv(path, index=False)
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0
+    assert "customer_id" in result.output and "--map" in result.output
