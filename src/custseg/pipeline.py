@@ -19,6 +19,7 @@ import pandas as pd
 from custseg import clean, io, rfm
 from custseg.config import Config
 from custseg.engine import connect
+from custseg.errors import EmptyResultError
 
 #: ``progress(stage, step, total)`` is called as each stage starts.
 Progress = Callable[[str, int, int], None]
@@ -112,12 +113,80 @@ def compute_rfm(dataset: Dataset) -> pd.DataFrame:
     return rfm.build_rfm(dataset.con, dataset.snapshot)
 
 
-FOUNDATION_STAGES = ["Reading and cleaning", "RFM"]
+#: Fewer customers than this cannot be segmented meaningfully; modelling is skipped.
+MIN_CUSTOMERS_TO_MODEL = 20
+
+
+@dataclass
+class Model:
+    """Customer-scale results: clusters, names, explanation and customer anomalies."""
+
+    clustering: Any
+    segments: pd.DataFrame
+    explanation: Any
+    customer_anomalies: Any
+    #: The RFM table plus cluster, segment, anomaly_score, is_anomaly, anomaly_reason.
+    customers: pd.DataFrame
+
+
+def model(table: pd.DataFrame, config: Config | None = None,
+          progress: Callable[[str], None] | None = None) -> Model:
+    """Cluster, name, explain and score the customers of an RFM table.
+
+    Parameters
+    ----------
+    table:
+        The RFM table from :func:`compute_rfm`.
+    progress:
+        Called with the name of each sub-stage as it starts.
+
+    Raises
+    ------
+    EmptyResultError
+        With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers.
+    """
+    from custseg import anomalies, cluster, explain, segments
+
+    config = config or Config()
+    if len(table) < MIN_CUSTOMERS_TO_MODEL:
+        raise EmptyResultError(
+            f"Only {len(table)} customers are left after cleaning; segmenting needs at least "
+            f"{MIN_CUSTOMERS_TO_MODEL}. Relax the cleaning rules (e.g. --country all).")
+    step = progress or (lambda _: None)
+    step("Clustering")
+    clustering = cluster.fit_clusters(table, config.cluster, config.seed)
+    step("Naming segments")
+    profile = segments.name_segments(table, clustering.labels)
+    names = segments.segment_per_customer(profile, clustering.labels)
+    step("Explaining segments")
+    explanation = explain.explain_segments(table, names, config.explain, config.seed)
+    step("Customer anomalies")
+    features = cluster.transform_features(table, config.cluster.transform)
+    scored = anomalies.score_customers(table, config.anomalies, features, config.seed)
+    customers = table.assign(cluster=clustering.labels, segment=names)
+    customers = customers.merge(
+        scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],
+        on="customer_id", how="left", validate="one_to_one")
+    return Model(clustering, profile, explanation, scored, customers)
+
+
+def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
+    """Flag unusual lines and invoices of a loaded dataset (computed in SQL)."""
+    from custseg import anomalies
+
+    return anomalies.flag_transactions(dataset.con, (config or Config()).anomalies)
+
+
+STAGES = ["Reading and cleaning", "RFM", "Clustering", "Naming segments", "Explaining segments",
+          "Customer anomalies", "Transaction anomalies", "Summary"]
 
 
 def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         mapping: Mapping[str, str] | None = None, progress: Progress | None = None) -> Result:
     """Run every stage on ``source`` and return the :class:`Result`.
+
+    With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers the modelling stages are
+    skipped (``result.summary["notes"]`` says why) and only the RFM outputs are produced.
 
     Raises
     ------
@@ -125,37 +194,124 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         With a message for the user when the input or a setting is wrong.
     """
     config = config or Config()
-    stages = _Stages(list(FOUNDATION_STAGES), progress)
+    stages = _Stages(list(STAGES), progress)
     with stages.stage("Reading and cleaning"):
         dataset = load(source, config, sheet=sheet, mapping=mapping)
     with stages.stage("RFM"):
         table = compute_rfm(dataset)
     result = Result(config=config, source=dataset.source, cleaning=dataset.cleaning,
                     snapshot=dataset.snapshot, rfm=table, dataset=dataset)
-    result.timings = stages.timings
-    result.summary = build_summary(result)
+    notes: list[str] = []
+    if len(table) >= MIN_CUSTOMERS_TO_MODEL:
+        sub = _SubStages(stages)
+        fitted = model(table, config, progress=sub.start)
+        sub.finish()
+        result.clustering = fitted.clustering
+        result.segments = fitted.segments
+        result.explanation = fitted.explanation
+        result.customer_anomalies = fitted.customer_anomalies
+        result.rfm = fitted.customers
+        with stages.stage("Transaction anomalies"):
+            result.flagged_transactions = transaction_anomalies(dataset, config)
+    else:
+        notes.append(f"Only {len(table)} customers after cleaning: segmenting needs at least "
+                     f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table was produced.")
+    with stages.stage("Summary"):
+        result.timings = stages.timings
+        result.summary = build_summary(result)
+        result.summary["notes"] = notes
     return result
 
 
+class _SubStages:
+    """Times the sub-stages that :func:`model` announces, as stages of the run."""
+
+    def __init__(self, stages: _Stages) -> None:
+        self.stages = stages
+        self.current: Any = None
+
+    def start(self, name: str) -> None:
+        self.finish()
+        self.current = self.stages.stage(name)
+        self.current.__enter__()
+
+    def finish(self) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+            self.current = None
+
+
 def build_summary(result: Result) -> dict[str, Any]:
-    """The machine-readable summary written to ``summary.json``."""
+    """The machine-readable summary written to ``summary.json``.
+
+    Every number the executive summary (summary.md) quotes comes from this dict.
+    """
     table = result.rfm
-    lines = result.dataset.con.execute(
+    first, last, invoices = result.dataset.con.execute(
         "SELECT min(invoice_date), max(invoice_date), count(DISTINCT invoice) FROM clean"
     ).fetchone() if result.dataset else (None, None, None)
-    return {
+    summary: dict[str, Any] = {
         "source": result.source.to_dict(),
         "rows_in": result.cleaning.rows_in,
         "rows_kept": result.cleaning.rows_kept,
+        "rows_dropped": result.cleaning.rows_in - result.cleaning.rows_kept,
         "customers": len(table),
-        "invoices": int(lines[2] or 0),
+        "invoices": int(invoices or 0),
         "revenue": round(float(table["monetary"].sum()), 2),
-        "period": {"first": _iso(lines[0]), "last": _iso(lines[1])},
+        "period": {"first": _iso(first), "last": _iso(last)},
         "snapshot": _iso(result.snapshot),
         "rfm_segments": {str(k): int(v) for k, v in
                          table["rfm_segment"].value_counts().sort_index().items()},
-        "timings": result.timings,
     }
+    if result.clustering is not None:
+        summary |= _model_summary(result)
+    if result.flagged_transactions is not None:
+        flagged = result.flagged_transactions
+        summary["transaction_anomalies"] = {
+            "flagged": len(flagged),
+            "by_kind": {str(k): int(v) for k, v in flagged["kind"].value_counts().items()},
+        }
+    summary["timings"] = result.timings
+    return summary
+
+
+def _model_summary(result: Result) -> dict[str, Any]:
+    clustering, explanation = result.clustering, result.explanation
+    scored = result.customer_anomalies
+    profile = result.segments
+    keep = ["segment", "cluster", "customers", "customer_share", "revenue", "revenue_share",
+            "recency_median", "frequency_median", "monetary_median", "opportunity", "action"]
+    segments = [{k: _plain(v) for k, v in row.items()}
+                for row in profile[[c for c in keep if c in profile]].to_dict("records")]
+    importances = explanation.importances
+    flagged = scored.scores[scored.scores["is_anomaly"]]
+    reasons = flagged.sort_values("anomaly_score", ascending=False)["anomaly_reason"]
+    return {
+        "k": int(clustering.k),
+        "k_reason": clustering.reason,
+        "transform": clustering.transform,
+        "segments": segments,
+        "accuracy": round(float(explanation.accuracy), 4),
+        "macro_f1": round(float(explanation.macro_f1), 4),
+        "rules_fidelity": round(float(explanation.fidelity), 4),
+        "importances": [{k: _plain(v) for k, v in row.items()}
+                        for row in importances.to_dict("records")],
+        "drivers": importances["feature"].tolist(),
+        "customer_anomalies": {
+            "flagged": int(scored.n_flagged),
+            "detector": scored.detector,
+            "second_detector": scored.second_detector,
+            "agreement": round(float(scored.agreement), 4),
+            "top_reasons": reasons.head(5).tolist(),
+        },
+    }
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars to Python numbers, rounded for JSON."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def _iso(value: Any) -> str | None:
