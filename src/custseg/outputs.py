@@ -31,6 +31,35 @@ def _json(path: Path, data: Any) -> Path:
     return path
 
 
+def flagged_in_original_columns(result: Result) -> pd.DataFrame:
+    """Flagged transactions with the input's own columns, then kind, reason and score.
+
+    Invoice-level findings (no single line) keep the invoice, customer, date and total.
+    """
+    flagged = result.flagged_transactions
+    info, dataset = result.source, result.dataset
+    if flagged is None or dataset is None:
+        return pd.DataFrame()
+    con = dataset.con
+    keys = flagged[["row_id"]].assign(_order=range(len(flagged)))
+    con.register("flagged_keys", keys)
+    try:
+        originals = con.execute(
+            "SELECT k._order, s.* EXCLUDE (__row_id) FROM flagged_keys k "
+            "LEFT JOIN source s ON s.__row_id = k.row_id ORDER BY k._order").df()
+    finally:
+        con.unregister("flagged_keys")
+    originals = originals.drop(columns="_order").reset_index(drop=True)
+    for key, column in info.mapping.items():
+        if key in flagged.columns and column in originals.columns:
+            missing = originals[column].isna().to_numpy()
+            if missing.any():
+                originals[column] = originals[column].astype(object)
+                originals.loc[missing, column] = flagged[key].to_numpy()[missing]
+    extra = flagged[["kind", "reason", "score"]].reset_index(drop=True)
+    return pd.concat([originals, extra], axis=1)
+
+
 def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     """Write every output file of ``result`` into ``out_dir`` (created if needed).
 
@@ -45,5 +74,25 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     customers.to_csv(out / "customers.csv", index=False)
     customers.to_parquet(out / "customers.parquet", index=False)
     written += [out / "customers.csv", out / "customers.parquet"]
+    if result.segments is not None:
+        result.segments.to_csv(out / "segments.csv", index=False)
+        table = result.clustering.k_table
+        table.to_csv(out / "k_selection.csv", index=False)
+        result.explanation.importances.to_csv(out / "importances.csv", index=False)
+        (out / "rules.md").write_text(result.explanation.rules_markdown, encoding="utf-8")
+        written += [out / n for n in ("segments.csv", "k_selection.csv", "importances.csv",
+                                      "rules.md")]
+    if result.flagged_transactions is not None:
+        flagged_in_original_columns(result).to_csv(out / "flagged_transactions.csv",
+                                                   index=False)
+        written.append(out / "flagged_transactions.csv")
     written.append(_json(out / "summary.json", result.summary))
+    if result.summary_markdown:
+        (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")
+        written.append(out / "summary.md")
+    if result.segments is not None:
+        from custseg import report
+
+        report.write_html(result, out / "report.html")
+        written.append(out / "report.html")
     return written
