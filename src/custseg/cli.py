@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.panel import Panel
@@ -56,9 +57,9 @@ def _user_errors() -> Iterator[None]:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("Interrupted.", 130)
-    except MemoryError:
-        _fail("Ran out of memory. Try --memory-limit 2GB so that DuckDB spills to disk, or "
-              "split the input.", 1)
+    except (MemoryError, duckdb.OutOfMemoryException) as exc:
+        _fail(f"Ran out of memory ({type(exc).__name__}). Raise DuckDB's limit with "
+              f"--memory-limit 4GB (it spills to disk above it), or split the input.", 1)
 
 
 def _parse_limit(value: str | None, name: str, default: float | None) -> float | None:
@@ -103,7 +104,7 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
                  k: int | None = None, k_range: str | None = None,
                  transform: str | None = None, contamination: float | None = None,
                  detector: str | None = None, seed: int = 42,
-                 memory_limit: str | None = None) -> Config:
+                 memory_limit: str | None = "1GB") -> Config:
     """Build a :class:`Config` from command-line style values, checking each one."""
     cleaning = CleaningConfig.preset(rules)
     switches = {RULE_SWITCHES[n]: True for n in _rule_list(on, "--on")}
@@ -242,7 +243,8 @@ def run(
                                                              "anomalous (default 0.02).")] = None,
     detector: Annotated[str | None, typer.Option(help="isolation_forest or lof.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    memory_limit: Annotated[str | None, typer.Option(help="DuckDB memory limit, e.g. 2GB.")] = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; it spills to disk "
+                                                   "above it.")] = "1GB",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
