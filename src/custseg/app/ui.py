@@ -1,0 +1,285 @@
+"""Shared page helpers: error guard, mapping form, number formats and table column formats."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from custseg import io
+from custseg.app import state
+from custseg.app.state import MAPPINGS_KEY, Context, Source
+from custseg.errors import CustsegError, MappingError
+from custseg.narrative import fmt_count, fmt_days, fmt_money, fmt_share
+
+__all__ = ["fmt_count", "fmt_days", "fmt_money", "fmt_share"]
+
+log = logging.getLogger("custseg.app")
+CONTEXT_KEY = "custseg_context"
+
+#: What each stage is called in messages.
+STAGES = {"dataset": "Reading and cleaning the data", "rfm": "Computing RFM",
+          "model": "Segmenting customers", "flagged": "Flagging transactions",
+          "result": "Assembling the results"}
+
+
+_BUILT_KEY = "custseg_sidebar_built"
+
+
+def setup() -> Context:
+    """Render the sidebar (data source and settings) and store the context for this run.
+
+    The entry point calls this before running the page, so the sidebar's widgets belong to it
+    and keep their values on every page.
+    """
+    from custseg.app import sidebar
+
+    source = sidebar.data_source()
+    with guard("Reading the settings", source):
+        config = sidebar.settings(source)
+    ctx = Context(source, config)
+    st.session_state[CONTEXT_KEY] = ctx
+    st.session_state[_BUILT_KEY] = True
+    return ctx
+
+
+def page() -> Context:
+    """Every page's first call: the context the entry point built in this run, or, when the
+    page script runs on its own (Streamlit's AppTest runs only the page after
+    ``switch_page``), a sidebar built here."""
+    if st.session_state.pop(_BUILT_KEY, False):
+        return context()
+    ctx = setup()
+    st.session_state.pop(_BUILT_KEY, None)
+    return ctx
+
+
+def context() -> Context:
+    """The current source and settings, set by the main script before the page runs."""
+    return st.session_state[CONTEXT_KEY]
+
+
+@contextmanager
+def guard(stage: str, source: Source | None = None) -> Iterator[None]:
+    """Show any failure inside the block as a message in the page and stop the page.
+
+    A :class:`MappingError` shows the mapping form instead; other custseg errors show their
+    own message (what, where, how to fix); anything else is logged on the server and shown
+    as a one-line message — never a traceback.
+    """
+    try:
+        yield
+    except MappingError as exc:
+        mapping_form(exc, source)
+        st.stop()
+    except CustsegError as exc:
+        text = source.display(str(exc)) if source else str(exc)
+        st.error(f"**{stage}:** {text}", icon=":material/error:")
+        st.stop()
+    except Exception as exc:
+        log.exception("%s failed", stage)
+        text = source.display(str(exc)) if source else str(exc)
+        st.error(f"**{stage}** failed unexpectedly: {type(exc).__name__}: {text}. "
+                 "Try another file or setting; the app keeps running.",
+                 icon=":material/error:")
+        st.stop()
+
+
+def stage(name: str) -> Any:
+    """The value of stage ``name`` (dataset, rfm, model, flagged, result) for the current
+    context, or an error message in the page."""
+    ctx = context()
+    with guard(STAGES[name], ctx.source):
+        value = getattr(ctx, name)()
+    return getattr(value, "value", value)
+
+
+def query(sql: str, params: list | None = None) -> pd.DataFrame:
+    """Run ``sql`` on the current dataset's DuckDB connection (tables ``lines``, ``clean``)."""
+    ctx = context()
+    dataset = stage("dataset")
+    with guard("Querying the data", ctx.source):
+        return state.query(dataset, sql, params)
+
+
+def seconds(name: str) -> float:
+    """How long stage ``name`` took when it was last computed."""
+    return float(getattr(context(), name)().seconds)
+
+
+# --------------------------------------------------------------------------- mapping form
+
+_NONE = "— not in the file —"
+_AUTO = "— detect automatically —"
+
+KEY_LABELS = {
+    "invoice": "Invoice / order number", "stock_code": "Product code",
+    "description": "Product description", "quantity": "Quantity",
+    "invoice_date": "Invoice date", "unit_price": "Unit price",
+    "amount": "Line amount (instead of quantity × unit price)",
+    "customer_id": "Customer id", "country": "Country",
+}
+
+
+def mapping_form(exc: MappingError, source: Source | None) -> None:
+    """Let the user pick the columns that could not be recognised, then re-run."""
+    text = source.display(str(exc)) if source else str(exc)
+    st.warning("**The columns could not all be recognised.** " + text.split(" Name them")[0]
+               + " Pick them below.", icon=":material/table_edit:")
+    current = dict(source.mapping) if source else {}
+    columns = [str(c) for c in exc.columns]
+    required = [k for k in io.CANONICAL if k in exc.missing]
+    optional = [k for k in io.CANONICAL if k not in exc.missing]
+    with st.form("mapping_form"):
+        st.markdown("**Required**")
+        picks = {k: _column_select(k, columns, current, _NONE) for k in required}
+        with st.expander("Optional columns (detected automatically unless you pick one)"):
+            picks |= {k: _column_select(k, columns, current, _AUTO) for k in optional}
+        submitted = st.form_submit_button("Use these columns", type="primary")
+    if submitted and source is not None:
+        chosen = {k: v for k, v in picks.items() if v not in (_NONE, _AUTO)}
+        if not _enough(chosen | _auto_keys(columns, chosen)):
+            st.error("Still missing: " + ", ".join(
+                KEY_LABELS[k] for k in io.missing_required(chosen | _auto_keys(columns, chosen)))
+                + ". A customer id, a date, and either an amount or quantity and unit price "
+                  "are needed.")
+            return
+        st.session_state.setdefault(MAPPINGS_KEY, {})[source.digest] = chosen
+        st.rerun()
+
+
+def _column_select(key: str, columns: list[str], current: dict[str, str], empty: str) -> str:
+    options = [empty, *columns]
+    index = options.index(current[key]) if current.get(key) in options else 0
+    return st.selectbox(KEY_LABELS[key], options, index=index, key=f"map_{key}")
+
+
+def _auto_keys(columns: list[str], chosen: dict[str, str]) -> dict[str, str]:
+    """Keys the aliases would still find among the columns not picked by hand."""
+    by_norm = {io.normalise_header(c): c for c in columns if c not in chosen.values()}
+    found: dict[str, str] = {}
+    for key in io.CANONICAL:
+        if key in chosen:
+            continue
+        match = next((by_norm[a] for a in io.ALIASES[key] if a in by_norm), None)
+        if match is not None:
+            found[key] = match
+    return found
+
+
+def _enough(mapping: dict[str, str]) -> bool:
+    return not io.missing_required(mapping)
+
+
+# --------------------------------------------------------------------------- tables & charts
+
+
+def money_col(label: str, help: str | None = None) -> Any:
+    """A table column shown as £ with thousands separators."""
+    return st.column_config.NumberColumn(label, help=help, format="£%,.2f")
+
+
+def count_col(label: str, help: str | None = None) -> Any:
+    """A whole-number table column with thousands separators."""
+    return st.column_config.NumberColumn(label, help=help, format="%,d")
+
+
+def days_col(label: str, help: str | None = None) -> Any:
+    """A number of days."""
+    return st.column_config.NumberColumn(label, help=help, format="%,d days")
+
+
+def share_col(label: str, help: str | None = None) -> Any:
+    """A fraction shown as a percentage."""
+    return st.column_config.NumberColumn(label, help=help, format="percent")
+
+
+#: Column formats of the tables the pages show, by column name.
+COLUMNS: dict[str, Any] = {
+    "customer_id": st.column_config.TextColumn("customer"),
+    "recency": days_col("recency", "Days since the last purchase"),
+    "frequency": count_col("frequency", "Distinct invoices"),
+    "monetary": money_col("monetary", "Total spend"),
+    "tenure": days_col("tenure", "Days since the first purchase"),
+    "avg_order_value": money_col("avg. order"),
+    "customers": count_col("customers"),
+    "revenue": money_col("revenue"),
+    "revenue_share": share_col("share of revenue"),
+    "customer_share": share_col("share of customers"),
+    "recency_median": days_col("median recency"),
+    "frequency_median": st.column_config.NumberColumn("median frequency", format="%,.1f"),
+    "monetary_median": money_col("median monetary"),
+    "amount": money_col("amount"),
+    "unit_price": money_col("unit price"),
+    "quantity": st.column_config.NumberColumn("quantity", format="%,g"),
+    "anomaly_score": st.column_config.NumberColumn("anomaly score", format="%.3f"),
+    "score": st.column_config.NumberColumn("score", format="%.2f"),
+    "rows": count_col("rows"),
+    "invoice_date": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
+    "first_purchase": st.column_config.DatetimeColumn("first purchase", format="YYYY-MM-DD"),
+    "last_purchase": st.column_config.DatetimeColumn("last purchase", format="YYYY-MM-DD"),
+}
+
+
+def table(frame: pd.DataFrame, **kwargs: Any) -> None:
+    """``st.dataframe`` with the shared column formats and no index."""
+    config = {c: COLUMNS[c] for c in frame.columns if c in COLUMNS}
+    config |= kwargs.pop("column_config", {})
+    kwargs.setdefault("height", _fit_height(len(frame)))
+    st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
+
+
+def _fit_height(rows: int, most: int = 20) -> int | str:
+    """Show short tables whole (no inner scroll bar); long ones scroll."""
+    return 35 * (rows + 1) + 3 if rows <= most else "auto"
+
+
+def chart(fig: go.Figure, key: str | None = None) -> None:
+    """A Plotly figure at full width."""
+    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+
+
+def timing_note(*names: str) -> None:
+    """A caption with how long the given stages took when last computed."""
+    parts = [f"{STAGES[n].lower()} {seconds(n):.2f} s" for n in names]
+    st.caption("Computed once and cached: " + ", ".join(parts) + ".")
+
+
+def segment_color(name: str) -> str:
+    """The segment's colour, the same as in every chart."""
+    from custseg import charts
+
+    return charts._color(name)
+
+
+def segment_table(segments: pd.DataFrame, columns: list[str]) -> None:
+    """The segment table with each segment's name on its chart colour."""
+    frame = segments[[c for c in columns if c in segments.columns]]
+    styled = frame.style.map(
+        lambda name: f"background-color: {segment_color(name)}; color: white; "
+                     "font-weight: 600", subset=["segment"])
+    config = {c: COLUMNS[c] for c in frame.columns if c in COLUMNS}
+    config |= {"action": st.column_config.TextColumn("action", width="large"),
+               "opportunity": st.column_config.TextColumn("opportunity", width="medium")}
+    st.dataframe(styled, hide_index=True, column_config=config, height=_fit_height(len(frame)))
+
+
+def segment_chips(names: Any) -> None:
+    """The segment names as coloured labels (the colour legend of every chart)."""
+    chips = "".join(
+        f'<span style="background:{segment_color(n)};color:white;border-radius:12px;'
+        f'padding:2px 10px;margin:0 6px 6px 0;display:inline-block;font-weight:600">'
+        f"{html.escape(str(n))}</span>" for n in names)
+    st.markdown(f'<div class="custseg-segments">{chips}</div>', unsafe_allow_html=True)
+
+
+def normalise_id(text: str | None) -> str:
+    """A typed customer id as the ``lines`` table stores it: trimmed, without ``.0``."""
+    value = (text or "").strip()
+    return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value

@@ -1,0 +1,53 @@
+"""Cleaning: the row account per rule (table and chart) and the cleaned lines."""
+
+import pandas as pd
+import streamlit as st
+
+from custseg import charts
+from custseg.app import ui
+
+st.title("2 · Cleaning")
+ui.page()
+st.caption("Switch rules and change thresholds in the sidebar. Each row is counted under the "
+           "first rule that drops it, so the account always adds up.")
+dataset = ui.stage("dataset")
+report = dataset.cleaning
+
+cols = st.columns(4)
+cols[0].metric("Rows in", ui.fmt_count(report.rows_in))
+cols[1].metric("Rows kept", ui.fmt_count(report.rows_kept),
+               f"{report.rows_kept / report.rows_in:.1%} kept" if report.rows_in else None,
+               delta_color="off", delta_arrow="off")
+cols[2].metric("Customers kept", ui.fmt_count(report.customers_kept))
+cols[3].metric("Revenue kept", ui.fmt_money(report.revenue_kept))
+
+account = pd.DataFrame(
+    [("rows in", report.rows_in, "")]
+    + [(f"− {rule.replace('_', ' ')}", -n, report.rules.get(rule, ""))
+       for rule, n in report.dropped.items()]
+    + [("rows kept", report.rows_kept, "")],
+    columns=["step", "rows", "why"])
+account["share of rows in"] = account["rows"].abs() / max(report.rows_in, 1)
+st.subheader("Row account")
+ui.table(account, column_config={"share of rows in": ui.share_col("share of rows in"),
+                                 "why": st.column_config.TextColumn("why", width="large")})
+if report.skipped:
+    st.caption("Not applied: " + "; ".join(f"**{k.replace('_', ' ')}** ({v})"
+                                           for k, v in report.skipped.items()) + ".")
+ui.chart(charts.cleaning_waterfall(report), key="waterfall")
+
+st.subheader("Cleaned lines")
+tab_kept, tab_dropped = st.tabs(["Kept (first 500)", "Dropped, by rule"])
+with tab_kept:
+    kept = ui.query("SELECT * EXCLUDE (drop_rule) FROM clean ORDER BY row_id LIMIT 500")
+    ui.table(kept)
+with tab_dropped:
+    rules = [r for r, n in report.dropped.items() if n]
+    if rules:
+        rule = st.selectbox("Rule", rules, format_func=lambda r: r.replace("_", " "))
+        dropped = ui.query("SELECT * EXCLUDE (drop_rule) FROM lines WHERE drop_rule = ? "
+                           "ORDER BY row_id LIMIT 500", [rule])
+        ui.table(dropped)
+    else:
+        st.info("No line was dropped.")
+ui.timing_note("dataset")

@@ -1,0 +1,42 @@
+"""Data: what was read, how its columns were mapped, and a preview."""
+
+import pandas as pd
+import streamlit as st
+
+from custseg import io
+from custseg.app import state, ui
+
+st.title("1 · Data")
+ui.page()
+dataset = ui.stage("dataset")
+info = dataset.source
+first, last, customers, invoices = ui.query(
+    "SELECT min(invoice_date), max(invoice_date), count(DISTINCT customer_id), "
+    "count(DISTINCT invoice) FROM lines").iloc[0]
+preview = state.preview(ui.context().source)
+
+st.caption(f"**{info.path or ui.context().source.name}** — {info.format}"
+           + (f", sheet(s): {', '.join(info.sheets)}" if info.sheets else ""))
+cols = st.columns(4)
+cols[0].metric("Rows", ui.fmt_count(info.rows))
+cols[1].metric("Columns", len(info.columns))
+cols[2].metric("Customers (before cleaning)", ui.fmt_count(customers or 0))
+cols[3].metric("Invoices (before cleaning)", ui.fmt_count(invoices or 0))
+if pd.notna(first):
+    days = (last - first).days
+    st.markdown(f"**Date range:** {first:%d %B %Y} → {last:%d %B %Y} ({ui.fmt_days(days)})")
+
+st.subheader("Detected columns")
+mapping = pd.DataFrame(
+    [(key, info.mapping.get(key, "— not found —")) for key in io.CANONICAL],
+    columns=["meaning", "column in the file"])
+st.dataframe(mapping, hide_index=True)
+for note in info.notes:
+    st.caption(f"Note: {note}.")
+if info.date_format:
+    st.caption(f"Dates were read as text with the format `{info.date_format}`.")
+st.caption("Wrong column? Rename it in the file, or use `custseg run --map key=Column`. "
+           "When a required column is not recognised, this app asks for it.")
+
+st.subheader("Preview (first 200 rows, as read)")
+st.dataframe(preview, hide_index=True)

@@ -1,0 +1,45 @@
+"""Downloads: customers (CSV/Parquet), flagged lists and the HTML report."""
+
+import io
+
+import streamlit as st
+
+from custseg import outputs, report
+from custseg.app import state, ui
+
+st.title("Downloads")
+ui.page()
+result = ui.stage("result")
+stem = ui.context().source.name.split(".")[0] or "custseg"
+customers = outputs.customers_frame(result)
+flagged_customers = customers[customers["is_anomaly"].fillna(False).astype(bool)]
+with ui.guard("Preparing the flagged transactions", ui.context().source), \
+        state.using(result.dataset):
+    flagged_lines = outputs.flagged_in_original_columns(result)
+
+
+def _parquet() -> bytes:
+    buffer = io.BytesIO()
+    customers.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+rows = [
+    ("Customers (CSV)", f"{len(customers):,} customers with RFM, scores, segment and anomaly "
+     "verdict", lambda: customers.to_csv(index=False), f"{stem}_customers.csv", "text/csv"),
+    ("Customers (Parquet)", "The same table, typed, for Python/Spark/DuckDB", _parquet,
+     f"{stem}_customers.parquet", "application/octet-stream"),
+    ("Flagged customers (CSV)", f"{len(flagged_customers):,} outlier customers with the reason",
+     lambda: flagged_customers.to_csv(index=False), f"{stem}_flagged_customers.csv",
+     "text/csv"),
+    ("Flagged transactions (CSV)", f"{len(flagged_lines):,} lines in the file's own columns, "
+     "with kind, reason and score", lambda: flagged_lines.to_csv(index=False),
+     f"{stem}_flagged_transactions.csv", "text/csv"),
+    ("HTML report", "One self-contained page with every chart; opens offline",
+     lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
+]
+for label, what, data, name, mime in rows:
+    left, right = st.columns([1, 2])
+    left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",
+                         icon=":material/download:", on_click="ignore")
+    right.caption(what)

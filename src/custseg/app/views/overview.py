@@ -1,0 +1,29 @@
+"""Overview: the key figures, the executive summary and the segments at a glance."""
+
+import streamlit as st
+
+from custseg.app import ui
+
+st.title("Customer segments at a glance")
+ui.page()
+source = ui.context().source
+st.caption(f"Data: **{source.name}**. Every page follows from the settings in the sidebar.")
+
+result = ui.stage("result")
+cols = st.columns(5)
+cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
+cols[1].metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
+cols[2].metric("Segments (k)", result.clustering.k)
+cols[3].metric("Outlier customers", ui.fmt_count(int(result.rfm["is_anomaly"].sum())))
+cols[4].metric("Flagged transactions", ui.fmt_count(len(result.flagged_transactions)))
+
+if result.summary_markdown:
+    with st.container(border=True):
+        st.markdown(result.summary_markdown)
+
+st.subheader("Segments and what to do")
+ui.segment_chips(result.segments["segment"])
+ui.segment_table(result.segments, ["segment", "customers", "customer_share", "revenue_share",
+                                   "recency_median", "frequency_median", "monetary_median",
+                                   "opportunity", "action"])
+ui.timing_note("dataset", "rfm", "model", "flagged")

@@ -1,0 +1,111 @@
+"""End to end in a real headless Chromium: start the app, upload a file, see the segments.
+
+Runs Debian's chromium through Playwright (``apt-get install chromium``; never
+``playwright install``). Skipped only when no chromium binary is found. With
+``CUSTSEG_SCREENSHOT=1`` the screenshot is written to docs/screenshot.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import custseg
+from custseg import pipeline, synth
+from custseg.app import command
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+STARTUP_SECONDS = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().decode().strip() == "ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"the app did not answer at {url} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served by ``streamlit run`` on a free localhost port."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "streamlit.log"
+    env = dict(os.environ, CUSTSEG_DEMO_CUSTOMERS="300")
+    cmd = [*command(port, headless=True), "--server.address", "127.0.0.1"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc, STARTUP_SECONDS)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH")
+def test_upload_shows_named_segments(app_url: str, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    frame = synth.generate_frame(350, 11)[0]
+    upload = tmp_path / "shop_export.csv"
+    frame.to_csv(upload, index=False)
+    config = custseg.Config()
+    expected = pipeline.model(custseg.compute_rfm(custseg.load(upload, config)), config)
+    names = sorted(expected.segments["segment"].astype(str))
+
+    shot = (REPO / "docs" / "screenshot.png" if os.environ.get("CUSTSEG_SCREENSHOT") == "1"
+            else tmp_path / "screenshot.png")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1100})
+            page.goto(app_url, wait_until="domcontentloaded")
+            # The demo data renders first: the page is never empty.
+            page.locator(".custseg-segments").wait_for(timeout=90_000)
+            page.locator("input[type=file]").set_input_files(str(upload))
+            # The overview's caption names the analysed file once the upload has been run.
+            page.locator("[data-testid=stCaptionContainer]",
+                         has_text="Data: shop_export.csv").wait_for(timeout=90_000)
+            page.wait_for_function(
+                "() => !document.querySelector('[data-testid=stStatusWidget]')",
+                timeout=90_000)
+            chips = page.locator(".custseg-segments span")
+            assert sorted(chips.all_inner_texts()) == names
+            assert page.locator("[data-testid=stException]").count() == 0
+            assert page.locator("[data-testid=stAlertContentError]").count() == 0
+            page.wait_for_timeout(1500)  # let the tables paint before the screenshot
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot))
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
