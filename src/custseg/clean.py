@@ -224,7 +224,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     counts = dict(con.execute(
         "SELECT coalesce(drop_rule, ''), count(*) FROM lines GROUP BY 1").fetchall())
     kept = con.execute(
-        "SELECT count(DISTINCT customer_id), coalesce(sum(amount), 0) FROM clean").fetchone()
+        "SELECT count(DISTINCT customer_id), coalesce(sum(amount), 0) FROM clean").fetchall()[0]
     rows_kept = int(counts.pop("", 0))
     report = CleaningReport(
         rows_in=rows_kept + sum(int(v) for v in counts.values()),

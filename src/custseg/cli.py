@@ -312,6 +312,26 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
                       f"  {generated.truth_transactions}")
 
 
+@app.command("app")
+def dashboard(
+    file: Annotated[Path | None, typer.Argument(help="Open on this file instead of the demo "
+                                                     "data.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8501 or the next free).")]
+    = None,
+    headless: Annotated[bool, typer.Option(help="Do not open a browser window.")] = False,
+) -> None:
+    """Start the dashboard; it prints its address (e.g. http://localhost:8501)."""
+    from custseg.app import MAX_UPLOAD_MB, launch
+
+    with _user_errors():
+        if file is not None and not file.exists():
+            raise ConfigError(f"{file}: no such file. Check the path, or start without one "
+                              f"to open on the demo data.")
+        out.print(f"Starting the custseg dashboard (uploads up to {MAX_UPLOAD_MB} MB); "
+                  f"press Ctrl+C to stop.")
+        raise typer.Exit(launch(port=port, headless=headless, file=file))
+
+
 def main() -> None:
     """Console entry point."""
     try:

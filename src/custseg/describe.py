@@ -64,5 +64,5 @@ def describe_source(path: str | Path, *, sheet: str | None = None,
     select_sql, info = io.canonical_select(con, info)
     first, last, customers = con.execute(
         f"SELECT min(invoice_date), max(invoice_date), count(DISTINCT customer_id) "
-        f"FROM ({select_sql})").fetchone()
+        f"FROM ({select_sql})").fetchall()[0]
     return SourceFacts(info, None, first, last, int(customers))

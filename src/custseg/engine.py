@@ -32,9 +32,3 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     # Scans must keep file order: row_id is the position of a line in the input.
     con.execute("SET preserve_insertion_order = true")
     return con
-
-
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:
-    """Run a query that returns one value and return it."""
-    row = con.execute(sql, params or []).fetchone()
-    return None if row is None else row[0]

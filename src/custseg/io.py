@@ -379,7 +379,7 @@ def _csv_error(path: Path, exc: Exception) -> InputError:
 def sniff_text(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict[str, Any]:
     """The delimiter, header and column types DuckDB's sniffer finds in a text file."""
     row = con.execute("SELECT Delimiter, HasHeader, DateFormat, TimestampFormat "
-                      f"FROM sniff_csv({literal(str(path))})").fetchone()
+                      f"FROM sniff_csv({literal(str(path))})").fetchall()[0]
     return {"delimiter": row[0], "has_header": row[1], "date_format": row[2] or row[3]}
 
 
@@ -391,7 +391,7 @@ def _table_source(con: duckdb.DuckDBPyConnection, path: Path | None, fmt: str,
         con.execute("CREATE OR REPLACE VIEW source AS SELECT rowid AS __row_id, * "
                     "FROM source_table")
     names = [r[0] for r in con.execute("DESCRIBE source_table").fetchall()]
-    rows = int(con.execute("SELECT count(*) FROM source_table").fetchone()[0])
+    rows = int(con.execute("SELECT count(*) FROM source_table").fetchall()[0][0])
     return SourceInfo(path=str(path) if path else None, format=fmt, columns=tuple(names),
                       rows=rows, **extra)
 
@@ -403,7 +403,7 @@ def _register_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> SourceInfo:
                     f"* EXCLUDE (file_row_number) FROM {scan}")
         names = [r[0] for r in con.execute("DESCRIBE source").fetchall()][1:]
         rows = int(con.execute(f"SELECT count(*) FROM read_parquet({literal(str(path))})")
-                   .fetchone()[0])
+                   .fetchall()[0][0])
     except duckdb.Error as exc:
         raise InputError(f"{path}: not a readable Parquet file ({_first_line(exc)}).") from exc
     return SourceInfo(path=str(path), format="parquet", columns=tuple(names), rows=rows)
@@ -501,7 +501,7 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
     # the few values it cannot parse are then reported row by row by _check_conversions.
     counts = con.execute(
         "SELECT " + ", ".join(f"count(try_strptime(trim(v), '{fmt}'))" for fmt in DATE_FORMATS)
-        + f", count(*) FROM {sample}").fetchone()
+        + f", count(*) FROM {sample}").fetchall()[0]
     total = counts[-1]
     best = max(range(len(DATE_FORMATS)), key=lambda i: (counts[i], -i))
     if total and counts[best] >= 0.5 * total:

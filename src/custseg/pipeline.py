@@ -249,7 +249,7 @@ def build_summary(result: Result) -> dict[str, Any]:
     table = result.rfm
     first, last, invoices = result.dataset.con.execute(
         "SELECT min(invoice_date), max(invoice_date), count(DISTINCT invoice) FROM clean"
-    ).fetchone() if result.dataset else (None, None, None)
+    ).fetchall()[0] if result.dataset else (None, None, None)
     summary: dict[str, Any] = {
         "source": result.source.to_dict(),
         "rows_in": result.cleaning.rows_in,

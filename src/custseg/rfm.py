@@ -35,7 +35,7 @@ _GRID = np.array([GRID_ROWS[r] for r in (1, 2, 3, 4, 5)], dtype=object)  # [r-1,
 
 def default_snapshot(con: duckdb.DuckDBPyConnection) -> datetime:
     """Latest kept invoice timestamp + 1 day."""
-    latest = con.execute("SELECT max(invoice_date) FROM clean").fetchone()[0]
+    latest = con.execute("SELECT max(invoice_date) FROM clean").fetchall()[0][0]
     if latest is None:
         raise EmptyResultError("No kept line has an invoice date; nothing to build RFM from.")
     return latest + timedelta(days=1)

@@ -1,0 +1,113 @@
+"""Modelling speed: the customer-scale stages on the real data and on 1M customers, the whole
+``custseg run`` against the bare read, and the dashboard's change-k re-run.
+
+Run: ``python benchmarks/bench_model.py [--million 1000000] [--repeats 3]``.
+Needs ../shared/data. Figures are measured in this run; ratios compare figures of this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import custseg
+from custseg import pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+XLSX = DATA / "online_retail.xlsx"
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def synthetic_rfm(n: int, seed: int = 0) -> pd.DataFrame:
+    """An RFM table of ``n`` customers from skewed draws shaped like the real one."""
+    rng = np.random.default_rng(seed)
+    frequency = 1 + rng.geometric(0.3, n)
+    return pd.DataFrame({
+        "customer_id": np.char.add("c", np.arange(n).astype(str)),
+        "recency": rng.integers(1, 375, n),
+        "frequency": frequency,
+        "monetary": np.round(frequency * rng.lognormal(5.5, 0.8, n), 2),
+    })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--million", type=int, default=1_000_000,
+                        help="customers in the large modelling run (0 to skip)")
+    args = parser.parse_args()
+    import fastexcel
+
+    seed = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
+    dataset = custseg.load(XLSX, seed)
+    rfm = custseg.compute_rfm(dataset)
+    pipeline.model(rfm, seed)  # warm up imports
+
+    stage_times: dict[str, list[float]] = {}
+    for _ in range(args.repeats):
+        timings: dict[str, float] = {}
+        last = [time.perf_counter(), None]
+
+        def tick(name: str, timings=timings, last=last) -> None:
+            now = time.perf_counter()
+            if last[1] is not None:
+                timings[last[1]] = now - last[0]
+            last[0], last[1] = now, name
+
+        pipeline.model(rfm, seed, progress=tick)
+        tick("end")
+        for name, seconds in timings.items():
+            stage_times.setdefault(name, []).append(seconds)
+    model_total = median_time(lambda: pipeline.model(rfm, seed), args.repeats)
+
+    k3 = seed.replace(cluster=dataclasses.replace(seed.cluster, k=3))
+    k4 = seed.replace(cluster=dataclasses.replace(seed.cluster, k=4))
+    change_k = median_time(lambda: pipeline.model(rfm, k4), args.repeats)
+
+    bare = median_time(lambda: fastexcel.read_excel(str(XLSX)).load_sheet(0, eager=True),
+                       args.repeats)
+
+    def whole_run() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            custseg.write_outputs(custseg.run(XLSX, k3), tmp)
+
+    whole = median_time(whole_run, args.repeats)
+
+    print(f"Real data under the seed's rules: {len(rfm):,} customers\n")
+    print("| stage | seconds (median) |")
+    print("|---|---:|")
+    for name, values in stage_times.items():
+        print(f"| {name} | {statistics.median(values):.3f} |")
+    print(f"| **modelling total** | **{model_total:.3f}** |")
+    print(f"\n- modelling on {len(rfm):,} customers: {model_total:.2f} s (target ≤ 1 s)")
+    print(f"- change of k (k=4 after k=3), model stage re-run: {change_k:.2f} s "
+          f"(dashboard target ≤ 0.3 s)")
+    print(f"- whole `custseg run` + outputs on the workbook: {whole:.2f} s; bare calamine read "
+          f"{bare:.2f} s; ratio {whole / bare:.2f}× (target ≤ 1.3×)")
+    if args.million:
+        big = synthetic_rfm(args.million)
+        start = time.perf_counter()
+        fitted = pipeline.model(big, custseg.Config())
+        print(f"- modelling on {args.million:,} customers: {time.perf_counter() - start:.1f} s "
+              f"(k={fitted.clustering.k}; target ≤ 60 s)")
+
+
+if __name__ == "__main__":
+    main()
