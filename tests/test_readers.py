@@ -197,4 +197,4 @@ def test_row_ids_follow_file_order(tmp_path):
     dataset = custseg.load(path)
     got = dataset.con.execute("SELECT invoice FROM lines ORDER BY row_id").df()["invoice"]
     assert got.tolist() == frame["InvoiceNo"].astype(str).tolist()
-    assert COLUMNS == list(frame.columns)
+    assert list(frame.columns) == COLUMNS

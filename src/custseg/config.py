@@ -98,20 +98,41 @@ class ClusterConfig:
     min_cluster_share: float = 0.05
     #: Silhouette is exact up to this many customers and sampled (with the seed) above it.
     silhouette_sample: int = 10_000
-    #: Above this many customers, K-Means runs mini-batch.
+    #: Above this many customers, the k search fits K-Means on a seeded sample of
+    #: ``search_sample`` customers and assigns everyone to the nearest centre; the chosen k is
+    #: then refined with full-data Lloyd iterations. Measured faster and closer to full K-Means
+    #: than MiniBatchKMeans (docs/modelling.md), so mini-batch is not used.
     minibatch_above: int = 200_000
+    search_sample: int = 50_000
+    #: K-Means runs per k (one k-means++ start each; the best inertia wins).
     n_init: int = 10
+    #: A candidate k is rejected when its runs agree less than this (mean adjusted Rand index
+    #: of the other runs against the best one).
+    min_stability: float = 0.7
 
 
 @dataclass(frozen=True)
 class ExplainConfig:
     """Surrogate-model options."""
 
-    n_estimators: int = 200
+    #: 100 trees: importances move < 0.01 from 200 trees at half the time (docs/modelling.md).
+    n_estimators: int = 100
+    #: Forest leaves hold at least this many customers (capped at 2% of the training rows):
+    #: less noise in the importances and faster trees.
+    min_samples_leaf: int = 10
     test_size: float = 0.25
     rule_depth: int = 3
     #: Above this many customers, the surrogate models train on a stratified sample.
     max_train: int = 200_000
+    #: Features tried per split. With three features, sklearn's "sqrt" means one random
+    #: feature per split, which flattens impurity importances towards 1/3 each.
+    max_features: int = 2
+    #: Which importance orders the importance table: "impurity" (what the seed reported) or
+    #: "permutation" (accuracy lost on the hold-out when a feature is shuffled).
+    rank_by: Literal["impurity", "permutation"] = "impurity"
+    permutation_repeats: int = 5
+    #: Rule-tree leaves hold at least this share of the customers (no one-customer rules).
+    min_leaf_share: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -120,16 +141,29 @@ class AnomalyConfig:
 
     contamination: float = 0.02
     detector: Detector = "isolation_forest"
-    #: Robust z-score (median/MAD, per stock code) above which a unit price is flagged.
-    price_z: float = 6.0
-    #: Robust z-score above which a quantity is flagged for its product.
-    quantity_z: float = 8.0
-    #: Robust z-score above which an invoice total is flagged.
-    invoice_z: float = 8.0
-    #: Robust z-score above which a cancellation's value is flagged.
-    cancellation_z: float = 8.0
-    #: Stock codes with fewer lines than this are not judged on price or quantity.
+    # Transaction thresholds are robust z-scores on a log scale: (log value − median) ÷ MAD,
+    # with the MAD floored (below); see docs/anomalies.md for how they were chosen.
+    #: Unit price vs its product's usual price (both directions); 8 × floor 0.2 ≈ 5× or 1/5.
+    price_z: float = 8.0
+    #: Quantity above its product's usual quantity; 5 × floor 0.5 ≈ 12× for steady products.
+    quantity_z: float = 5.0
+    #: Invoice total above the median invoice total.
+    invoice_z: float = 6.0
+    #: Cancellation line value above the median cancellation line value.
+    cancellation_z: float = 6.0
+    #: Stock codes with fewer lines than this are not judged on price; their quantities are
+    #: judged against all products' lines instead.
     min_product_lines: int = 10
+    #: Floor on the MAD of log values (price, invoice total, cancellation value), so that
+    #: constant-price products still get a finite z: 0.2 ≈ a 22% spread.
+    mad_floor: float = 0.2
+    #: Floor on the MAD of log quantity (quantities vary more than prices).
+    quantity_mad_floor: float = 0.5
+    #: LOF neighbours.
+    lof_neighbors: int = 20
+    #: Above this many customers, LOF fits on a seeded sample of this size and scores the
+    #: others as new points (exact LOF is too slow at a million customers).
+    lof_max_fit: int = 50_000
 
 
 @dataclass(frozen=True)

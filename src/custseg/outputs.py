@@ -86,6 +86,10 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
         flagged_in_original_columns(result).to_csv(out / "flagged_transactions.csv",
                                                    index=False)
         written.append(out / "flagged_transactions.csv")
+    if result.segment_products is not None:
+        result.segment_products.to_csv(out / "segment_products.csv", index=False)
+        result.stock_priorities.to_csv(out / "stock_priorities.csv", index=False)
+        written += [out / "segment_products.csv", out / "stock_priorities.csv"]
     written.append(_json(out / "summary.json", result.summary))
     if result.summary_markdown:
         (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")

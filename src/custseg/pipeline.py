@@ -49,6 +49,8 @@ class Result:
     explanation: Any = None
     customer_anomalies: Any = None
     flagged_transactions: pd.DataFrame | None = None
+    segment_products: pd.DataFrame | None = None
+    stock_priorities: pd.DataFrame | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
@@ -177,8 +179,44 @@ def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.
     return anomalies.flag_transactions(dataset.con, (config or Config()).anomalies)
 
 
+def product_mix(dataset: Dataset, fitted: Model,
+                config: Config | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What each segment buys, and the stock priorities of the most valuable segments."""
+    from custseg import products
+
+    cleaning = (config or Config()).cleaning
+    return (products.segment_products(dataset.con, fitted.customers, cleaning=cleaning),
+            products.stock_priorities(dataset.con, fitted.customers, fitted.segments,
+                                      cleaning=cleaning))
+
+
+def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
+             fitted: Model | None = None, flagged: pd.DataFrame | None = None,
+             mix: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+             timings: dict[str, float] | None = None, notes: list[str] | None = None) -> Result:
+    """Put the stages' outputs together into a :class:`Result` with its summary and executive
+    summary. :func:`run` and the dashboard both build their results here."""
+    from custseg import narrative
+
+    result = Result(config=config, source=dataset.source, cleaning=dataset.cleaning,
+                    snapshot=dataset.snapshot, rfm=table, dataset=dataset,
+                    flagged_transactions=flagged, timings=dict(timings or {}))
+    if fitted is not None:
+        result.rfm = fitted.customers
+        result.clustering = fitted.clustering
+        result.segments = fitted.segments
+        result.explanation = fitted.explanation
+        result.customer_anomalies = fitted.customer_anomalies
+    if mix is not None:
+        result.segment_products, result.stock_priorities = mix
+    result.summary = build_summary(result)
+    result.summary["notes"] = list(notes or [])
+    result.summary_markdown = narrative.executive_summary(result.summary)
+    return result
+
+
 STAGES = ["Reading and cleaning", "RFM", "Clustering", "Naming segments", "Explaining segments",
-          "Customer anomalies", "Transaction anomalies", "Summary"]
+          "Customer anomalies", "Transaction anomalies", "Products", "Summary"]
 
 
 def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
@@ -199,27 +237,22 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         dataset = load(source, config, sheet=sheet, mapping=mapping)
     with stages.stage("RFM"):
         table = compute_rfm(dataset)
-    result = Result(config=config, source=dataset.source, cleaning=dataset.cleaning,
-                    snapshot=dataset.snapshot, rfm=table, dataset=dataset)
+    fitted = flagged = mix = None
     notes: list[str] = []
     if len(table) >= MIN_CUSTOMERS_TO_MODEL:
         sub = _SubStages(stages)
         fitted = model(table, config, progress=sub.start)
         sub.finish()
-        result.clustering = fitted.clustering
-        result.segments = fitted.segments
-        result.explanation = fitted.explanation
-        result.customer_anomalies = fitted.customer_anomalies
-        result.rfm = fitted.customers
         with stages.stage("Transaction anomalies"):
-            result.flagged_transactions = transaction_anomalies(dataset, config)
+            flagged = transaction_anomalies(dataset, config)
+        with stages.stage("Products"):
+            mix = product_mix(dataset, fitted, config)
     else:
         notes.append(f"Only {len(table)} customers after cleaning: segmenting needs at least "
                      f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table was produced.")
     with stages.stage("Summary"):
-        result.timings = stages.timings
-        result.summary = build_summary(result)
-        result.summary["notes"] = notes
+        result = assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
+                          timings=stages.timings, notes=notes)
     return result
 
 
@@ -265,6 +298,12 @@ def build_summary(result: Result) -> dict[str, Any]:
     }
     if result.clustering is not None:
         summary |= _model_summary(result)
+    if result.stock_priorities is not None:
+        from custseg import products
+
+        summary["stock_priorities"] = products.summary_records(result.stock_priorities, n=5)
+        summary["stock_priority_segments"] = list(
+            result.stock_priorities.attrs.get("segments", []))
     if result.flagged_transactions is not None:
         flagged = result.flagged_transactions
         summary["transaction_anomalies"] = {

@@ -339,6 +339,27 @@ def _segments(result: Any, fig: _Figures) -> str:
     parts.append(fig(charts.segment_profiles(segments), "profiles"))
     cols = [c for c in _ACTION_COLUMNS if c in segments]
     parts.append("<h3>Actions</h3>" + table(segments[cols]))
+    parts.append(_product_mix(result, segments, fig))
+    return "".join(parts)
+
+
+def _product_mix(result: Any, segments: pd.DataFrame, fig: _Figures) -> str:
+    """What each segment buys, and the stock priorities (seed report §6.2)."""
+    from custseg import products
+
+    parts = []
+    mix = _get(result, "segment_products")
+    if mix is not None and len(mix):
+        parts.append("<h3>What each segment buys</h3><p class=\"muted\">Top products by "
+                     "revenue and by buyers; lift above 1 means the segment over-buys it.</p>")
+        for i, name in enumerate(segments["segment"].astype(str)):
+            parts.append(fig(products.product_mix_figure(mix, name), f"mix-{i}"))
+    priorities = _get(result, "stock_priorities")
+    if priorities is not None and len(priorities):
+        cols = ["rank", "description", "revenue", "share", "customers", "trend", "trend_label"]
+        parts.append("<h3>Stock priorities</h3>"
+                     + fig(products.stock_priorities_figure(priorities), "stock")
+                     + table(priorities[[c for c in cols if c in priorities]]))
     return "".join(parts)
 
 

@@ -241,6 +241,17 @@ def flag_transactions(source: Source, cleaning: CleaningConfig, as_of: date | No
             dataset, Config(anomalies=anomalies)))
 
 
+@st.cache_data(max_entries=8, show_spinner="Working out what each segment buys…")
+def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
+                cluster: ClusterConfig, explain: ExplainConfig, anomalies: AnomalyConfig,
+                seed: int) -> Timed[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Product mix per segment and stock priorities (:func:`custseg.pipeline.product_mix`)."""
+    dataset = load_dataset(source, cleaning, as_of).value
+    fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed).value
+    with using(dataset):
+        return _timed(lambda: pipeline.product_mix(dataset, fitted, Config(cleaning=cleaning)))
+
+
 def preview(source: Source, rows: int = 200) -> pd.DataFrame:
     """The first rows of the source as read, in its own columns."""
     frame, _ = read_raw(source).value
@@ -307,37 +318,19 @@ class Context:
         """Flagged transactions."""
         return flag_transactions(*self._data_key(), self.config.anomalies)
 
+    def mix(self) -> Timed[tuple[pd.DataFrame, pd.DataFrame]]:
+        """What each segment buys, and the stock priorities."""
+        c = self.config
+        return product_mix(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed)
+
     def result(self) -> pipeline.Result:
         """Everything assembled as a :class:`custseg.Result` (for the summary, report and
-        downloads)."""
-        dataset = self.dataset().value
-        fitted = self.model()
-        flagged = self.flagged()
-        return assemble(self.config, dataset, fitted.value, flagged.value, {
-            "Reading and cleaning": self.dataset().seconds, "RFM": self.rfm().seconds,
-            "Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds})
-
-
-def assemble(config: Config, dataset: pipeline.Dataset, fitted: pipeline.Model,
-             flagged: pd.DataFrame, timings: dict[str, float]) -> pipeline.Result:
-    """A :class:`custseg.Result` from the cached stages, as :func:`custseg.run` builds it."""
-    result = pipeline.Result(
-        config=config, source=dataset.source, cleaning=dataset.cleaning,
-        snapshot=dataset.snapshot, rfm=fitted.customers, clustering=fitted.clustering,
-        segments=fitted.segments, explanation=fitted.explanation,
-        customer_anomalies=fitted.customer_anomalies, flagged_transactions=flagged,
-        dataset=dataset, timings=timings)
-    with using(dataset):
-        result.summary = pipeline.build_summary(result)
-    result.summary.setdefault("notes", [])
-    result.summary_markdown = _summary_markdown(result)
-    return result
-
-
-def _summary_markdown(result: pipeline.Result) -> str:
-    """The executive summary, when the narrative module is available."""
-    try:
-        from custseg.narrative import executive_summary
-    except ImportError:
-        return ""
-    return executive_summary(result.summary, heading=False)
+        downloads), exactly as :func:`custseg.run` assembles it."""
+        dataset, rfm = self.dataset(), self.rfm()
+        fitted, flagged, mix = self.model(), self.flagged(), self.mix()
+        timings = {"Reading and cleaning": dataset.seconds, "RFM": rfm.seconds,
+                   "Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds,
+                   "Products": mix.seconds}
+        with using(dataset.value):
+            return pipeline.assemble(self.config, dataset.value, rfm.value, fitted=fitted.value,
+                                     flagged=flagged.value, mix=mix.value, timings=timings)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from custseg import charts
+from custseg import charts, products
 from custseg.app import ui
 
 st.title("5 · Segments")
@@ -18,4 +18,22 @@ ui.chart(charts.pca_scatter(clustering.pca, model.customers, clustering.pca_expl
 ui.chart(charts.segment_profiles(model.segments), key="profiles")
 st.subheader("Profiles")
 ui.segment_table(model.segments, [c for c in model.segments.columns if c != "action"])
+
+st.subheader("What each segment buys")
+mix, priorities = ui.context().mix().value
+if mix.empty:
+    st.info("The data has no product codes, so there is no product mix to show.")
+else:
+    names = model.segments["segment"].astype(str).tolist()
+    chosen = st.selectbox("Segment", names, key="mix_segment")
+    ui.chart(products.product_mix_figure(mix, chosen), key="mix")
+    st.caption("Lift above 1: the segment buys this product more than customers overall.")
+    ui.table(mix[mix["segment"] == chosen].drop(columns="segment"))
+st.subheader("Stock priorities")
+if not priorities.empty:
+    segments_used = ", ".join(priorities.attrs.get("segments", []))
+    st.caption(f"Products ranked by revenue from {segments_used}, with the change from the "
+               f"first to the second half of the period.")
+    ui.chart(products.stock_priorities_figure(priorities), key="stock")
+    ui.table(priorities)
 ui.timing_note("model")

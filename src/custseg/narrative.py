@@ -1,0 +1,228 @@
+"""The executive summary: plain-language Markdown written from ``summary.json``.
+
+Every number in the text is a value of the summary dict passed through exactly one formatter
+per kind (:data:`FORMATTERS`), so a test can parse the numbers back and find each in the dict.
+Nothing is derived (no sums, differences or ratios are computed here); text values of the dict
+(segment names, actions, anomaly reasons, product descriptions) are quoted verbatim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from numbers import Real
+from typing import Any
+
+# --------------------------------------------------------------------------- formatters
+
+
+def fmt_count(value: float) -> str:
+    """A count: ``3,882`` (one decimal when not whole, e.g. a median of ``2.5`` orders)."""
+    value = float(value)
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+
+
+def fmt_money(value: float) -> str:
+    """Money in whole pounds: ``£5,699,668``."""
+    value = float(value)
+    return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
+
+
+def fmt_share(value: float) -> str:
+    """A share given as a fraction (0.314) shown as a percentage: ``31.4%``."""
+    return f"{float(value) * 100:.1f}%"
+
+
+def fmt_change(value: float) -> str:
+    """A relative change given as a fraction, signed: ``+12.3%`` / ``-4.0%``."""
+    return f"{float(value) * 100:+.1f}%"
+
+
+def fmt_days(value: float) -> str:
+    """A number of days: ``42 days`` (formatted as a count)."""
+    return f"{fmt_count(value)} day" + ("" if float(value) == 1 else "s")
+
+
+def fmt_date(value: str) -> str:
+    """An ISO timestamp as a date: ``2010-12-01 08:26:00`` → ``1 December 2010``."""
+    day = datetime.fromisoformat(str(value))
+    return f"{day.day} {day:%B %Y}"
+
+
+#: One formatter per kind of number.
+FORMATTERS: dict[str, Callable[[Any], str]] = {
+    "count": fmt_count, "money": fmt_money, "share": fmt_share, "change": fmt_change,
+    "days": fmt_days, "date": fmt_date,
+}
+
+#: Plain words for the RFM features the surrogate model ranks.
+FEATURE_WORDS = {
+    "recency": "how recently they bought (recency)",
+    "frequency": "how often they buy (frequency)",
+    "monetary": "how much they spend (monetary)",
+}
+#: Importance columns tried in order when ranking the drivers.
+IMPORTANCE_KEYS = ("permutation", "importance", "impurity")
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _data(summary: Mapping[str, Any]) -> str:
+    text = (f"**Data.** {fmt_count(summary['rows_kept'])} of {fmt_count(summary['rows_in'])} "
+            f"transaction lines were kept: {fmt_count(summary['customers'])} customers, "
+            f"{fmt_count(summary.get('invoices', 0))} invoices and "
+            f"{fmt_money(summary['revenue'])} of revenue")
+    period = summary.get("period") or {}
+    if period.get("first") and period.get("last"):
+        text += f", from {fmt_date(period['first'])} to {fmt_date(period['last'])}"
+    return text + "."
+
+
+def _segment_line(seg: Mapping[str, Any]) -> str:
+    line = (f"- **{seg['segment']}**: {fmt_count(seg['customers'])} customers "
+            f"({fmt_share(seg['customer_share'])} of customers) bring "
+            f"{fmt_share(seg['revenue_share'])} of revenue")
+    typical = []
+    if _is_number(seg.get("recency_median")):
+        typical.append(f"last bought {fmt_days(seg['recency_median'])} ago")
+    if _is_number(seg.get("frequency_median")):
+        orders = seg["frequency_median"]
+        typical.append(f"{fmt_count(orders)} order" + ("" if orders == 1 else "s"))
+    if _is_number(seg.get("monetary_median")):
+        typical.append(f"{fmt_money(seg['monetary_median'])} spent")
+    return line + (f"; the typical customer {', '.join(typical)}." if typical else ".")
+
+
+def _segments(summary: Mapping[str, Any]) -> str:
+    segments = summary.get("segments") or []
+    if not segments:
+        return ""
+    head = f"**Segments.** The customers fall into {fmt_count(summary.get('k', len(segments)))} "
+    head += "segments, most valuable first:"
+    return head + "\n\n" + "\n".join(_segment_line(s) for s in segments)
+
+
+def _ranked_features(summary: Mapping[str, Any]) -> list[str]:
+    rows = summary.get("importances") or []
+    key = next((k for k in IMPORTANCE_KEYS if rows and all(_is_number(r.get(k)) for r in rows)),
+               None)
+    if key is not None:
+        return [str(r["feature"]) for r in sorted(rows, key=lambda r: -r[key])]
+    return [str(f) for f in summary.get("drivers") or []]
+
+
+def _drivers(summary: Mapping[str, Any]) -> str:
+    features = _ranked_features(summary)
+    if not features:
+        return ""
+    words = [FEATURE_WORDS.get(f, f.replace("_", " ")) for f in features]
+    text = f"**What separates them.** Above all {words[0]}"
+    if len(words) > 1:
+        text += ", then " + ", then ".join(words[1:])
+    text += "."
+    if _is_number(summary.get("accuracy")):
+        text += (f" A simple model predicts a customer's segment from these with "
+                 f"{fmt_share(summary['accuracy'])} accuracy, so the segments are easy to "
+                 f"explain.")
+    return text
+
+
+def _distinct(values: Sequence[Any], n: int) -> list[str]:
+    return list(dict.fromkeys(str(v) for v in values if v))[:n]
+
+
+def _plural(count: float, word: str) -> str:
+    return f"{fmt_count(count)} {word}" + ("" if count == 1 else "s")
+
+
+def _anomalies(summary: Mapping[str, Any]) -> str:
+    parts = []
+    customers = summary.get("customer_anomalies")
+    if customers:
+        n = customers["flagged"]
+        text = f"{_plural(n, 'customer')} {'stands' if n == 1 else 'stand'} out as unusual"
+        reasons = _distinct(customers.get("top_reasons") or [], 2)
+        if reasons:
+            text += " (the strongest: " + "; ".join(reasons) + ")"
+        parts.append(text + ".")
+    lines = summary.get("transaction_anomalies")
+    if lines:
+        n = lines["flagged"]
+        text = f"{_plural(n, 'transaction')} {'is' if n == 1 else 'are'} flagged for review"
+        kinds = sorted((lines.get("by_kind") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        if kinds:
+            text += ": " + ", ".join(_plural(n, str(k).replace("_", " ")) for k, n in kinds)
+        parts.append(text + ".")
+    return ("**Unusual activity.** " + " ".join(parts)) if parts else ""
+
+
+def _priority(item: Mapping[str, Any]) -> str:
+    text = f"- {item.get('description') or item.get('stock_code')}: {fmt_money(item['revenue'])}"
+    if _is_number(item.get("share")):
+        text += f" ({fmt_share(item['share'])} of their product revenue)"
+    trend = item.get("trend")
+    text += f", {fmt_change(trend)}" if _is_number(trend) else ", new"
+    label = item.get("trend_label")
+    return text + (f" ({label})" if label and _is_number(trend) else "")
+
+
+def _stock(summary: Mapping[str, Any]) -> str:
+    items = (summary.get("stock_priorities") or [])[:3]
+    if not items:
+        return ""
+    chosen = list(summary.get("stock_priority_segments") or [])
+    who = (", ".join(chosen[:-1]) + " and " + chosen[-1] if len(chosen) > 1 else
+           chosen[0] if chosen else "the most valuable segments")
+    return (f"**Stock priorities.** What {who} spend most on, with each product's revenue change "
+            f"from the first half of the period to the second:\n\n"
+            + "\n".join(_priority(i) for i in items))
+
+
+def _action_order(segments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Segments with an action, most value at stake first (opportunity, else revenue share)."""
+    acting = [s for s in segments if s.get("action")]
+    key = "opportunity" if all(_is_number(s.get("opportunity")) for s in acting) else \
+        "revenue_share"
+    return sorted(acting, key=lambda s: -float(s.get(key) or 0))
+
+
+def _action_line(seg: Mapping[str, Any]) -> str:
+    opportunity = seg.get("opportunity")
+    stake = (f"{fmt_money(opportunity)} at stake" if _is_number(opportunity)
+             else f"{fmt_share(seg['revenue_share'])} of revenue")
+    return f"- **{seg['segment']}** ({stake}): {seg['action']}"
+
+
+def _actions(summary: Mapping[str, Any]) -> str:
+    top = _action_order(summary.get("segments") or [])[:3]
+    if not top:
+        return ""
+    head = "**The three most valuable actions.**" if len(top) == 3 else "**Actions.**"
+    return head + "\n\n" + "\n".join(_action_line(s) for s in top)
+
+
+def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> str:
+    """A one-minute, plain-language summary of a run, in Markdown.
+
+    Parameters
+    ----------
+    summary:
+        The dict of :func:`custseg.pipeline.build_summary` (as written to ``summary.json``),
+        optionally with ``stock_priorities`` (see :func:`custseg.products.summary_records`).
+    heading:
+        Start with a ``# Executive summary`` heading.
+
+    Returns
+    -------
+    Markdown using headings, paragraphs, bullets and bold only.
+    """
+    blocks = ["# Executive summary"] if heading else []
+    blocks += [_data(summary), _segments(summary), _drivers(summary), _anomalies(summary),
+               _stock(summary), _actions(summary)]
+    blocks += [str(n) for n in summary.get("notes") or []]
+    return "\n\n".join(b for b in blocks if b) + "\n"

@@ -1,0 +1,369 @@
+"""What each segment buys (product mix, lift) and which products to stock first, in SQL.
+
+Everything is computed by the engine over the ``clean`` view joined to a customer → segment
+assignment registered as the table ``segment_customers``; only the small result comes back to
+pandas. Non-product stock codes (postage, fees, manual lines, vouchers, see
+:data:`custseg.config.NON_PRODUCT_CODES`) are always left out — even when the cleaning rule
+``non_product`` is off — from the products *and* from the revenue totals that shares divide by.
+
+Definitions (see docs/products.md):
+
+* ``segment_share`` — the product's revenue from the segment ÷ the segment's product revenue.
+* ``overall_share`` — the product's revenue from all assigned customers ÷ their product revenue.
+* ``lift`` — ``segment_share / overall_share``: above 1 the segment over-buys the product.
+* most valuable segments — the first segments of the profile (ordered most valuable first) whose
+  revenue shares add up to at least ``cover`` (half the revenue by default).
+* trend — revenue in the second half of the data's period ÷ revenue in the first half − 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from custseg import clean
+from custseg.config import CleaningConfig
+from custseg.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: Columns of :func:`segment_products`.
+PRODUCT_COLUMNS = ("segment", "stock_code", "description", "revenue", "customers",
+                   "segment_share", "overall_share", "lift", "rank_revenue", "rank_customers")
+#: Columns of :func:`stock_priorities`.
+PRIORITY_COLUMNS = ("rank", "stock_code", "description", "revenue", "share", "customers",
+                    "first_half", "second_half", "trend", "trend_label")
+#: A trend within ± this band counts as "steady".
+STEADY_BAND = 0.10
+#: Name of the customer → segment table the statements join to.
+ASSIGNMENT_TABLE = "segment_customers"
+
+
+def product_filter(cleaning: CleaningConfig | None = None) -> str:
+    """The SQL condition keeping product lines: a stock code that is not a non-product code.
+
+    The codes and prefixes come from ``cleaning`` (defaults: the config's lists); the filter
+    applies whether or not the cleaning rule ``non_product`` is switched on.
+    """
+    cfg = dataclasses.replace(cleaning or CleaningConfig(), non_product=True)
+    # Reuse the cleaning rule's predicate so both places agree on what a product is.
+    non_product = clean._non_product(cfg, None)
+    return f"stock_code IS NOT NULL AND NOT ({non_product})"
+
+
+def _bought_ctes(cleaning: CleaningConfig | None) -> str:
+    """CTEs shared by both statements: product lines of assigned customers, and product names."""
+    return f"""
+assigned AS (
+  SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment
+  FROM {ASSIGNMENT_TABLE}
+), bought AS (
+  SELECT a.segment, c.customer_id, c.stock_code, c.invoice_date, c.amount
+  FROM clean c JOIN assigned a ON a.customer_id = c.customer_id
+  WHERE {product_filter(cleaning)}
+), name_counts AS (
+  SELECT stock_code, trim(description) AS description,
+         row_number() OVER (PARTITION BY stock_code
+                            ORDER BY count(*) DESC, trim(description)) AS pick
+  FROM clean
+  WHERE stock_code IS NOT NULL AND description IS NOT NULL
+  GROUP BY stock_code, trim(description)
+), names AS (
+  SELECT stock_code, description FROM name_counts WHERE pick = 1
+)"""
+
+
+def segment_products_sql(cleaning: CleaningConfig | None = None) -> str:
+    """The statement behind :func:`segment_products`; parameters: ``top_n`` twice."""
+    return f"""
+WITH {_bought_ctes(cleaning)}, per_product AS (
+  SELECT segment, stock_code, sum(amount) AS revenue, count(DISTINCT customer_id) AS customers
+  FROM bought
+  GROUP BY segment, stock_code
+), overall AS (
+  SELECT stock_code, sum(amount) AS revenue FROM bought GROUP BY stock_code
+), segment_totals AS (
+  SELECT segment, sum(revenue) AS revenue FROM per_product GROUP BY segment
+), grand AS (
+  SELECT sum(revenue) AS revenue FROM overall
+), ranked AS (
+  SELECT p.segment, p.stock_code, p.revenue, p.customers,
+         p.revenue / nullif(t.revenue, 0) AS segment_share,
+         o.revenue / nullif(g.revenue, 0) AS overall_share,
+         t.revenue AS segment_revenue,
+         row_number() OVER (PARTITION BY p.segment
+                            ORDER BY p.revenue DESC, p.stock_code) AS rank_revenue,
+         row_number() OVER (PARTITION BY p.segment
+                            ORDER BY p.customers DESC, p.revenue DESC, p.stock_code)
+           AS rank_customers
+  FROM per_product p
+  JOIN segment_totals t ON t.segment = p.segment
+  JOIN overall o ON o.stock_code = p.stock_code
+  CROSS JOIN grand g
+)
+SELECT r.segment, r.stock_code, n.description, r.revenue,
+       CAST(r.customers AS BIGINT) AS customers, r.segment_share, r.overall_share,
+       r.segment_share / nullif(r.overall_share, 0) AS lift,
+       CAST(r.rank_revenue AS BIGINT) AS rank_revenue,
+       CAST(r.rank_customers AS BIGINT) AS rank_customers
+FROM ranked r LEFT JOIN names n ON n.stock_code = r.stock_code
+WHERE r.rank_revenue <= ? OR r.rank_customers <= ?
+ORDER BY r.segment_revenue DESC, r.segment, r.rank_revenue
+"""
+
+
+def stock_priorities_sql(cleaning: CleaningConfig | None = None) -> str:
+    """The statement behind :func:`stock_priorities`; parameter: ``top_n``.
+
+    The period's midpoint is that of every kept line (all customers), so the two halves are
+    the same calendar halves whichever segments are chosen.
+    """
+    return f"""
+WITH {_bought_ctes(cleaning)}, bounds AS (
+  SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
+), per_product AS (
+  SELECT stock_code, sum(amount) AS revenue, count(DISTINCT customer_id) AS customers,
+         sum(CASE WHEN epoch(invoice_date) < b.mid THEN amount ELSE 0 END) AS first_half,
+         sum(CASE WHEN epoch(invoice_date) >= b.mid THEN amount ELSE 0 END) AS second_half
+  FROM bought CROSS JOIN bounds b
+  GROUP BY stock_code
+), shared AS (
+  SELECT *, revenue / nullif(sum(revenue) OVER (), 0) AS share,
+         row_number() OVER (ORDER BY revenue DESC, stock_code) AS product_rank
+  FROM per_product
+)
+SELECT CAST(s.product_rank AS BIGINT) AS rank, s.stock_code, n.description, s.revenue,
+       s.share, CAST(s.customers AS BIGINT) AS customers, s.first_half, s.second_half,
+       s.second_half / nullif(s.first_half, 0) - 1 AS trend
+FROM shared s LEFT JOIN names n ON n.stock_code = s.stock_code
+WHERE s.product_rank <= ?
+ORDER BY s.product_rank
+"""
+
+
+@contextmanager
+def _assignment(con: duckdb.DuckDBPyConnection,
+                customers: pd.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on ``con`` with ``customers`` (customer_id, segment) as :data:`ASSIGNMENT_TABLE`.
+
+    A cursor of its own keeps the registration local to the query, and works even when the
+    caller's connection holds an unfinished result (DuckDB refuses ``register`` then).
+    """
+    missing = [c for c in ("customer_id", "segment") if c not in customers.columns]
+    if missing:
+        raise InputError(f"The customer table needs columns customer_id and segment; "
+                         f"{', '.join(missing)} missing. Pass the pipeline's customer table "
+                         f"(RFM table with a segment column).")
+    frame = pd.DataFrame({"customer_id": customers["customer_id"].astype(str).to_numpy(),
+                          "segment": customers["segment"].astype(str).to_numpy()})
+    cursor = con.cursor()
+    try:
+        cursor.register(ASSIGNMENT_TABLE, frame)
+        yield cursor
+    finally:
+        cursor.close()
+
+
+def _check_top_n(top_n: int) -> None:
+    if top_n < 1:
+        raise ConfigError(f"top_n must be at least 1, got {top_n}.")
+
+
+def segment_products(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, top_n: int = 10,
+                     cleaning: CleaningConfig | None = None) -> pd.DataFrame:
+    """Each segment's top products by revenue and by number of buyers, with shares and lift.
+
+    Parameters
+    ----------
+    con:
+        A connection holding the ``clean`` view.
+    customers:
+        One row per customer with ``customer_id`` and ``segment``.
+    top_n:
+        A product is kept when it is in the segment's top ``top_n`` by revenue or by buyers.
+    cleaning:
+        Where the non-product codes come from (default: the config defaults).
+
+    Returns
+    -------
+    :data:`PRODUCT_COLUMNS`, segments by revenue (largest first), then by ``rank_revenue``.
+    Empty when the input has no stock codes.
+    """
+    _check_top_n(top_n)
+    with _assignment(con, customers) as cursor:
+        table = cursor.execute(segment_products_sql(cleaning), [top_n, top_n]).df()
+    return table[list(PRODUCT_COLUMNS)].reset_index(drop=True)
+
+
+def valuable_segments(profile: pd.DataFrame, cover: float = 0.5) -> list[str]:
+    """The most valuable segments: the first ones of ``profile`` holding ``cover`` of revenue.
+
+    Parameters
+    ----------
+    profile:
+        Segment table ordered most valuable first, with ``segment`` and ``revenue``.
+    cover:
+        Share of total revenue (0–1] the chosen segments must reach together.
+
+    Returns
+    -------
+    Segment names in profile order; at least the first segment.
+    """
+    if not 0 < cover <= 1:
+        raise ConfigError(f"cover must be in (0, 1], got {cover}.")
+    revenue = profile["revenue"].to_numpy(dtype=float)
+    before = np.concatenate([[0.0], np.cumsum(revenue)[:-1]]) / revenue.sum()
+    # A segment joins while the segments before it still hold less than `cover`.
+    return profile["segment"].astype(str)[before < cover].tolist()
+
+
+def trend_label(trend: pd.Series, band: float = STEADY_BAND) -> pd.Series:
+    """``rising`` / ``falling`` / ``steady`` (within ± ``band``) / ``new`` (no first-half sales)."""
+    values = trend.to_numpy(dtype=float)
+    labels = np.select([np.isnan(values), values > band, values < -band],
+                       ["new", "rising", "falling"], "steady")
+    return pd.Series(labels, index=trend.index, name="trend_label")
+
+
+def stock_priorities(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
+                     segments_profile: pd.DataFrame, top_n: int = 20, *, cover: float = 0.5,
+                     cleaning: CleaningConfig | None = None) -> pd.DataFrame:
+    """Products ranked by revenue from the most valuable segments, with share and trend.
+
+    Parameters
+    ----------
+    con:
+        A connection holding the ``clean`` view.
+    customers:
+        One row per customer with ``customer_id`` and ``segment``.
+    segments_profile:
+        Segment table ordered most valuable first (``segment``, ``revenue``, …).
+    top_n:
+        Number of products returned.
+    cover:
+        See :func:`valuable_segments`.
+    cleaning:
+        Where the non-product codes come from (default: the config defaults).
+
+    Returns
+    -------
+    :data:`PRIORITY_COLUMNS`; ``share`` is of the chosen segments' product revenue,
+    ``trend`` is NaN for products without first-half sales. ``attrs["segments"]`` lists the
+    chosen segments.
+    """
+    _check_top_n(top_n)
+    chosen = valuable_segments(segments_profile, cover)
+    mine = customers[customers["segment"].astype(str).isin(chosen)]
+    with _assignment(con, mine) as cursor:
+        table = cursor.execute(stock_priorities_sql(cleaning), [top_n]).df()
+    table["trend"] = table["trend"].astype(float)
+    table["trend_label"] = trend_label(table["trend"])
+    table = table[list(PRIORITY_COLUMNS)].reset_index(drop=True)
+    table.attrs["segments"] = chosen
+    return table
+
+
+def summary_records(priorities: pd.DataFrame, n: int = 3) -> list[dict[str, Any]]:
+    """The first ``n`` stock priorities as JSON-ready dicts for ``summary.json``.
+
+    Keys: stock_code, description, revenue (2 dp), share, trend (4 dp or None), trend_label.
+    """
+    head = priorities.head(n)
+    return [{
+        "stock_code": str(row.stock_code),
+        "description": str(row.description) if pd.notna(row.description) else str(row.stock_code),
+        "revenue": round(float(row.revenue), 2),
+        "share": round(float(row.share), 4),
+        "trend": None if pd.isna(row.trend) else round(float(row.trend), 4),
+        "trend_label": str(row.trend_label),
+    } for row in head.itertuples(index=False)]
+
+
+# --------------------------------------------------------------------------- figures
+# Plotly figures for the report and the dashboard (plotly imported lazily; the lead may move
+# these into charts.py).
+
+
+def _label(frame: pd.DataFrame) -> pd.Series:
+    """Axis label per product: its description, else its stock code."""
+    return frame["description"].fillna(frame["stock_code"]).astype(str)
+
+
+def product_mix_figure(products: pd.DataFrame, segment: str, top_n: int = 10) -> go.Figure:
+    """One segment's top products by revenue, coloured by lift (over-bought products stand out).
+
+    Parameters
+    ----------
+    products:
+        The table from :func:`segment_products`.
+    segment:
+        The segment to show.
+    top_n:
+        Number of products shown (by ``rank_revenue``).
+
+    Returns
+    -------
+    A horizontal bar chart.
+    """
+    import plotly.graph_objects as go
+
+    from custseg.charts import _money_axis, _style
+
+    rows = products[(products["segment"].astype(str) == str(segment))
+                    & (products["rank_revenue"] <= top_n)].sort_values("rank_revenue")
+    custom = np.column_stack([rows["segment_share"], rows["lift"], rows["customers"]])
+    fig = go.Figure(go.Bar(
+        y=_label(rows), x=rows["revenue"], orientation="h", customdata=custom,
+        marker={"color": rows["lift"], "colorscale": "RdBu", "cmid": 1.0,
+                "colorbar": {"title": {"text": "lift"}}},
+        hovertemplate="%{y}<br>revenue £%{x:,.0f}<br>share of segment %{customdata[0]:.1%}"
+                      "<br>lift %{customdata[1]:.2f}<br>buyers %{customdata[2]:,}"
+                      "<extra></extra>"))
+    fig.update_xaxes(title_text="revenue from the segment (£)", **_money_axis())
+    fig.update_yaxes(title_text="product", autorange="reversed")
+    return _style(fig, f"{segment}: top products by revenue (colour: lift vs all customers)",
+                  height=max(350, 40 * len(rows) + 150))
+
+
+def stock_priorities_figure(priorities: pd.DataFrame) -> go.Figure:
+    """Stock priorities: revenue from the most valuable segments, coloured by trend label.
+
+    Parameters
+    ----------
+    priorities:
+        The table from :func:`stock_priorities`.
+
+    Returns
+    -------
+    A horizontal bar chart.
+    """
+    import plotly.graph_objects as go
+
+    from custseg.charts import _money_axis, _style
+
+    colors = {"rising": "#59a14f", "steady": "#bab0ac", "falling": "#e15759", "new": "#4e79a7"}
+    fig = go.Figure()
+    for label, color in colors.items():
+        rows = priorities[priorities["trend_label"] == label]
+        if rows.empty:
+            continue
+        custom = np.column_stack([rows["share"], rows["trend"].fillna(0.0)])
+        fig.add_trace(go.Bar(
+            y=_label(rows), x=rows["revenue"], orientation="h", name=label,
+            marker_color=color, customdata=custom,
+            hovertemplate="%{y}<br>revenue £%{x:,.0f}<br>share %{customdata[0]:.1%}"
+                          "<br>second half vs first %{customdata[1]:+.1%}<extra>" + label
+                          + "</extra>"))
+    chosen = priorities.attrs.get("segments")
+    title = "Stock priorities" + (f" ({', '.join(chosen)})" if chosen else "")
+    fig.update_xaxes(title_text="revenue (£)", **_money_axis())
+    fig.update_yaxes(title_text="product", categoryorder="array",
+                     categoryarray=_label(priorities).tolist()[::-1])
+    return _style(fig, title, height=max(350, 30 * len(priorities) + 150))

@@ -1,0 +1,133 @@
+"""Clustering: k choice on planted blobs, determinism, silhouette and stability, real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from custseg.cluster import FEATURES, adjusted_rand, fit_clusters, transform_features
+from custseg.config import ClusterConfig
+from custseg.errors import ConfigError
+
+
+def _blobs(k: int, per: int = 150, seed: int = 0) -> pd.DataFrame:
+    """RFM-shaped customers in ``k`` well separated log-space blobs."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[1.0, 3.5, 8.5], [5.5, 0.3, 5.0], [3.0, 1.8, 6.8], [5.0, 2.8, 9.0],
+                        [1.5, 0.5, 4.2], [3.2, 3.6, 5.2]])[:k]
+    logs = np.vstack([c + rng.normal(0, 0.18, size=(per, 3)) for c in centres])
+    values = np.expm1(logs)
+    return pd.DataFrame({
+        "customer_id": [f"c{i:05d}" for i in range(len(values))],
+        "recency": np.maximum(np.round(values[:, 0]), 0).astype(int),
+        "frequency": np.maximum(np.round(values[:, 1]), 1).astype(int),
+        "monetary": values[:, 2].round(2),
+    }), np.repeat(np.arange(k), per)
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_auto_k_finds_planted_blobs(k: int) -> None:
+    rfm, truth = _blobs(k)
+    result = fit_clusters(rfm, ClusterConfig(k_min=2, k_max=8), seed=1)
+    assert result.k == k
+    assert adjusted_rand_score(truth, result.labels) > 0.95
+    chosen = result.k_table[result.k_table["chosen"]]
+    assert chosen["k"].tolist() == [k] and bool(chosen["eligible"].iloc[0])
+    assert f"k={k}" in result.reason
+
+
+def test_same_seed_same_result_and_table_shape() -> None:
+    rfm, _ = _blobs(4, seed=3)
+    cfg = ClusterConfig(k_max=6, n_init=6)
+    a = fit_clusters(rfm, cfg, seed=7)
+    b = fit_clusters(rfm, cfg, seed=7)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    pd.testing.assert_frame_equal(a.k_table, b.k_table)
+    assert list(a.k_table.columns) == ["k", "inertia", "silhouette", "calinski_harabasz",
+                                       "davies_bouldin", "min_share", "stability", "eligible",
+                                       "chosen"]
+    assert a.k_table["k"].tolist() == list(range(2, 7))
+    assert a.labels.min() == 0 and a.labels.max() == a.k - 1 and len(a.labels) == len(rfm)
+    assert list(a.pca.columns) == ["customer_id", "pc1", "pc2"]
+    assert list(a.pca_loadings.index) == list(FEATURES)
+
+
+def test_k_table_metrics_match_sklearn() -> None:
+    rfm, _ = _blobs(3, per=80, seed=5)
+    result = fit_clusters(rfm, ClusterConfig(k_min=2, k_max=5), seed=0)
+    scaled = StandardScaler().fit_transform(np.log1p(rfm[list(FEATURES)].to_numpy(float)))
+    for row in result.k_table.itertuples():
+        fit = fit_clusters(rfm, ClusterConfig(k=row.k, k_min=row.k, k_max=row.k), seed=0)
+        labels = fit.labels
+        assert row.silhouette == pytest.approx(silhouette_score(scaled, labels), abs=1e-5)
+        assert row.min_share == pytest.approx(np.bincount(labels).min() / len(labels))
+        centres = np.vstack([scaled[labels == c].mean(0) for c in range(row.k)])
+        # K-Means stops at its tolerance, so its inertia is within 0.1% of the centroid one.
+        assert row.inertia == pytest.approx(((scaled - centres[labels]) ** 2).sum(), rel=1e-3)
+
+
+def test_user_k_overrides_and_is_explained() -> None:
+    rfm, _ = _blobs(4)
+    result = fit_clusters(rfm, ClusterConfig(k=6), seed=0)
+    assert result.k == 6 and len(np.unique(result.labels)) == 6
+    assert "set by the user" in result.reason
+    assert result.k_table.loc[result.k_table["chosen"], "k"].tolist() == [6]
+
+
+def test_degenerate_k_is_never_chosen() -> None:
+    # Two big blobs plus 1% extreme buyers: k=3 isolates the extremes (a 1% cluster).
+    rfm, _ = _blobs(2, per=300, seed=2)
+    extreme = rfm.head(6).assign(frequency=400, monetary=900_000.0, recency=0,
+                                 customer_id=[f"x{i}" for i in range(6)])
+    data = pd.concat([rfm, extreme], ignore_index=True)
+    cfg = ClusterConfig(min_cluster_share=0.05)
+    result = fit_clusters(data, cfg, seed=0)
+    table = result.k_table
+    assert (table.loc[~table["eligible"], "min_share"] < 0.05).any() or \
+        (table.loc[~table["eligible"], "stability"] < cfg.min_stability).any()
+    assert table.loc[table["chosen"], "min_share"].iloc[0] >= 0.05
+
+
+def test_sampled_search_above_limit_matches_full_fit() -> None:
+    rfm, _ = _blobs(3, per=400, seed=4)
+    full = fit_clusters(rfm, ClusterConfig(), seed=0)
+    sampled = fit_clusters(rfm, ClusterConfig(minibatch_above=300, search_sample=300,
+                                                   silhouette_sample=300), seed=0)
+    assert sampled.k == full.k == 3
+    assert adjusted_rand_score(full.labels, sampled.labels) > 0.99
+
+
+def test_transform_and_config_errors() -> None:
+    rfm, _ = _blobs(2, per=20)
+    np.testing.assert_allclose(transform_features(rfm, "log1p"),
+                               np.log1p(rfm[list(FEATURES)].to_numpy(float)))
+    with pytest.raises(ConfigError, match="transform"):
+        transform_features(rfm, "sqrt")
+    with pytest.raises(ConfigError, match="k range"):
+        fit_clusters(rfm, ClusterConfig(k_min=5, k_max=3), seed=0)
+    with pytest.raises(ConfigError, match="k=1"):
+        fit_clusters(rfm, ClusterConfig(k=1), seed=0)
+
+
+def test_adjusted_rand_matches_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a = rng.integers(0, 4, 200)
+        b = np.where(rng.random(200) < 0.7, a, rng.integers(0, 5, 200))
+        assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+
+
+def test_real_data_auto_k_is_not_degenerate(seed_rfm: pd.DataFrame) -> None:
+    cfg = ClusterConfig()
+    result = fit_clusters(seed_rfm, cfg, seed=42)
+    chosen = result.k_table[result.k_table["chosen"]].iloc[0]
+    assert result.k >= 3
+    assert chosen["min_share"] >= cfg.min_cluster_share
+    assert chosen["stability"] >= cfg.min_stability
+    assert np.bincount(result.labels).min() / len(result.labels) >= cfg.min_cluster_share
+    # Without the log transform every k isolates a tiny group of very large buyers.
+    raw = fit_clusters(seed_rfm, ClusterConfig(transform="none", k=3, k_max=3), seed=42)
+    assert np.bincount(raw.labels).min() / len(raw.labels) < 0.02

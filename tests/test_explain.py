@@ -1,0 +1,132 @@
+"""Explanation: accuracy, importances, rules re-applied from their text, real-data order."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custseg.config import ExplainConfig
+from custseg.explain import explain_segments
+
+_NUM = r"£?([\d,]+(?:\.\d+)?)"
+
+
+def _value(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _condition_mask(cond: str, rfm: pd.DataFrame) -> np.ndarray:
+    """Apply one written condition, parsed independently of explain.py."""
+    cond = cond.strip()
+    feature = cond.split(" ")[0]
+    col = rfm[feature].to_numpy(dtype=float)
+    if m := re.fullmatch(rf"{feature} {_NUM}–{_NUM}(?: days)?", cond):
+        return (col >= _value(m[1])) & (col <= _value(m[2]))
+    if m := re.fullmatch(rf"{feature} = {_NUM}(?: days)?", cond):
+        return col == _value(m[1])
+    if m := re.fullmatch(rf"{feature} ≥ {_NUM} and < {_NUM}", cond):
+        return (col >= _value(m[1])) & (col < _value(m[2]))
+    if m := re.fullmatch(rf"{feature} (≥|≤|<) {_NUM}(?: days)?", cond):
+        v = _value(m[2])
+        return {"≥": col >= v, "≤": col <= v, "<": col < v}[m[1]]
+    raise AssertionError(f"unparseable condition {cond!r}")
+
+
+def _rule_mask(rule: str, rfm: pd.DataFrame) -> np.ndarray:
+    if rule == "all customers":
+        return np.ones(len(rfm), dtype=bool)
+    # Split on " and " only before a feature name (money ranges contain "and <").
+    parts = re.split(r" and (?=recency|frequency|monetary)", rule)
+    mask = np.ones(len(rfm), dtype=bool)
+    for part in parts:
+        mask &= _condition_mask(part, rfm)
+    return mask
+
+
+def _toy(n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Segments defined by known thresholds, with a little label noise."""
+    rng = np.random.default_rng(seed)
+    rfm = pd.DataFrame({
+        "customer_id": [str(i) for i in range(n)],
+        "recency": rng.integers(1, 365, n),
+        "frequency": rng.integers(1, 40, n),
+        "monetary": rng.uniform(10, 5000, n).round(2),
+    })
+    seg = np.where(rfm["frequency"] >= 20, "Champions",
+                   np.where(rfm["recency"] > 180, "At Risk", "Regulars")).astype(object)
+    flip = rng.random(n) < 0.02
+    seg[flip] = rng.choice(["Champions", "At Risk", "Regulars"], flip.sum())
+    return rfm, seg
+
+
+def _check_rules(exp, rfm: pd.DataFrame, seg: np.ndarray) -> None:
+    """Re-apply every rule from its text: partition, counts, precision and fidelity."""
+    assigned = np.full(len(rfm), None, dtype=object)
+    covered = np.zeros(len(rfm), dtype=int)
+    for row in exp.rules.itertuples():
+        mask = _rule_mask(row.rule, rfm)
+        covered += mask
+        assigned[mask] = row.segment
+        assert row.customers == mask.sum()
+        if mask.any():
+            assert row.precision == pytest.approx((seg[mask] == row.segment).mean())
+    assert (covered == 1).all(), "rules must cover every customer exactly once"
+    assert exp.fidelity == pytest.approx((assigned == seg).mean())
+
+
+def test_known_thresholds_are_recovered() -> None:
+    rfm, seg = _toy()
+    exp = explain_segments(rfm, seg, ExplainConfig(), seed=3)
+    assert exp.accuracy > 0.9 and exp.macro_f1 > 0.9
+    assert exp.fidelity > 0.95
+    assert exp.importances["feature"].tolist()[-1] == "monetary"  # monetary plays no part
+    _check_rules(exp, rfm, seg)
+    champions = " ".join(exp.rules.loc[exp.rules["segment"] == "Champions", "rule"])
+    assert "frequency ≥ 20" in champions
+    assert "days" in " ".join(exp.rules["rule"])
+
+
+def test_columns_sorting_and_determinism() -> None:
+    rfm, seg = _toy(600, seed=1)
+    a = explain_segments(rfm, seg, ExplainConfig(), seed=5)
+    b = explain_segments(rfm, seg, ExplainConfig(), seed=5)
+    pd.testing.assert_frame_equal(a.importances, b.importances)
+    pd.testing.assert_frame_equal(a.rules, b.rules)
+    assert list(a.importances.columns[:5]) == ["feature", "impurity", "impurity_std",
+                                               "permutation", "permutation_std"]
+    assert a.importances["impurity"].is_monotonic_decreasing
+    assert a.importances["impurity"].sum() == pytest.approx(1.0)
+    by_perm = explain_segments(rfm, seg, ExplainConfig(rank_by="permutation"), seed=5)
+    assert by_perm.importances["permutation"].is_monotonic_decreasing
+    assert list(a.rules.columns[:4]) == ["segment", "rule", "customers", "precision"]
+    assert "**Champions**" in a.rules_markdown
+
+
+def test_money_rules_and_sampling_above_max_train() -> None:
+    rng = np.random.default_rng(2)
+    n = 3000
+    rfm = pd.DataFrame({"customer_id": [str(i) for i in range(n)],
+                        "recency": rng.integers(1, 365, n), "frequency": rng.integers(1, 5, n),
+                        "monetary": rng.lognormal(6, 1, n).round(2)})
+    seg = np.where(rfm["monetary"] >= 1000, "Big Spenders", "Regulars").astype(object)
+    exp = explain_segments(rfm, seg, ExplainConfig(max_train=800), seed=0)
+    assert exp.importances["feature"].iloc[0] == "monetary"
+    assert "£" in " ".join(exp.rules["rule"])
+    _check_rules(exp, rfm, seg)
+    assert exp.fidelity > 0.97  # rules fitted on a sample still hold for everyone
+
+
+def test_real_data_importance_order(seed_rfm: pd.DataFrame) -> None:
+    from custseg.cluster import fit_clusters
+    from custseg.config import ClusterConfig
+    from custseg.segments import name_segments, segment_per_customer
+
+    labels = fit_clusters(seed_rfm, ClusterConfig(k=3, k_min=3, k_max=3), seed=42).labels
+    seg = segment_per_customer(name_segments(seed_rfm, labels), labels)
+    exp = explain_segments(seed_rfm, seg, ExplainConfig(), seed=42)
+    assert exp.importances["feature"].tolist() == ["frequency", "monetary", "recency"]
+    assert exp.accuracy > 0.9
+    _check_rules(exp, seed_rfm, seg)
