@@ -110,7 +110,7 @@ def test_cleaning_rule_switch_changes_the_row_account(demo_frame: pd.DataFrame) 
 
 def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = {"load": 0, "rfm": 0, "model": 0}
+    calls = {"load": 0, "rfm": 0, "model": 0, "search_k": 0, "customer_anomalies": 0}
 
     def counting(name, fn):
         def wrapped(*args, **kwargs):
@@ -120,7 +120,8 @@ def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
 
     monkeypatch.setattr(pipeline, "load", counting("load", pipeline.load))
     monkeypatch.setattr(pipeline, "compute_rfm", counting("rfm", pipeline.compute_rfm))
-    monkeypatch.setattr(pipeline, "model", counting("model", pipeline.model))
+    for name in ("model", "search_k", "customer_anomalies"):
+        monkeypatch.setattr(pipeline, name, counting(name, getattr(pipeline, name)))
     at = _app("choosing_k")
     _ok(at)
     auto_k = int(_metric(at, "Number of segments (k)"))
@@ -132,6 +133,9 @@ def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
     assert at.sidebar.radio(key="k_mode").value == "manual"
     assert calls["load"] == before["load"] and calls["rfm"] == before["rfm"]
     assert calls["model"] == before["model"] + 1
+    # The k search and the customer scores do not depend on the k used: not recomputed.
+    assert calls["search_k"] == before["search_k"] == 1
+    assert calls["customer_anomalies"] == before["customer_anomalies"] == 1
     expected = _expected(demo_frame, custseg.Config(cluster=custseg.ClusterConfig(k=new_k)))
     at.switch_page("views/segments.py").run()
     assert _segment_names(at) == set(expected.segments["segment"].astype(str))

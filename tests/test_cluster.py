@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +133,29 @@ def test_real_data_auto_k_is_not_degenerate(seed_rfm: pd.DataFrame) -> None:
     # Without the log transform every k isolates a tiny group of very large buyers.
     raw = fit_clusters(seed_rfm, ClusterConfig(transform="none", k=3, k_max=3), seed=42)
     assert np.bincount(raw.labels).min() / len(raw.labels) < 0.02
+
+
+def test_a_reused_k_search_gives_the_same_clustering_as_a_fresh_fit():
+    from custseg.cluster import search_k
+
+    rng = np.random.default_rng(3)
+    rfm = pd.DataFrame({
+        "customer_id": [f"c{i}" for i in range(600)],
+        "recency": rng.integers(1, 370, 600),
+        "frequency": rng.geometric(0.3, 600),
+        "monetary": rng.lognormal(6, 1, 600).round(2),
+    })
+    cfg = ClusterConfig(k_min=2, k_max=6, n_init=4)
+    search = search_k(rfm, cfg, seed=5)
+    for k in (3, 5, 8):  # 8 lies outside the searched range and is fitted on demand
+        chosen = dataclasses.replace(cfg, k=k)
+        reused = fit_clusters(rfm, chosen, 5, search=search)
+        fresh = fit_clusters(rfm, chosen, 5)
+        assert reused.k == fresh.k == k
+        np.testing.assert_array_equal(reused.labels, fresh.labels)
+        pd.testing.assert_frame_equal(reused.k_table, fresh.k_table)
+        assert reused.reason == fresh.reason
+        assert "automatic choice is k=" in reused.reason
+    # A search for another seed is not reused.
+    other = fit_clusters(rfm, dataclasses.replace(cfg, k=3), 6, search=search)
+    assert other.k == 3

@@ -9,8 +9,10 @@ silhouette on a tie); without an elbow, the eligible k with the best silhouette.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,7 +94,47 @@ def transform_features(rfm: pd.DataFrame, transform: str) -> np.ndarray:
     return values
 
 
-def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> Clustering:
+@dataclass
+class KSearch:
+    """Every candidate k fitted once: the part of clustering that does not depend on the k
+    finally used, so a dashboard can change k without refitting."""
+
+    #: The k range and transform it was computed for (``cfg.k`` is ignored).
+    cfg: ClusterConfig
+    seed: int
+    scaled: np.ndarray
+    fits: dict[int, _Fit]
+    #: The metrics of every candidate k (``chosen`` not set yet).
+    table: pd.DataFrame
+    search: np.ndarray | None
+    sample: np.ndarray
+    pca: tuple[pd.DataFrame, tuple[float, float], pd.DataFrame]
+
+
+def search_k(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> KSearch:
+    """Fit K-Means for every k in ``cfg.k_min..cfg.k_max`` and measure each (see
+    :func:`fit_clusters`); ``cfg.k`` is not used."""
+    scaled = StandardScaler().fit_transform(transform_features(rfm, cfg.transform))
+    ks = _candidate_ks(dataclasses.replace(cfg, k=None), _distinct_rows(scaled))
+    rng = np.random.default_rng(seed)
+    search = _search_rows(len(scaled), cfg.minibatch_above, cfg.search_sample, rng)
+    sample = _sample_rows(len(scaled), cfg.silhouette_sample, rng)
+    with _threads(scaled, search):
+        fits = {k: _fit_k(scaled, search, k, cfg.n_init, seed, sample) for k in ks}
+        table = _k_table(scaled, fits, sample, cfg)
+    return KSearch(cfg=cfg, seed=seed, scaled=scaled, fits=fits, table=table, search=search,
+                   sample=sample, pca=_pca(scaled, rfm, seed))
+
+
+def _threads(scaled: np.ndarray, search: np.ndarray | None) -> Any:
+    # Small fits run single-threaded: OpenMP start-up and contention on a busy machine cost
+    # more than the work (measured 0.5 s to 18 s per search with threads, 0.3 s without).
+    fitted_rows = len(scaled) if search is None else len(search)
+    return threadpool_limits(limits=1 if fitted_rows <= _SINGLE_THREAD_ROWS else None)
+
+
+def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
+                 search: KSearch | None = None) -> Clustering:
     """Choose k (or take ``cfg.k``), fit K-Means and project to two principal components.
 
     Parameters
@@ -103,6 +145,9 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> Clustering
         Clustering options.
     seed:
         Seeds every random step: same seed, same labels and k table.
+    search:
+        A :func:`search_k` result for the same table, transform, k range and seed, to reuse
+        (changing only ``cfg.k`` then costs no K-Means fit when k is in the range).
 
     Returns
     -------
@@ -115,23 +160,23 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> Clustering
     EmptyResultError
         When there are fewer than three distinct customers to cluster.
     """
-    scaled = StandardScaler().fit_transform(transform_features(rfm, cfg.transform))
-    ks = _candidate_ks(cfg, _distinct_rows(scaled))
-    rng = np.random.default_rng(seed)
-    search = _search_rows(len(scaled), cfg.minibatch_above, cfg.search_sample, rng)
-    sample = _sample_rows(len(scaled), cfg.silhouette_sample, rng)
-    # Small fits run single-threaded: OpenMP start-up and contention on a busy machine cost
-    # more than the work (measured 0.5 s to 18 s per search with threads, 0.3 s without).
-    fitted_rows = len(scaled) if search is None else len(search)
-    with threadpool_limits(limits=1 if fitted_rows <= _SINGLE_THREAD_ROWS else None):
-        fits = {k: _fit_k(scaled, search, k, cfg.n_init, seed, sample) for k in ks}
-        table = _k_table(scaled, fits, sample, cfg)
-        k, reason = _choose(table, cfg)
-        table["chosen"] = table["k"] == k
-        best = fits[k] if search is None else _refine(scaled, fits[k], seed)
+    if search is None or dataclasses.replace(search.cfg, k=cfg.k) != cfg or search.seed != seed:
+        search = search_k(rfm, cfg, seed)
+    fits, table = search.fits, search.table.copy()
+    scaled = search.scaled
+    if cfg.k is not None and cfg.k not in fits:
+        _candidate_ks(cfg, _distinct_rows(scaled))  # checks that cfg.k is possible
+        with _threads(scaled, search.search):
+            fits = fits | {cfg.k: _fit_k(scaled, search.search, cfg.k, cfg.n_init, seed,
+                                         search.sample)}
+            table = _k_table(scaled, fits, search.sample, cfg)
+    k, reason = _choose(table, cfg)
+    table["chosen"] = table["k"] == k
+    with _threads(scaled, search.search):
+        best = fits[k] if search.search is None else _refine(scaled, fits[k], seed)
     labels = _relabel_by_value(best.labels, best.centers)
     centers = _centers(labels, k, rfm, cfg.transform)
-    pca, explained, loadings = _pca(scaled, rfm, seed)
+    pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,
                       pca_explained=explained, pca_loadings=loadings,
                       transform=cfg.transform, centers=centers)
@@ -333,7 +378,10 @@ def _mean_silhouette(dist_sums: np.ndarray, labels: np.ndarray) -> float:
 def _choose(table: pd.DataFrame, cfg: ClusterConfig) -> tuple[int, str]:
     """The k and the sentence that explains it (see the module docstring for the rule)."""
     if cfg.k is not None:
-        return cfg.k, f"k={cfg.k}: set by the user; {_evidence(_row(table, cfg.k), cfg)}."
+        auto, _ = _choose(table[table["k"].between(cfg.k_min, cfg.k_max)],
+                          dataclasses.replace(cfg, k=None))
+        return cfg.k, (f"k={cfg.k}: set by the user (the automatic choice is k={auto}); "
+                       f"{_evidence(_row(table, cfg.k), cfg)}.")
     elbow = _elbow(table)
     eligible = table[table["eligible"]]
     if eligible.empty:

@@ -131,8 +131,35 @@ class Model:
     customers: pd.DataFrame
 
 
+def search_k(table: pd.DataFrame, config: Config | None = None) -> Any:
+    """Fit every candidate k once (:func:`custseg.cluster.search_k`): independent of the k
+    finally used, so callers can cache it and change k cheaply."""
+    from custseg import cluster
+
+    config = config or Config()
+    _check_customers(table)
+    return cluster.search_k(table, config.cluster, config.seed)
+
+
+def customer_anomalies(table: pd.DataFrame, config: Config | None = None) -> Any:
+    """Score every customer (:func:`custseg.anomalies.score_customers`); independent of k."""
+    from custseg import anomalies, cluster
+
+    config = config or Config()
+    features = cluster.transform_features(table, config.cluster.transform)
+    return anomalies.score_customers(table, config.anomalies, features, config.seed)
+
+
+def _check_customers(table: pd.DataFrame) -> None:
+    if len(table) < MIN_CUSTOMERS_TO_MODEL:
+        raise EmptyResultError(
+            f"Only {len(table)} customers are left after cleaning; segmenting needs at least "
+            f"{MIN_CUSTOMERS_TO_MODEL}. Relax the cleaning rules (e.g. --country all).")
+
+
 def model(table: pd.DataFrame, config: Config | None = None,
-          progress: Callable[[str], None] | None = None) -> Model:
+          progress: Callable[[str], None] | None = None, *, search: Any = None,
+          scored: Any = None) -> Model:
     """Cluster, name, explain and score the customers of an RFM table.
 
     Parameters
@@ -141,30 +168,29 @@ def model(table: pd.DataFrame, config: Config | None = None,
         The RFM table from :func:`compute_rfm`.
     progress:
         Called with the name of each sub-stage as it starts.
+    search, scored:
+        Results of :func:`search_k` and :func:`customer_anomalies` for the same table and
+        settings, to reuse instead of recomputing (the dashboard caches them).
 
     Raises
     ------
     EmptyResultError
         With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers.
     """
-    from custseg import anomalies, cluster, explain, segments
+    from custseg import cluster, explain, segments
 
     config = config or Config()
-    if len(table) < MIN_CUSTOMERS_TO_MODEL:
-        raise EmptyResultError(
-            f"Only {len(table)} customers are left after cleaning; segmenting needs at least "
-            f"{MIN_CUSTOMERS_TO_MODEL}. Relax the cleaning rules (e.g. --country all).")
+    _check_customers(table)
     step = progress or (lambda _: None)
     step("Clustering")
-    clustering = cluster.fit_clusters(table, config.cluster, config.seed)
+    clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
     step("Naming segments")
     profile = segments.name_segments(table, clustering.labels)
     names = segments.segment_per_customer(profile, clustering.labels)
     step("Explaining segments")
     explanation = explain.explain_segments(table, names, config.explain, config.seed)
     step("Customer anomalies")
-    features = cluster.transform_features(table, config.cluster.transform)
-    scored = anomalies.score_customers(table, config.anomalies, features, config.seed)
+    scored = scored if scored is not None else customer_anomalies(table, config)
     customers = table.assign(cluster=clustering.labels, segment=names)
     customers = customers.merge(
         scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],

@@ -221,14 +221,35 @@ def compute_rfm(source: Source, cleaning: CleaningConfig,
         return _timed(lambda: pipeline.compute_rfm(dataset))
 
 
+@st.cache_data(max_entries=8, show_spinner="Trying every k…")
+def search_k(source: Source, cleaning: CleaningConfig, as_of: date | None,
+             cluster: ClusterConfig, seed: int) -> Timed[Any]:
+    """K-Means for every k in the range (:func:`custseg.pipeline.search_k`). Callers pass
+    ``cluster`` with ``k=None`` so that changing k reuses the cached search."""
+    table = compute_rfm(source, cleaning, as_of).value
+    return _timed(lambda: pipeline.search_k(table, Config(cluster=cluster, seed=seed)))
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring unusual customers…")
+def score_customers(source: Source, cleaning: CleaningConfig, as_of: date | None,
+                    transform: str, anomalies: AnomalyConfig, seed: int) -> Timed[Any]:
+    """Customer anomaly scores (:func:`custseg.pipeline.customer_anomalies`); independent of k."""
+    table = compute_rfm(source, cleaning, as_of).value
+    config = Config(cluster=ClusterConfig(transform=transform), anomalies=anomalies, seed=seed)
+    return _timed(lambda: pipeline.customer_anomalies(table, config))
+
+
 @st.cache_data(max_entries=16, show_spinner="Segmenting customers…")
 def fit_model(source: Source, cleaning: CleaningConfig, as_of: date | None,
               cluster: ClusterConfig, explain: ExplainConfig, anomalies: AnomalyConfig,
               seed: int) -> Timed[pipeline.Model]:
-    """Clusters, names, explanation and customer anomalies (:func:`custseg.pipeline.model`)."""
+    """Clusters, names, explanation and customer anomalies (:func:`custseg.pipeline.model`),
+    reusing the cached k search and customer scores: a new k only re-fits the explanation."""
     table = compute_rfm(source, cleaning, as_of).value
+    search = search_k(source, cleaning, as_of, dataclasses.replace(cluster, k=None), seed).value
+    scored = score_customers(source, cleaning, as_of, cluster.transform, anomalies, seed).value
     config = Config(cluster=cluster, explain=explain, anomalies=anomalies, seed=seed)
-    return _timed(lambda: pipeline.model(table, config))
+    return _timed(lambda: pipeline.model(table, config, search=search, scored=scored))
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for unusual transactions…")
