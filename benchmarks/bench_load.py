@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,20 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-XLSX = DATA / "online_retail.xlsx"
-CSV = DATA / "online_retail.csv.gz"
-
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from common import CSV, DATA, XLSX
+from common import median_time as timed
 
 
 def bare_excel() -> None:

@@ -12,27 +12,13 @@ import dataclasses
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import XLSX, median_time
 
 import custseg
 from custseg import pipeline
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-XLSX = DATA / "online_retail.xlsx"
-
-
-def median_time(fn, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def synthetic_rfm(n: int, seed: int = 0) -> pd.DataFrame:
@@ -79,7 +65,12 @@ def main() -> None:
 
     k3 = seed.replace(cluster=dataclasses.replace(seed.cluster, k=3))
     k4 = seed.replace(cluster=dataclasses.replace(seed.cluster, k=4))
-    change_k = median_time(lambda: pipeline.model(rfm, k4), args.repeats)
+    # The dashboard caches the k search and the customer scores (neither depends on k), so a
+    # new k re-runs only the fit for that k, the naming and the explanation.
+    search, scored = pipeline.search_k(rfm, seed), pipeline.customer_anomalies(rfm, seed)
+    change_k = median_time(lambda: pipeline.model(rfm, k4, search=search, scored=scored),
+                           args.repeats)
+    change_k_cold = median_time(lambda: pipeline.model(rfm, k4), args.repeats)
 
     bare = median_time(lambda: fastexcel.read_excel(str(XLSX)).load_sheet(0, eager=True),
                        args.repeats)
@@ -97,8 +88,8 @@ def main() -> None:
         print(f"| {name} | {statistics.median(values):.3f} |")
     print(f"| **modelling total** | **{model_total:.3f}** |")
     print(f"\n- modelling on {len(rfm):,} customers: {model_total:.2f} s (target ≤ 1 s)")
-    print(f"- change of k (k=4 after k=3), model stage re-run: {change_k:.2f} s "
-          f"(dashboard target ≤ 0.3 s)")
+    print(f"- change of k in the dashboard (cached k search and customer scores): "
+          f"{change_k:.2f} s (target ≤ 0.3 s); without those caches {change_k_cold:.2f} s")
     print(f"- whole `custseg run` + outputs on the workbook: {whole:.2f} s; bare calamine read "
           f"{bare:.2f} s; ratio {whole / bare:.2f}× (target ≤ 1.3×)")
     if args.million:

@@ -48,11 +48,25 @@ def _color(name: str) -> str:
     return segment_color(str(name))
 
 
+#: The parts of plotly's "plotly_white" look the charts use. The full template is deep-copied
+#: into every figure (25 ms and ~10 KB of HTML each); this one is a fraction of that.
+_TEMPLATE: dict[str, Any] = {"layout": {
+    "paper_bgcolor": "white",
+    "plot_bgcolor": "white",
+    "xaxis": {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8",
+              "automargin": True},
+    "yaxis": {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8",
+              "automargin": True},
+    "hoverlabel": {"align": "left"},
+    "colorscale": {"sequential": [[0, "#0d0887"], [0.5, "#cc4778"], [1, "#f0f921"]]},
+}}
+
+
 def _style(fig: go.Figure, title: str, *, height: int = 450) -> go.Figure:
     """Apply the shared look: title, white template, system font, £-friendly separators."""
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left"},
-        template="plotly_white",
+        template=_TEMPLATE,
         font={"family": _FONT, "size": 13},
         separators=".,",
         height=height,

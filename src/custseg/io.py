@@ -542,6 +542,9 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> tuple[
     _check_conversions(con, info, exprs, types)
     if "amount" not in mapping:
         exprs["amount"] = f"({exprs['quantity']}) * ({exprs['unit_price']})"
+    # Exact decimals (to 1/100 of a penny): sums of doubles depend on the order in which
+    # parallel threads add them, and results must be identical run to run.
+    exprs["amount"] = f"CAST(({exprs['amount']}) AS DECIMAL(18, 4))"
     if "invoice" not in mapping:
         # Without invoice numbers an order is a distinct (customer, timestamp).
         exprs["invoice"] = (f"({exprs['customer_id']}) || '@' || "

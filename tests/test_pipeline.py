@@ -1,0 +1,84 @@
+"""The whole run: outputs, determinism, small inputs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+import custseg
+from custseg import synth
+from tests.logs import edge_log
+
+OUTPUTS = {"cleaning_report.json", "customers.csv", "customers.parquet", "segments.csv",
+           "k_selection.csv", "importances.csv", "rules.md", "flagged_transactions.csv",
+           "segment_products.csv", "stock_priorities.csv", "summary.json", "summary.md",
+           "report.html"}
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return synth.generate(tmp_path_factory.mktemp("planted"), customers=600, seed=11)
+
+
+def _without_timings(path) -> bytes:
+    """A file's bytes with the run's stage timings (the only thing allowed to vary) removed."""
+    if path.name == "summary.json":
+        data = json.loads(path.read_text())
+        data.pop("timings")
+        return json.dumps(data, sort_keys=True).encode()
+    if path.name == "report.html":
+        return re.sub(r"Stage timings: [^<]*", "", path.read_text()).encode()
+    return path.read_bytes()
+
+
+def test_same_input_and_seed_give_identical_outputs(planted, tmp_path):
+    config = custseg.Config(seed=3)
+    first = custseg.write_outputs(custseg.run(planted.transactions, config), tmp_path / "a")
+    second = custseg.write_outputs(custseg.run(planted.transactions, config), tmp_path / "b")
+    assert {p.name for p in first} == OUTPUTS
+    for a, b in zip(first, second, strict=True):
+        assert _without_timings(a) == _without_timings(b), a.name
+
+
+def test_run_outputs_hold_the_promised_columns(planted, tmp_path):
+    result = custseg.run(planted.transactions, custseg.Config(seed=3))
+    custseg.write_outputs(result, tmp_path)
+    customers = pd.read_csv(tmp_path / "customers.csv", dtype={"customer_id": str})
+    for col in ("cluster", "segment", "anomaly_score", "is_anomaly", "anomaly_reason"):
+        assert col in customers.columns
+    assert customers["segment"].isin(result.segments["segment"]).all()
+    k_table = pd.read_csv(tmp_path / "k_selection.csv")
+    assert k_table["chosen"].sum() == 1
+    assert int(k_table.loc[k_table["chosen"], "k"].iloc[0]) == result.clustering.k
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["k"] == result.clustering.k and summary["k_reason"]
+    assert summary["customer_anomalies"]["flagged"] == int(customers["is_anomaly"].sum())
+    flagged = pd.read_csv(tmp_path / "flagged_transactions.csv", dtype=str)
+    # The input's own columns, then kind, reason and score.
+    assert list(flagged.columns[:8]) == list(synth.COLUMNS)
+    assert list(flagged.columns[-3:]) == ["kind", "reason", "score"]
+    assert summary["transaction_anomalies"]["flagged"] == len(flagged)
+    # Each line-level flag points at the real input line (invoice and stock code agree).
+    raw = pd.read_parquet(planted.transactions).astype({"InvoiceNo": str, "StockCode": str})
+    lines = flagged[flagged["kind"] != "invoice_total_outlier"]
+    pairs = set(zip(raw["InvoiceNo"], raw["StockCode"], strict=True))
+    assert all((i, s) in pairs for i, s in zip(lines["InvoiceNo"], lines["StockCode"],
+                                               strict=True))
+
+
+def test_too_few_customers_still_gives_rfm_with_a_note(tmp_path):
+    result = custseg.run(edge_log())
+    assert result.segments is None
+    assert "segmenting needs at least" in result.summary["notes"][0]
+    written = {p.name for p in custseg.write_outputs(result, tmp_path)}
+    assert {"cleaning_report.json", "customers.csv", "summary.json"} <= written
+    assert "report.html" not in written
+
+
+def test_progress_names_every_stage_in_order(planted):
+    seen: list[str] = []
+    custseg.run(planted.transactions, progress=lambda stage, i, n: seen.append(stage))
+    assert seen == custseg.pipeline.STAGES
