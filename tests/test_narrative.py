@@ -148,7 +148,9 @@ def test_formatters_follow_the_house_style():
     assert narrative.fmt_change(-0.2337) == "-23.4%"
     assert narrative.fmt_change(0.1227) == "+12.3%"
     assert narrative.fmt_days(1) == "1 day"
-    assert narrative.fmt_days(52.5) == "52.5 days"
+    # Days read as whole days; a median halfway between two days rounds up.
+    assert narrative.fmt_days(52.5) == "53 days"
+    assert narrative.fmt_days(1.4) == "1 day"
     assert fmt_date("2011-12-09 12:49:00") == "9 December 2011"
 
 

@@ -8,6 +8,7 @@ Nothing is derived (no sums, differences or ratios are computed here); text valu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from numbers import Real
@@ -39,8 +40,9 @@ def fmt_change(value: float) -> str:
 
 
 def fmt_days(value: float) -> str:
-    """A number of days: ``42 days`` (formatted as a count)."""
-    return f"{fmt_count(value)} day" + ("" if float(value) == 1 else "s")
+    """A number of days, whole (a median can fall between two days): ``42 days``."""
+    days = math.floor(float(value) + 0.5)
+    return f"{days:,} day" + ("" if days == 1 else "s")
 
 
 def fmt_date(value: str) -> str:
