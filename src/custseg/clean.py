@@ -57,7 +57,9 @@ def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:
     return "quantity <= 0 OR unit_price <= 0 OR amount <= 0"
 
 
-#: The rules, in the order they are tried.
+#: The rules, in the order they are tried: first the scope of the analysis (who, when, where),
+#: then what kind of line it is. A line outside the scope is counted there, so the stages that
+#: look at dropped lines (large cancellations) only see lines of the chosen market and period.
 RULES: tuple[Rule, ...] = (
     Rule("missing_customer", "A line without a customer id cannot be attributed to anyone.",
          ("customer_id",), lambda c, _: "customer_id IS NULL" if c.missing_customer else None),
@@ -67,6 +69,9 @@ RULES: tuple[Rule, ...] = (
     Rule("after_snapshot", "Lines on or after the as-of date are in the future of the snapshot.",
          ("invoice_date",),
          lambda _, as_of: f"invoice_date >= TIMESTAMP '{as_of.isoformat()}'" if as_of else None),
+    Rule("country", "The analysis covers the chosen market(s) only.", ("country",),
+         lambda c, _: (f"country IS NULL OR country NOT IN ({_sql_list(c.countries)})"
+                       if c.countries else None)),
     Rule("duplicate", "An exact copy of an earlier line (same invoice, product, quantity, "
          "time, price and customer) is an export artefact, not a second purchase.",
          (), lambda c, _: "dup_rank > 1" if c.duplicates else None),
@@ -80,9 +85,6 @@ RULES: tuple[Rule, ...] = (
          "return, a free item or an error: it is not spend.", (), _non_positive),
     Rule("non_product", "Postage, fees, manual corrections, samples and vouchers are not "
          "products a customer chose.", ("stock_code",), _non_product),
-    Rule("country", "The analysis covers the chosen market(s) only.", ("country",),
-         lambda c, _: (f"country IS NULL OR country NOT IN ({_sql_list(c.countries)})"
-                       if c.countries else None)),
     Rule("max_line_total", "Lines above the line-total limit are wholesale or errors that "
          "would dominate spend.", (),
          lambda c, _: f"amount > {float(c.max_line_total)}" if c.max_line_total is not None
