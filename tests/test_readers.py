@@ -198,3 +198,10 @@ def test_row_ids_follow_file_order(tmp_path):
     got = dataset.con.execute("SELECT invoice FROM lines ORDER BY row_id").df()["invoice"]
     assert got.tolist() == frame["InvoiceNo"].astype(str).tolist()
     assert list(frame.columns) == COLUMNS
+
+
+def test_a_file_without_header_says_so(tmp_path):
+    path = tmp_path / "no_header.csv"
+    edge_log().to_csv(path, index=False, header=False)
+    with pytest.raises(MappingError, match="first row looks like data, not a header"):
+        custseg.load(path)

@@ -153,11 +153,21 @@ def detect_mapping(columns: list[str], overrides: Mapping[str, str] | None = Non
         raise MappingError(
             f"{where}: could not find the column(s) for {', '.join(missing)}. "
             f"Columns are: {', '.join(map(str, columns))}. "
-            f"Name them with --map, e.g. --map "
+            + _headerless_hint(columns)
+            + "Name them with --map, e.g. --map "
             + ",".join(f"{k}=<column>" for k in missing) + ".",
             columns=list(columns), missing=missing,
         )
     return {key: mapping[key] for key in CANONICAL if key in mapping}
+
+
+def _headerless_hint(columns: list[str]) -> str:
+    """A hint when the 'header' is really a data row (most names are numbers or dates)."""
+    data_like = [c for c in columns if re.fullmatch(r"[\d\s.,:/\-]+", str(c))]
+    if columns and len(data_like) >= len(columns) / 2:
+        return ("The first row looks like data, not a header: add a header row naming the "
+                "columns, then ")
+    return ""
 
 
 def missing_required(mapping: Mapping[str, str]) -> list[str]:
