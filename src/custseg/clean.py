@@ -174,23 +174,23 @@ def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule,
     columns = ", ".join(f"canon.{c}" for c in ("row_id", *CANONICAL))
     key = ", ".join(DUPLICATE_KEY)
     if any(rule.name == "duplicate" for rule, _ in active):
+        # The hash is computed once, inside the materialised rows; the few lines whose hash
+        # repeats are compared exactly, and only that small result is joined back.
+        canon = f"SELECT *, hash({key}) AS hk FROM ({select_sql})"
         dups = f""",
-hashed AS (SELECT row_id, hash({key}) AS hk FROM canon),
-repeated AS (SELECT hk FROM hashed GROUP BY hk HAVING count(*) > 1),
-candidates AS (
-  SELECT canon.* FROM canon JOIN hashed USING (row_id) WHERE hashed.hk IN (SELECT hk FROM repeated)
-),
+repeated AS (SELECT hk FROM canon GROUP BY hk HAVING count(*) > 1),
 dups AS (
   SELECT row_id, row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
-  FROM candidates
+  FROM canon WHERE hk IN (SELECT hk FROM repeated)
 )"""
         dup_join = "LEFT JOIN dups ON dups.row_id = canon.row_id"
     else:
+        canon = select_sql
         dups = ",\ndups AS (SELECT CAST(NULL AS BIGINT) AS row_id, 1 AS dup_rank)"
         dup_join = "LEFT JOIN dups ON false"
     return f"""
 CREATE OR REPLACE TABLE lines AS
-WITH canon AS MATERIALIZED ({select_sql}){dups},
+WITH canon AS NOT MATERIALIZED ({canon}){dups},
 flags AS (
   SELECT {columns}, coalesce(dups.dup_rank, 1) AS dup_rank, {presence}
   FROM canon {dup_join}
