@@ -84,3 +84,28 @@ def test_inspect_reports_an_unmappable_file_without_failing(tmp_path):
     result = runner.invoke(app, ["inspect", str(path)])
     assert result.exit_code == 0
     assert "customer_id" in result.output and "--map" in result.output
+
+
+def test_generate_writes_the_data_and_its_truth(tmp_path):
+    result = runner.invoke(app, ["generate", "--customers", "40", "--seed", "2", "--out",
+                                 str(tmp_path), "--format", "csv", "-q"])
+    assert result.exit_code == 0, result.output
+    data = pd.read_csv(tmp_path / "transactions.csv", dtype={"InvoiceNo": str})
+    truth = pd.read_csv(tmp_path / "truth_customers.csv", dtype={"customer_id": str})
+    assert list(data.columns) == ["InvoiceNo", "StockCode", "Description", "Quantity",
+                                  "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+    ids = set(data["CustomerID"].dropna().astype(int).astype(str))
+    assert ids <= set(truth["customer_id"]) and len(truth) == 40
+
+
+def test_generate_rejects_a_bad_format(tmp_path):
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path), "--format", "json"])
+    assert result.exit_code == 2 and "use parquet, csv or xlsx" in result.output
+
+
+def test_demo_runs_the_whole_analysis(tmp_path):
+    result = runner.invoke(app, ["demo", "--customers", "300", "--out", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    for name in ("report.html", "segments.csv", "summary.md", "customers.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "data" / "transactions.parquet").exists()
