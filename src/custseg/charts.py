@@ -8,7 +8,6 @@ outlier (see :func:`sample_points`) so the report stays small and fast.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from custseg.errors import ConfigError
+from custseg.segments import segment_color
 
 #: Scatter charts plot a sample at and above this many customers.
 SAMPLE_ABOVE = 20_000
@@ -33,18 +33,10 @@ RFM_LABELS = {
 _GREY = "#b0b0b0"
 _OUTLIER = "#d62728"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
-# Fallback palette (colour-blind-friendly Tableau 10) used only until segments.py provides one.
-_PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
-            "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
 def _color(name: str) -> str:
-    """The colour of segment ``name``: the project palette, else a stable hash fallback."""
-    try:
-        from custseg.segments import segment_color
-    except ImportError:
-        # segments.py not available: a name-keyed hash still gives one colour per name.
-        return _PALETTE[zlib.crc32(str(name).encode("utf-8")) % len(_PALETTE)]
+    """The colour of segment ``name``, the same in every chart (see custseg.segments)."""
     return segment_color(str(name))
 
 

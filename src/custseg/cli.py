@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import duckdb
 import typer
@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from custseg.config import CleaningConfig, Config
+from custseg.config import CleaningConfig, Config, Detector, Transform
 from custseg.errors import ConfigError, CustsegError
 
 app = typer.Typer(
@@ -85,6 +85,13 @@ def _rule_list(text: str | None, option: str) -> list[str]:
     return names
 
 
+def _choice(value: str, option: str, options: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``options``, else a ConfigError naming them."""
+    if value not in options:
+        raise ConfigError(f"{option}: {value!r}; use {' or '.join(options)}.")
+    return value
+
+
 def _k_range(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
@@ -132,9 +139,7 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
     if (bounds := _k_range(k_range)) is not None:
         cluster["k_min"], cluster["k_max"] = bounds
     if transform is not None:
-        if transform not in ("log1p", "none"):
-            raise ConfigError(f"--transform: {transform!r}; use log1p or none.")
-        cluster["transform"] = transform
+        cluster["transform"] = _choice(transform, "--transform", get_args(Transform))
     if cluster:
         config = config.replace(cluster=dataclasses.replace(config.cluster, **cluster))
     anomalies: dict[str, Any] = {}
@@ -144,9 +149,7 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
                               f"(e.g. 0.02 for 2%).")
         anomalies["contamination"] = contamination
     if detector is not None:
-        if detector not in ("isolation_forest", "lof"):
-            raise ConfigError(f"--detector: {detector!r}; use isolation_forest or lof.")
-        anomalies["detector"] = detector
+        anomalies["detector"] = _choice(detector, "--detector", get_args(Detector))
     if anomalies:
         config = config.replace(anomalies=dataclasses.replace(config.anomalies, **anomalies))
     return config

@@ -17,6 +17,7 @@ from custseg.app import state
 from custseg.app.state import MAPPINGS_KEY, Context, Source
 from custseg.errors import CustsegError, MappingError
 from custseg.narrative import fmt_count, fmt_days, fmt_money, fmt_share
+from custseg.segments import segment_color
 
 __all__ = ["fmt_count", "fmt_days", "fmt_money", "fmt_share"]
 
@@ -261,13 +262,6 @@ def timing_note(*names: str) -> None:
     """A caption with how long the given stages took when last computed."""
     parts = [f"{STAGES[n].lower()} {seconds(n):.2f} s" for n in names]
     st.caption("Computed once and cached: " + ", ".join(parts) + ".")
-
-
-def segment_color(name: str) -> str:
-    """The segment's colour, the same as in every chart."""
-    from custseg import charts
-
-    return charts._color(name)
 
 
 def segment_table(segments: pd.DataFrame, columns: list[str]) -> None:
