@@ -188,11 +188,12 @@ def test_segment_colour_is_identical_across_charts(result):
     assert len(distinct) >= 2  # the palette does tell segments apart
 
 
-def test_colour_comes_from_the_segments_palette():
+def test_charts_draw_each_segment_in_its_palette_colour(result):
     from custseg import segments
 
+    drawn = _segment_colors(_all_figures(result)["pca_scatter"])
     for name in SEGMENTS:
-        assert charts._color(name) == segments.segment_color(name)
+        assert drawn[name] == {segments.segment_color(name)}, name
 
 
 def test_k_metrics_marks_chosen_k_and_greys_ineligible(result):

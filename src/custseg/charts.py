@@ -35,11 +35,6 @@ _OUTLIER = "#d62728"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 
 
-def _color(name: str) -> str:
-    """The colour of segment ``name``, the same in every chart (see custseg.segments)."""
-    return segment_color(str(name))
-
-
 #: The parts of plotly's "plotly_white" look the charts use. The full template is deep-copied
 #: into every figure (25 ms and ~10 KB of HTML each); this one is a fraction of that.
 _TEMPLATE: dict[str, Any] = {"layout": {
@@ -234,7 +229,7 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
         custom, template = _rfm_hover(part)
         fig.add_trace(go.Scatter(
             x=part["pc1"], y=part["pc2"], mode="markers", name=name,
-            marker={"color": _color(name), "size": 6, "opacity": 0.7},
+            marker={"color": segment_color(name), "size": 6, "opacity": 0.7},
             customdata=custom, hovertemplate=template + f"<extra>{name}</extra>"))
     if loadings is not None:
         _add_loadings(fig, loadings, shown)
@@ -272,7 +267,7 @@ def segment_profiles(segments: pd.DataFrame) -> go.Figure:
     A 2×2 figure.
     """
     names = segments["segment"].astype(str).tolist()
-    colors = [_color(n) for n in names]
+    colors = [segment_color(n) for n in names]
     fig = make_subplots(rows=2, cols=2, vertical_spacing=0.2, horizontal_spacing=0.1,
                         subplot_titles=("Median recency (days)", "Median frequency (orders)",
                                         "Median monetary (£)",
@@ -365,7 +360,7 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> go.F
         custom, template = _rfm_hover(part)
         fig.add_trace(go.Scatter(
             x=part[x], y=part[y], mode="markers", name=name,
-            marker={"color": _color(name) if "segment" in normal else _GREY, "size": 5,
+            marker={"color": segment_color(name) if "segment" in normal else _GREY, "size": 5,
                     "opacity": 0.55},
             customdata=custom, hovertemplate=template + f"<extra>{name}</extra>"))
     outliers = shown[flagged].copy()
@@ -483,7 +478,7 @@ def rfm_distributions(rfm: pd.DataFrame) -> go.Figure:
             counts, _ = np.histogram(scaled[ok & (segments == name).to_numpy()], bins=edges)
             fig.add_trace(go.Bar(
                 x=centres, y=counts, width=widths, name=name, legendgroup=name,
-                showlegend=i == 0, marker={"color": _color(name) if "segment" in rfm
+                showlegend=i == 0, marker={"color": segment_color(name) if "segment" in rfm
                                            else "#4e79a7", "line": {"width": 0}},
                 customdata=np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
                 else np.c_[edges[:-1], edges[1:]],

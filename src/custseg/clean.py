@@ -42,13 +42,17 @@ def _missing_values(cfg: CleaningConfig, _: date | None) -> str | None:
     return " OR ".join(f"({c} IS NULL AND present_{c})" for c in cols) + " OR amount IS NULL"
 
 
-def _non_product(cfg: CleaningConfig, _: date | None) -> str | None:
-    if not cfg.non_product:
-        return None
+def non_product_condition(cfg: CleaningConfig) -> str:
+    """SQL true for postage, fees and other non-product stock codes (the configured codes and
+    prefixes), whether or not the ``non_product`` rule is switched on."""
     codes = _sql_list(tuple(c.upper() for c in cfg.non_product_codes))
     prefixes = " OR ".join(f"starts_with(upper(stock_code), '{p.upper()}')"
                            for p in cfg.non_product_prefixes)
     return f"upper(stock_code) IN ({codes})" + (f" OR {prefixes}" if prefixes else "")
+
+
+def _non_product(cfg: CleaningConfig, _: date | None) -> str | None:
+    return non_product_condition(cfg) if cfg.non_product else None
 
 
 def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:

@@ -7,6 +7,7 @@ polars and Arrow frames are registered as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -261,9 +262,8 @@ def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str |
 
 
 def _text_headers(overrides: Mapping[str, str] | None) -> set[str]:
-    """Header spellings that must be read as text: every alias of an id key, plus overrides."""
-    names = {col for key, col in (overrides or {}).items() if key in TEXT_KEYS}
-    return names
+    """Columns the user mapped (--map) to an id key: always read as text."""
+    return {col for key, col in (overrides or {}).items() if key in TEXT_KEYS}
 
 
 def _register_excel(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | None,
@@ -359,7 +359,7 @@ def _register_csv(con: duckdb.DuckDBPyConnection, path: Path,
                   overrides: Mapping[str, str] | None) -> SourceInfo:
     """Read delimited text once into a table; a column whose type guess fails further down the
     file (numbers first, text later) is read again as text."""
-    text = {col for key, col in (overrides or {}).items() if key in TEXT_KEYS}
+    text = _text_headers(overrides)
     for _ in range(32):
         options = "header = true"
         if text:
@@ -561,7 +561,7 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo) -> tuple[
                             f"CAST(({exprs['invoice_date']}) AS VARCHAR)")
     select = ",\n  ".join(f"{exprs[k]} AS {k}" for k in CANONICAL)
     sql = f"SELECT CAST(__row_id AS BIGINT) AS row_id,\n  {select}\nFROM source"
-    return sql, _replace(info, date_format=date_format)
+    return sql, dataclasses.replace(info, date_format=date_format)
 
 
 def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: dict[str, str],
@@ -585,9 +585,3 @@ def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: 
                 f"{'dates' if key == 'invoice_date' else 'numbers'}: {where}. "
                 f"Fix or remove those rows and try again."
             )
-
-
-def _replace(info: SourceInfo, **changes: Any) -> SourceInfo:
-    import dataclasses
-
-    return dataclasses.replace(info, **changes)

@@ -6,6 +6,7 @@ Each stage is also a public function so the dashboard can cache them one by one:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -103,8 +104,6 @@ def load(source: Any, config: Config | None = None, *, sheet: str | None = None,
 
 
 def _with_mapping(info: io.SourceInfo, mapping: dict[str, str]) -> io.SourceInfo:
-    import dataclasses
-
     absent = [k for k in io.CANONICAL if k not in mapping and k != "amount"]
     notes = tuple(f"no {k} column" for k in absent)
     return dataclasses.replace(info, mapping=mapping, notes=info.notes + notes)

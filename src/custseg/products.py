@@ -18,7 +18,6 @@ Definitions (see docs/products.md):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -52,9 +51,8 @@ def product_filter(cleaning: CleaningConfig | None = None) -> str:
     The codes and prefixes come from ``cleaning`` (defaults: the config's lists); the filter
     applies whether or not the cleaning rule ``non_product`` is switched on.
     """
-    cfg = dataclasses.replace(cleaning or CleaningConfig(), non_product=True)
-    # Reuse the cleaning rule's predicate so both places agree on what a product is.
-    non_product = clean._non_product(cfg, None)
+    # The cleaning rule's own condition, so both places agree on what a product is.
+    non_product = clean.non_product_condition(cleaning or CleaningConfig())
     return f"stock_code IS NOT NULL AND NOT ({non_product})"
 
 

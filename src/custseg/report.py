@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from custseg import charts
+from custseg.segments import segment_color
 
 #: Rows of the flagged-customer table.
 TOP_CUSTOMERS = 100
@@ -108,7 +109,7 @@ _DEFAULT_FORMATS: dict[str, Formatter] = {
 
 
 def _swatch(name: Any) -> str:
-    return (f'<span class="swatch" style="background:{_esc(charts._color(str(name)))}">'
+    return (f'<span class="swatch" style="background:{_esc(segment_color(str(name)))}">'
             f"</span>{_esc(name)}")
 
 
