@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from custseg import xlsx
 from custseg.errors import InputError, MappingError
 
 #: Canonical column keys, in the order of the ``lines`` table.
@@ -320,15 +321,22 @@ def _read_sheet(reader: Any, path: Path, name: str,
     """Read one sheet to Arrow, ids as text; a column mixing numbers and text is read as text."""
     import fastexcel
 
+    split = xlsx.plan(path, name)
     text_columns: set[str] = set()
     for _ in range(64):
         dtypes = dict.fromkeys(text_columns | _known_text_spellings(overrides), "string")
         try:
-            # eager=True builds the Arrow batch directly: ~15% faster than via ExcelSheet.
-            batch = reader.load_sheet(name, dtypes=dtypes, dtype_coercion="strict", eager=True)
-            table = _to_arrow(batch)
-        except fastexcel.UnsupportedColumnTypeCombinationError as exc:
-            column = _column_from_error(str(exc))
+            table = _read_split(split, dtypes)
+            if table is None:
+                split = None
+                # eager=True builds the Arrow batch directly: ~15% faster than via ExcelSheet.
+                # Types come from every row (schema_sample_rows=None): with fastexcel's default
+                # of 1,000 rows, text after row 1,000 of a number column became NULL silently.
+                table = _to_arrow(reader.load_sheet(name, dtypes=dtypes, dtype_coercion="strict",
+                                                    schema_sample_rows=None, eager=True))
+        except (fastexcel.UnsupportedColumnTypeCombinationError, xlsx.MixedTypesError) as exc:
+            column = exc.column if isinstance(exc, xlsx.MixedTypesError) else \
+                _column_from_error(str(exc))
             if column is None or column in text_columns:
                 raise InputError(
                     f"{path}, sheet {name!r}: cannot read a column with mixed cell types "
@@ -340,6 +348,16 @@ def _read_sheet(reader: Any, path: Path, name: str,
             raise InputError(f"{path}, sheet {name!r}: cannot be read ({exc}).") from exc
         return table
     raise InputError(f"{path}, sheet {name!r}: too many mixed-type columns to read.")
+
+
+def _read_split(split: xlsx.Plan | None, dtypes: dict[str, str]) -> pa.Table | None:
+    """A large sheet read in parallel parts (:mod:`custseg.xlsx`); None means read it whole."""
+    if split is None:
+        return None
+    try:
+        return xlsx.read(split, dtypes, "strict")
+    except OSError:  # e.g. no room for the parts in the temporary directory
+        return None
 
 
 def _known_text_spellings(overrides: Mapping[str, str] | None) -> set[str]:

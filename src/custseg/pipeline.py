@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -158,7 +159,8 @@ def _check_customers(table: pd.DataFrame) -> None:
 
 def model(table: pd.DataFrame, config: Config | None = None,
           progress: Callable[[str], None] | None = None, *, search: Any = None,
-          scored: Any = None) -> Model:
+          scored: Any = None,
+          on_segments: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None) -> Model:
     """Cluster, name, explain and score the customers of an RFM table.
 
     Parameters
@@ -170,6 +172,10 @@ def model(table: pd.DataFrame, config: Config | None = None,
     search, scored:
         Results of :func:`search_k` and :func:`customer_anomalies` for the same table and
         settings, to reuse instead of recomputing (the dashboard caches them).
+    on_segments:
+        Called with the customers (RFM table plus ``cluster`` and ``segment``) and the segment
+        profile as soon as the segments are named, before the explanation, so a caller can
+        start work that needs only the segments (``run`` starts the product mix there).
 
     Raises
     ------
@@ -181,16 +187,22 @@ def model(table: pd.DataFrame, config: Config | None = None,
     config = config or Config()
     _check_customers(table)
     step = progress or (lambda _: None)
-    step("Clustering")
-    clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
-    step("Naming segments")
-    profile = segments.name_segments(table, clustering.labels)
-    names = segments.segment_per_customer(profile, clustering.labels)
-    step("Explaining segments")
-    explanation = explain.explain_segments(table, names, config.explain, config.seed)
-    step("Customer anomalies")
-    scored = scored if scored is not None else customer_anomalies(table, config)
-    customers = table.assign(cluster=clustering.labels, segment=names)
+    # Customer scores do not depend on the clusters: they are computed on a second core while
+    # the clusters are fitted (K-Means here runs single-threaded; see cluster._threads).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(customer_anomalies, table, config) if scored is None else None
+        step("Clustering")
+        clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
+        step("Naming segments")
+        profile = segments.name_segments(table, clustering.labels)
+        names = segments.segment_per_customer(profile, clustering.labels)
+        customers = table.assign(cluster=clustering.labels, segment=names)
+        if on_segments is not None:
+            on_segments(customers, profile)
+        step("Explaining segments")
+        explanation = explain.explain_segments(table, names, config.explain, config.seed)
+        step("Customer anomalies")
+        scored = pending.result() if pending is not None else scored
     customers = customers.merge(
         scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],
         on="customer_id", how="left", validate="one_to_one")
@@ -198,21 +210,31 @@ def model(table: pd.DataFrame, config: Config | None = None,
 
 
 def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
-    """Flag unusual lines and invoices of a loaded dataset (computed in SQL)."""
+    """Flag unusual lines and invoices of a loaded dataset (computed in SQL).
+
+    Runs on a cursor of its own, so it may run in a thread beside other work on the dataset.
+    """
     from custseg import anomalies
 
-    return anomalies.flag_transactions(dataset.con, (config or Config()).anomalies)
+    cursor = dataset.con.cursor()
+    try:
+        return anomalies.flag_transactions(cursor, (config or Config()).anomalies)
+    finally:
+        cursor.close()
 
 
-def product_mix(dataset: Dataset, fitted: Model,
+def product_mix(dataset: Dataset, customers: pd.DataFrame, profile: pd.DataFrame,
                 config: Config | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What each segment buys, and the stock priorities of the most valuable segments."""
+    """What each segment buys, and the stock priorities of the most valuable segments.
+
+    ``customers`` needs ``customer_id`` and ``segment``; ``profile`` is the segment profile
+    (:attr:`Model.segments`). Runs on cursors of its own, so it may run in a thread.
+    """
     from custseg import products
 
     cleaning = (config or Config()).cleaning
-    return (products.segment_products(dataset.con, fitted.customers, cleaning=cleaning),
-            products.stock_priorities(dataset.con, fitted.customers, fitted.segments,
-                                      cleaning=cleaning))
+    return (products.segment_products(dataset.con, customers, cleaning=cleaning),
+            products.stock_priorities(dataset.con, customers, profile, cleaning=cleaning))
 
 
 def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
@@ -265,13 +287,25 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
     fitted = flagged = mix = None
     notes: list[str] = []
     if len(table) >= MIN_CUSTOMERS_TO_MODEL:
-        sub = _SubStages(stages)
-        fitted = model(table, config, progress=sub.start)
-        sub.finish()
-        with stages.stage("Transaction anomalies"):
-            flagged = transaction_anomalies(dataset, config)
-        with stages.stage("Products"):
-            mix = product_mix(dataset, fitted, config)
+        # Transaction anomalies need only the cleaned lines and the product mix only the
+        # segments: both run in DuckDB (on cursors of their own, without the GIL) in threads
+        # beside the modelling. Their timings are their own durations, overlapping others.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = {"Transaction anomalies": pool.submit(
+                _timed, transaction_anomalies, dataset, config)}
+
+            def start_mix(customers: pd.DataFrame, profile: pd.DataFrame) -> None:
+                pending["Products"] = pool.submit(_timed, product_mix, dataset, customers,
+                                                  profile, config)
+
+            sub = _SubStages(stages)
+            fitted = model(table, config, progress=sub.start, on_segments=start_mix)
+            sub.finish()
+            for name in ("Transaction anomalies", "Products"):
+                with stages.stage(name):
+                    done = pending[name].result()
+                stages.timings[name] = done[1]
+            flagged, mix = pending["Transaction anomalies"].result()[0], done[0]
     else:
         notes.append(f"Only {len(table)} customers after cleaning: segmenting needs at least "
                      f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table was produced.")
@@ -279,6 +313,12 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         result = assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
                           timings=stages.timings, notes=notes)
     return result
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    """``fn(*args)`` and its wall time (for stages run beside others)."""
+    start = time.perf_counter()
+    return fn(*args), round(time.perf_counter() - start, 4)
 
 
 class _SubStages:

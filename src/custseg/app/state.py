@@ -265,7 +265,8 @@ def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
     dataset = load_dataset(source, cleaning, as_of).value
     fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed).value
     with using(dataset):
-        return _timed(lambda: pipeline.product_mix(dataset, fitted, Config(cleaning=cleaning)))
+        return _timed(lambda: pipeline.product_mix(dataset, fitted.customers, fitted.segments,
+                                                     Config(cleaning=cleaning)))
 
 
 def preview(source: Source, rows: int = 200) -> pd.DataFrame:

@@ -1,0 +1,257 @@
+"""Large worksheets read on every core: calamine parses a sheet on one thread, so a big sheet's
+XML is cut at row boundaries into a few stored (uncompressed) workbooks that calamine parses in
+parallel threads (fastexcel releases the GIL).
+
+Each part keeps the workbook's styles and strings, and every part after the first repeats the
+header row just above its first row, so all parts have the same columns and the concatenated
+rows are exactly those of a single read. Anything unexpected — no ``<sheetData>``, rows without
+numbers, parts whose columns disagree — makes :func:`plan` or :func:`read` give up (return
+None) and the caller reads the sheet the ordinary way. Measured on the 541,909-line Online
+Retail workbook with 2 cores: 0.95 s instead of 1.45 s (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path, PurePosixPath
+from xml.etree import ElementTree
+
+import pyarrow as pa
+
+#: Sheets with less XML than this are read whole: splitting costs more than it saves.
+SPLIT_ABOVE = 24 * 2**20
+#: Parts are at least this big (bytes of sheet XML).
+MIN_PART = 12 * 2**20
+
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_ROW = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
+_CELL_REF = re.compile(rb'(<c\b[^>]*?\sr="[A-Z]+)\d+"')
+_DIMENSION = re.compile(rb"<dimension\b[^>]*/>")
+_EMPTY_SHEET = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                b"<sheetData/></worksheet>")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a sheet's XML sits in its workbook, and how many parts to cut it into."""
+
+    path: Path
+    sheet: str
+    member: zipfile.ZipInfo
+    parts: int
+
+
+def workers() -> int:
+    """Cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def plan(path: Path, sheet: str) -> Plan | None:
+    """A split plan for ``sheet`` of the .xlsx/.xlsm at ``path``, or None when a plain read is
+    the better (or the only safe) way: a small sheet, one core, or an unusual package."""
+    cores = workers()
+    if cores < 2 or path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return None
+    try:
+        with zipfile.ZipFile(path) as book:
+            member = book.getinfo(_sheet_member(book, sheet))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
+    if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    if member.file_size < SPLIT_ABOVE:
+        return None
+    return Plan(path, sheet, member, max(2, min(cores, member.file_size // MIN_PART)))
+
+
+def _sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
+    """The package path of the worksheet named ``sheet`` (workbook.xml → its relationships)."""
+    workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    rel_id = next((s.get(f"{_REL_NS}id") for s in workbook.iter(f"{_MAIN_NS}sheet")
+                   if s.get("name") == sheet), None)
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    target = next((r.get("Target") for r in rels.iter(f"{_PKG_REL_NS}Relationship")
+                   if r.get("Id") == rel_id), None)
+    if target is None:
+        raise KeyError(f"no worksheet named {sheet!r}")
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return str(PurePosixPath("xl") / target)
+
+
+def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
+    """Read the planned sheet in parts on parallel threads, or None if it cannot be split.
+
+    fastexcel errors (for instance a column mixing types under strict coercion) propagate as
+    they would from a plain read; a column typed differently in different parts raises
+    :class:`MixedTypesError`, so the caller can handle both alike.
+    """
+    xml = _inflate(split)
+    pieces = _cut(xml, split.parts)
+    if pieces is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="custseg-xlsx-") as tmp, \
+            ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+        futures = []
+        for i, piece in enumerate(pieces):
+            part = Path(tmp) / f"part{i}.xlsx"
+            _write_part(split, part, piece)
+            futures.append(pool.submit(_load, part, split.sheet, dtypes, coercion))
+        del xml, pieces
+        tables = [f.result() for f in futures]
+    if len({tuple(t.column_names) for t in tables}) > 1:
+        return None
+    return _concat(tables)
+
+
+class MixedTypesError(ValueError):
+    """Parts of a sheet hold different cell types in one column (as a single strict read
+    would find over the whole column)."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"column {column} mixes cell types across the sheet")
+        self.column = column
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """The parts as one table, typed as a single read would type it: a column empty in a part
+    (which fastexcel then types as text) takes the type the other parts agree on.
+
+    Raises
+    ------
+    MixedTypesError
+        When parts disagree on a column's type.
+    """
+    columns = []
+    for i, name in enumerate(tables[0].column_names):
+        parts = [t.column(i) for t in tables]
+        kinds = {c.type for c in parts if c.null_count < len(c)}
+        if len(kinds) > 1:
+            raise MixedTypesError(name)
+        kind = kinds.pop() if kinds else parts[0].type
+        columns.append(pa.chunked_array(
+            [chunk for c in parts for chunk in (c if c.type == kind else c.cast(kind)).chunks],
+            type=kind))
+    return pa.table(columns, names=tables[0].column_names)
+
+
+def _load(file: Path, sheet: str, dtypes: dict[str, str], coercion: str) -> pa.Table:
+    import fastexcel
+
+    batch = fastexcel.read_excel(str(file)).load_sheet(
+        sheet, dtypes=dtypes or None, dtype_coercion=coercion, schema_sample_rows=None,
+        eager=True)
+    return pa.Table.from_batches([batch])
+
+
+def _inflate(split: Plan) -> bytes:
+    """The sheet's XML. ISA-L inflates about twice as fast as zlib (0.18 s vs 0.37 s here)."""
+    member = split.member
+    with open(split.path, "rb") as fh:
+        fh.seek(member.header_offset)
+        header = fh.read(30)
+        if header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"{split.path}: bad local header for {member.filename}")
+        name_len, extra_len = struct.unpack("<HH", header[26:30])
+        fh.seek(member.header_offset + 30 + name_len + extra_len)
+        data = fh.read(member.compress_size)
+    if member.compress_type == zipfile.ZIP_STORED:
+        return data
+    try:
+        from isal import isal_zlib as inflater
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+        import zlib as inflater
+    return inflater.decompress(data, -15, member.file_size)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    prefix: bytes
+    header: bytes
+    rows: memoryview
+    suffix: bytes
+
+
+def _cut(xml: bytes, parts: int) -> list[_Piece] | None:
+    """The sheet XML as ``parts`` pieces that each hold whole, consecutively numbered rows."""
+    start = xml.find(b"<sheetData>")
+    end = xml.rfind(b"</sheetData>")
+    if start < 0 or end < start or xml.find(b"<sheetData>", start + 1) >= 0:
+        return None
+    start += len(b"<sheetData>")
+    first = _ROW.match(xml, start)
+    header_end = xml.find(b"</row>", start) + len(b"</row>")
+    if first is None or header_end < start + len(b"</row>") or header_end > end \
+            or xml.count(b"<row ", start, header_end) != 1:
+        return None
+    header_number = int(first.group(1))
+    header = xml[start:header_end]
+    prefix = _DIMENSION.sub(b"", xml[:start])
+    suffix = xml[end:]
+    cuts = [header_end]
+    for i in range(1, parts):
+        cut = _row_start(xml, start + (end - start) * i // parts, end)
+        if cut is None or cut <= cuts[-1]:
+            return None
+        cuts.append(cut)
+    cuts.append(end)
+    view = memoryview(xml)
+    pieces = []
+    for i, (a, b) in enumerate(pairwise(cuts)):
+        if i == 0:
+            head = header
+        else:
+            number = int(_ROW.match(xml, a).group(1))  # type: ignore[union-attr]
+            head = _renumber(header, header_number, number - 1)
+        pieces.append(_Piece(prefix, head, view[a:b], suffix))
+    return pieces
+
+
+def _row_start(xml: bytes, at: int, end: int, tries: int = 1000) -> int | None:
+    """Start of the first row at or after ``at`` that directly follows its predecessor
+    (number n after n − 1), so no empty row is lost at the cut."""
+    for _ in range(tries):
+        pos = xml.find(b"<row ", at, end)
+        if pos < 0:
+            return None
+        this = _ROW.match(xml, pos)
+        before = xml.rfind(b"<row ", 0, pos)
+        prev = _ROW.match(xml, before) if before >= 0 else None
+        if this and prev and int(this.group(1)) == int(prev.group(1)) + 1:
+            return pos
+        at = pos + 1
+    return None
+
+
+def _renumber(header: bytes, old: int, new: int) -> bytes:
+    """The header row moved from row ``old`` to row ``new`` (the row and its cell refs)."""
+    head = header.replace(f' r="{old}"'.encode(), f' r="{new}"'.encode(), 1)
+    return _CELL_REF.sub(lambda m: m.group(1) + str(new).encode() + b'"', head)
+
+
+def _write_part(split: Plan, file: Path, piece: _Piece) -> None:
+    """A copy of the workbook whose sheet holds one piece, stored uncompressed (calamine reads
+    stored members faster, and writing them costs only a copy and a CRC)."""
+    with zipfile.ZipFile(split.path) as book, zipfile.ZipFile(file, "w") as out:
+        for info in book.infolist():
+            if info.filename == split.member.filename:
+                with out.open(info.filename, "w", force_zip64=True) as sheet:
+                    for chunk in (piece.prefix, piece.header, piece.rows, piece.suffix):
+                        sheet.write(chunk)
+            elif info.filename.startswith("xl/worksheets/") and info.file_size > 2**20:
+                out.writestr(info.filename, _EMPTY_SHEET)  # other big sheets are not read
+            else:
+                out.writestr(info, book.read(info), compress_type=zipfile.ZIP_STORED)
+

@@ -1,0 +1,151 @@
+"""A large sheet read in parallel parts gives exactly the table a single calamine read gives."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import fastexcel
+import pyarrow as pa
+import pytest
+import xlsxwriter
+
+from custseg import io, xlsx
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Split even small test sheets, into three parts, whatever the machine's cores."""
+    monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
+    monkeypatch.setattr(xlsx, "MIN_PART", 1)
+    monkeypatch.setattr(xlsx, "workers", lambda: 3)
+
+
+def read_both_ways(path: Path, sheet: str, monkeypatch) -> tuple[pa.Table, pa.Table, list[bool]]:
+    """The sheet read whole and read in parts, and whether each parts read was used."""
+    reader = fastexcel.read_excel(str(path))
+    with monkeypatch.context() as patch:
+        patch.setattr(xlsx, "plan", lambda *_: None)
+        whole = io._read_sheet(reader, path, sheet, None)
+    used: list[bool] = []
+    real_read = xlsx.read
+
+    def spy(*args, **kwargs):
+        table = real_read(*args, **kwargs)
+        used.append(table is not None)
+        return table
+
+    monkeypatch.setattr(xlsx, "read", spy)
+    parts = io._read_sheet(reader, path, sheet, None)
+    return whole, parts, used
+
+
+def assert_same(whole: pa.Table, parts: pa.Table) -> None:
+    assert parts.column_names == whole.column_names
+    assert parts.schema.types == whole.schema.types
+    assert parts.to_pylist() == whole.to_pylist()
+
+
+def write_book(path: Path, rows: list[list], sheets: int = 1, gaps: set[int] = frozenset(),
+               **options) -> Path:
+    """Rows (header first) on ``sheets`` sheets; sheet s holds the rows times s; row numbers
+    in ``gaps`` are left empty."""
+    book = xlsxwriter.Workbook(str(path), options)
+    dates = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    for s in range(1, sheets + 1):
+        sheet = book.add_worksheet(f"Sheet{s}")
+        r = 0
+        for i, row in enumerate(rows):
+            while r in gaps:
+                r += 1
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, datetime):
+                    sheet.write_datetime(r, c, value, dates)
+                elif isinstance(value, float | int) and i:
+                    sheet.write_number(r, c, value * s)
+                else:
+                    sheet.write(r, c, value)
+            r += 1
+    book.close()
+    return path
+
+
+def sample_rows(n: int = 3000) -> list[list]:
+    start = datetime(2011, 1, 1, 9, 0)
+    rows: list[list] = [["Invoice", "Code", "Item", "Qty", "When", "Price", "Note"]]
+    for i in range(n):
+        rows.append([
+            536365 + i // 4,
+            # numbers at first, text codes only in the last third: one type per part
+            f"X{i}" if i > 2 * n // 3 else 10_000 + i,
+            f"ITEM {i % 37}",
+            (i % 11) - 2,
+            start + timedelta(hours=i),
+            round(0.5 + (i % 13) * 1.25, 2),
+            "first rows only" if i < 50 else None,
+        ])
+    return rows
+
+
+@pytest.mark.parametrize("options", [{}, {"constant_memory": True}],
+                         ids=["shared-strings", "streamed"])
+def test_parts_read_equals_single_read(tmp_path, monkeypatch, small_parts, options):
+    path = write_book(tmp_path / "t.xlsx", sample_rows(), **options)
+    whole, parts, used = read_both_ways(path, "Sheet1", monkeypatch)
+    assert used and all(used)
+    assert whole.num_rows == 3000
+    # the mixed column became text both ways; the column empty after row 50 kept its rows
+    assert whole.schema.field("Code").type == pa.string()
+    assert_same(whole, parts)
+
+
+def test_empty_rows_near_the_cuts_are_kept(tmp_path, monkeypatch, small_parts):
+    rows = sample_rows(900)
+    # every third row number is empty around a third and two thirds of the sheet
+    gaps = {r for r in range(250, 700) if r % 3 == 0}
+    path = write_book(tmp_path / "t.xlsx", rows, gaps=gaps)
+    whole, parts, used = read_both_ways(path, "Sheet1", monkeypatch)
+    assert all(used)
+    assert whole.num_rows == 900 + len(gaps)
+    assert_same(whole, parts)
+
+
+def test_the_named_sheet_is_read(tmp_path, monkeypatch, small_parts):
+    path = write_book(tmp_path / "t.xlsx", sample_rows(600), sheets=3)
+    whole, parts, used = read_both_ways(path, "Sheet2", monkeypatch)
+    assert all(used)
+    assert parts.column("Qty").to_pylist()[:3] == [-4.0, -2.0, 0.0]  # sheet 2 doubles numbers
+    assert_same(whole, parts)
+
+
+def test_a_part_with_other_columns_falls_back_to_a_single_read(tmp_path, monkeypatch,
+                                                               small_parts):
+    rows = sample_rows(900)
+    rows[-1] = rows[-1] + ["a cell right of the header"]
+    path = write_book(tmp_path / "t.xlsx", rows)
+    whole, parts, used = read_both_ways(path, "Sheet1", monkeypatch)
+    assert used == [False]
+    assert whole.num_columns == 8
+    assert_same(whole, parts)
+
+
+def test_small_sheets_and_single_cores_are_not_split(tmp_path, monkeypatch):
+    path = write_book(tmp_path / "t.xlsx", sample_rows(100))
+    assert xlsx.plan(path, "Sheet1") is None  # far below SPLIT_ABOVE
+    monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
+    monkeypatch.setattr(xlsx, "workers", lambda: 1)
+    assert xlsx.plan(path, "Sheet1") is None
+    monkeypatch.setattr(xlsx, "workers", lambda: 2)
+    split = xlsx.plan(path, "Sheet1")
+    assert split is not None and split.member.filename == "xl/worksheets/sheet1.xml"
+    assert xlsx.plan(path, "NoSuchSheet") is None
+
+
+def test_real_workbook_parts_equal_the_single_read(real_xlsx, monkeypatch):
+    monkeypatch.setattr(xlsx, "workers", lambda: 2)
+    whole, parts, used = read_both_ways(real_xlsx, "Online Retail", monkeypatch)
+    assert used == [True]
+    assert whole.num_rows == 541_909
+    assert parts.equals(whole.cast(parts.schema))
