@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import types
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
 from custseg import charts, report
 
@@ -119,7 +123,7 @@ def result():
         timings={"RFM": 0.25})
 
 
-def _all_figures(res) -> dict[str, go.Figure]:
+def _all_figures(res) -> dict[str, charts.Figure]:
     c = res.clustering
     figs = {
         "k_metrics": charts.k_metrics(c.k_table),
@@ -136,6 +140,10 @@ def _all_figures(res) -> dict[str, go.Figure]:
     return figs
 
 
+def _traces(fig: charts.Figure, name: str | None = None) -> list[dict]:
+    return [t for t in fig["data"] if name is None or t.get("name") == name]
+
+
 # --------------------------------------------------------------------------- charts
 
 
@@ -143,33 +151,105 @@ def test_every_chart_has_a_title_and_titled_axes(result):
     figs = _all_figures(result)
     assert len(figs) == 11
     for name, fig in figs.items():
-        assert isinstance(fig, go.Figure), name
-        assert fig.layout.title.text, name
-        layout = fig.to_plotly_json()["layout"]
+        assert isinstance(fig, dict), name
+        layout = fig["layout"]
+        assert layout["title"]["text"], name
         axes = [k for k in layout if re.fullmatch(r"[xy]axis\d*", k)]
         assert {"xaxis", "yaxis"} <= set(axes), name
         for axis in axes:
             assert layout[axis].get("title", {}).get("text"), f"{name}.{axis} has no title"
 
 
+def test_every_chart_is_a_valid_plotly_figure(result):
+    """The hot path skips plotly's validation; here every property goes through it."""
+    for name, fig in _all_figures(result).items():
+        checked = go.Figure(fig)  # raises on an unknown property or a bad value
+        assert len(checked.data) == len(fig["data"]), name
+        # The look is plotly's default template with the white background merged over it.
+        assert checked.layout.template.layout.plot_bgcolor == "white", name
+        assert checked.layout.template.layout.xaxis.gridcolor == "#EBF0F8", name
+        assert checked.layout.font.family == charts._FONT, name
+
+
+@pytest.mark.parametrize("default", ["plotly", "plotly_dark", "plotly+presentation", None])
+def test_template_is_the_default_one_with_the_white_look_merged(default, monkeypatch):
+    # Importing streamlit makes its own template the default: the dashboard's charts keep it.
+    monkeypatch.setattr(pio.templates, "default", default)
+    # What update_layout(template=...) on a new go.Figure made before figures were dicts.
+    expected = go.Figure().update_layout(template=charts._TEMPLATE).layout.template
+    assert charts._template() == json.loads(pio.json.to_json_plotly(expected))
+    fresh = charts._template()
+    fresh["layout"]["plot_bgcolor"] = "black"
+    assert charts._template()["layout"]["plot_bgcolor"] == "white"  # each figure has a copy
+
+
+def test_template_follows_a_template_object_set_as_default(monkeypatch):
+    monkeypatch.setattr(pio.templates, "default", go.layout.Template(layout={"width": 640}))
+    template = charts._template()
+    assert template["layout"]["width"] == 640 and template["layout"]["plot_bgcolor"] == "white"
+
+
+@pytest.mark.parametrize(("rows", "cols", "titles", "hspace", "vspace"), [
+    (2, 3, ["a", "b", "c", "d", "e", "f"], 0.08, 0.18),
+    (2, 3, ["a", "b", "c", "d", "e"], 0.08, 0.18),
+    (2, 2, ["a", "b", "c", "d"], 0.1, 0.2),
+    (1, 3, ["a", "b", "c"], 0.07, 0.0),
+    (3, 1, ["a", "", "c"], 0.2, 0.05),
+])
+def test_grid_lays_out_subplots_as_make_subplots_does(rows, cols, titles, hspace, vspace):
+    expected = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+                             horizontal_spacing=hspace, vertical_spacing=vspace)
+    expected = json.loads(pio.to_json(expected))["layout"]
+    del expected["template"]
+    assert charts._grid(rows, cols, titles, hspace=hspace, vspace=vspace) == expected
+
+
+def test_traces_of_a_grid_cell_use_that_cells_axes():
+    fig = make_subplots(rows=2, cols=3)
+    for row in (1, 2):
+        for col in (1, 2, 3):
+            fig.add_trace(go.Bar(x=[row], y=[col]), row=row, col=col)
+    drawn = [{"xaxis": t.xaxis, "yaxis": t.yaxis} for t in fig.data]
+    assert drawn == [charts._cell(i) for i in range(6)]
+    layout = fig.layout.to_plotly_json()
+    assert all(charts._axis_keys(i)[0] in layout for i in range(6))
+
+
+def test_style_of_a_graph_object_matches_plotlys_update_layout():
+    """custseg.products still styles go.Figure objects with charts._style."""
+    def build() -> go.Figure:
+        fig = go.Figure(go.Bar(y=["a", "b"], x=np.array([1.5, 2.5]), orientation="h"))
+        return fig.update_xaxes(title_text="revenue (£)", **charts._money_axis())
+
+    styled = charts._style(build(), "Top products", height=400)
+    assert isinstance(styled, go.Figure)
+    assert list(styled.data[0].y) == ["a", "b"]
+    expected = build().update_layout(
+        title={"text": "Top products", "x": 0.01, "xanchor": "left"},
+        template=charts._TEMPLATE, font={"family": charts._FONT, "size": 13}, separators=".,",
+        height=400, margin={"l": 70, "r": 30, "t": 70, "b": 60},
+        legend={"title": {"text": ""}})
+    assert json.loads(pio.to_json(styled)) == json.loads(pio.to_json(expected))
+
+
 def test_units_in_axis_titles(result):
-    fig = charts.anomaly_scatter(result.rfm, "recency", "monetary")
-    assert "days" in fig.layout.xaxis.title.text
-    assert "£" in fig.layout.yaxis.title.text and fig.layout.yaxis.tickprefix == "£"
-    fig = charts.anomaly_scatter(result.rfm, "recency", "frequency")
-    assert "orders" in fig.layout.yaxis.title.text
+    layout = charts.anomaly_scatter(result.rfm, "recency", "monetary")["layout"]
+    assert "days" in layout["xaxis"]["title"]["text"]
+    assert "£" in layout["yaxis"]["title"]["text"] and layout["yaxis"]["tickprefix"] == "£"
+    layout = charts.anomaly_scatter(result.rfm, "recency", "frequency")["layout"]
+    assert "orders" in layout["yaxis"]["title"]["text"]
 
 
-def _segment_colors(fig: go.Figure) -> dict[str, set[str]]:
+def _segment_colors(fig: charts.Figure) -> dict[str, set[str]]:
     """segment name -> colours it is drawn with, from traces named after a segment or from
     per-bar colour lists whose x values are segment names."""
     seen: dict[str, set[str]] = {}
-    for trace in fig.data:
-        color = trace.marker.color
-        if trace.name in SEGMENTS and isinstance(color, str):
-            seen.setdefault(trace.name, set()).add(color)
-        elif isinstance(color, list | tuple) and trace.x is not None:
-            for x, col in zip(trace.x, color, strict=True):
+    for trace in fig["data"]:
+        color = trace.get("marker", {}).get("color")
+        if trace.get("name") in SEGMENTS and isinstance(color, str):
+            seen.setdefault(trace["name"], set()).add(color)
+        elif isinstance(color, list | tuple) and trace.get("x") is not None:
+            for x, col in zip(trace["x"], color, strict=True):
                 if x in SEGMENTS:
                     seen.setdefault(x, set()).add(col)
     return seen
@@ -199,34 +279,37 @@ def test_charts_draw_each_segment_in_its_palette_colour(result):
 def test_k_metrics_marks_chosen_k_and_greys_ineligible(result):
     table = result.clustering.k_table
     fig = charts.k_metrics(table)
-    lines = [s for s in fig.layout.shapes if s.type == "line"]
-    assert lines and all(s.x0 == s.x1 == 3 for s in lines)
-    assert "chosen k = 3" in fig.layout.title.text
-    rejected = [t for t in fig.data if t.name == "rejected k"]
-    assert rejected and all(t.marker.color == charts._GREY for t in rejected)
-    assert sorted(rejected[0].x) == sorted(table.loc[~table["eligible"], "k"])
+    lines = [s for s in fig["layout"]["shapes"] if s["type"] == "line"]
+    assert len(lines) == 6 and all(s["x0"] == s["x1"] == 3 for s in lines)
+    assert {s["xref"] for s in lines} == {"x", "x2", "x3", "x4", "x5", "x6"}
+    assert "chosen k = 3" in fig["layout"]["title"]["text"]
+    rejected = _traces(fig, "rejected k")
+    assert rejected and all(t["marker"]["color"] == charts._GREY for t in rejected)
+    assert sorted(rejected[0]["x"]) == sorted(table.loc[~table["eligible"], "k"])
 
 
 def test_pca_axis_titles_show_explained_variance(result):
     c = result.clustering
     fig = charts.pca_scatter(c.pca, result.rfm, (0.6234, 0.251), c.pca_loadings)
-    assert "62.3%" in fig.layout.xaxis.title.text and "25.1%" in fig.layout.yaxis.title.text
-    plotted = sorted(i for t in fig.data for i in t.customdata[:, 0])
+    layout = fig["layout"]
+    assert "62.3%" in layout["xaxis"]["title"]["text"]
+    assert "25.1%" in layout["yaxis"]["title"]["text"]
+    plotted = sorted(i for t in fig["data"] for i in t["customdata"][:, 0])
     assert plotted == sorted(result.rfm["customer_id"])
-    assert {a.text for a in fig.layout.annotations} == {"recency", "frequency", "monetary"}
+    assert {a["text"] for a in layout["annotations"]} == {"recency", "frequency", "monetary"}
 
 
 def test_anomaly_scatter_highlights_outliers_with_reason_and_log_axes(result):
     rfm = result.rfm
     fig = charts.anomaly_scatter(rfm, "frequency", "monetary")
-    outlier = next(t for t in fig.data if t.name == "outlier")
-    assert outlier.marker.symbol not in (None, "circle")
-    assert set(outlier.customdata[:, 0]) == set(rfm.loc[rfm["is_anomaly"], "customer_id"])
-    assert all("monetary far above" in r for r in outlier.customdata[:, 4])
-    assert "customdata[4]" in outlier.hovertemplate
+    (outlier,) = _traces(fig, "outlier")
+    assert outlier["marker"]["symbol"] not in (None, "circle")
+    assert set(outlier["customdata"][:, 0]) == set(rfm.loc[rfm["is_anomaly"], "customer_id"])
+    assert all("monetary far above" in r for r in outlier["customdata"][:, 4])
+    assert "customdata[4]" in outlier["hovertemplate"]
     # Lognormal money is skewed: log axis; uniform recency is not.
-    assert fig.layout.yaxis.type == "log"
-    assert charts.anomaly_scatter(rfm, "recency", "monetary").layout.xaxis.type != "log"
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert "type" not in charts.anomaly_scatter(rfm, "recency", "monetary")["layout"]["xaxis"]
     with pytest.raises(charts.ConfigError):
         charts.anomaly_scatter(rfm, "tenure", "monetary")
 
@@ -251,29 +334,31 @@ def test_sampling_keeps_all_outliers_and_is_seeded():
 def test_large_scatter_plots_a_sample_with_every_outlier():
     rfm = _rfm(n=charts.SAMPLE_ABOVE + 1_000, outliers=400)
     fig = charts.anomaly_scatter(rfm, "frequency", "monetary", seed=5)
-    assert "sample" in fig.layout.title.text and "400 outliers" in fig.layout.title.text
-    points = sum(len(t.x) for t in fig.data)
+    title = fig["layout"]["title"]["text"]
+    assert "sample" in title and "400 outliers" in title
+    points = sum(len(t["x"]) for t in fig["data"])
     assert points == charts.SAMPLE_SIZE + 400
-    outlier = next(t for t in fig.data if t.name == "outlier")
-    assert set(outlier.customdata[:, 0]) == set(rfm.loc[rfm["is_anomaly"], "customer_id"])
+    (outlier,) = _traces(fig, "outlier")
+    assert set(outlier["customdata"][:, 0]) == set(rfm.loc[rfm["is_anomaly"], "customer_id"])
     pca, explained, _ = _pca(rfm)
     fig = charts.pca_scatter(pca, rfm, explained, seed=5)
-    assert sum(len(t.x) for t in fig.data) == charts.SAMPLE_SIZE + 400
-    assert "sample" in fig.layout.title.text
+    assert sum(len(t["x"]) for t in fig["data"]) == charts.SAMPLE_SIZE + 400
+    assert "sample" in fig["layout"]["title"]["text"]
 
 
 def test_waterfall_accounts_for_every_row():
     report_ = _cleaning()
     fig = charts.cleaning_waterfall(report_)
-    trace = fig.data[0]
-    assert list(trace.measure) == ["absolute", "relative", "relative", "relative", "total"]
-    assert trace.y[0] == report_.rows_in
-    assert trace.y[0] + sum(trace.y[1:-1]) == report_.rows_kept
-    assert list(trace.x)[1:-1] == ["missing customer", "cancellation", "country"]
-    assert "10,000" in fig.layout.title.text and "7,250" in fig.layout.title.text
+    (trace,) = fig["data"]
+    assert list(trace["measure"]) == ["absolute", "relative", "relative", "relative", "total"]
+    assert trace["y"][0] == report_.rows_in
+    assert trace["y"][0] + sum(trace["y"][1:-1]) == report_.rows_kept
+    assert list(trace["x"])[1:-1] == ["missing customer", "cancellation", "country"]
+    title = fig["layout"]["title"]["text"]
+    assert "10,000" in title and "7,250" in title
     # A to_dict()-style mapping works too.
     as_dict = charts.cleaning_waterfall(vars(report_))
-    assert list(as_dict.data[0].y) == list(trace.y)
+    assert list(as_dict["data"][0]["y"]) == list(trace["y"])
 
 
 def test_distributions_count_every_customer_per_segment(result):
@@ -282,14 +367,26 @@ def test_distributions_count_every_customer_per_segment(result):
     expected = rfm["segment"].value_counts()
     for axis in ("x", "x2", "x3"):
         for name in SEGMENTS:
-            bars = [t for t in fig.data if t.xaxis == axis and t.name == name]
-            assert sum(int(sum(t.y)) for t in bars) == expected[name], (axis, name)
+            bars = [t for t in _traces(fig, name) if t["xaxis"] == axis]
+            assert sum(int(sum(t["y"])) for t in bars) == expected[name], (axis, name)
 
 
 def test_flagged_kinds_counts(result):
-    fig = charts.flagged_kinds(result.flagged_transactions)
-    counts = dict(zip(fig.data[0].x, fig.data[0].y, strict=True))
+    (trace,) = charts.flagged_kinds(result.flagged_transactions)["data"]
+    counts = dict(zip(trace["x"], trace["y"], strict=True))
     assert counts == result.flagged_transactions["kind"].value_counts().to_dict()
+    empty = charts.flagged_kinds(result.flagged_transactions.iloc[:0])
+    assert all(len(t["x"]) == 0 for t in empty["data"])
+    assert "No transaction lines" in empty["layout"]["annotations"][0]["text"]
+
+
+def test_the_dashboard_accepts_every_chart(result):
+    """st.plotly_chart validates a dict figure and refuses one without traces."""
+    import plotly.tools
+
+    for name, fig in _all_figures(result).items():
+        accepted = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)
+        assert accepted["data"], name
 
 
 # --------------------------------------------------------------------------- report
@@ -366,3 +463,89 @@ def test_report_without_modelling_stages(result, tmp_path):
     assert page.count("was not computed in this run") == 5
     assert page.count("plotly.js v") == 1
     assert '<section id="summary">' in page
+
+
+def _embedded(page: str) -> dict[str, tuple[str, list, dict, dict]]:
+    """Each chart's div id -> (div height, data, layout, config) of its Plotly.newPlot call."""
+    decoder = json.JSONDecoder()
+    found = {}
+    for match in re.finditer(r'<div style="height:([^;]+); width:100%;"><div id="([\w-]+)" '
+                             r'class="plotly-graph-div"[^>]*></div><script>'
+                             r'if \(document.getElementById\("\2"\)\) \{Plotly\.newPlot\("\2", ',
+                             page):
+        pos, parts = match.end(), []
+        for _ in range(3):
+            value, pos = decoder.raw_decode(page, pos)
+            parts.append(value)
+            pos += len(", ") if len(parts) < 3 else 0
+        assert page.startswith(")};</script></div>", pos)
+        found[match.group(2)] = (match.group(1), *parts)
+    return found
+
+
+def test_report_embeds_each_chart_as_plotly_would_write_it(result):
+    """The report encodes figures itself (fast); plotly's validated encoding must agree."""
+    c, seed = result.clustering, result.config.seed
+    expected = {
+        "fig-cleaning": charts.cleaning_waterfall(result.cleaning),
+        "fig-rfm-distributions": charts.rfm_distributions(result.rfm),
+        "fig-k-metrics": charts.k_metrics(c.k_table),
+        "fig-pca": charts.pca_scatter(c.pca, result.rfm, c.pca_explained, c.pca_loadings,
+                                      seed=seed),
+        "fig-profiles": charts.segment_profiles(result.segments),
+        "fig-importances": charts.importances_bar(result.explanation.importances),
+        **{f"fig-anomaly-{x}-{y}": charts.anomaly_scatter(result.rfm, x, y, seed=seed)
+           for x, y in charts.ANOMALY_VIEWS},
+        "fig-flagged-kinds": charts.flagged_kinds(result.flagged_transactions),
+    }
+    embedded = _embedded(report.render_html(result))
+    assert list(embedded) == list(expected)
+    for div_id, (height, data, layout, config) in embedded.items():
+        plotly_json = json.loads(pio.to_json(go.Figure(expected[div_id])))
+        assert {"data": data, "layout": layout} == plotly_json, div_id
+        assert height == f"{layout['height']}px"
+        assert config == {"displaylogo": False, "responsive": True}
+
+
+def test_report_embeds_product_figures_built_as_graph_objects(result):
+    from custseg import products
+
+    names = result.segments["segment"].astype(str).tolist()  # the report's order
+    result.segment_products = pd.DataFrame({
+        "segment": np.repeat(names, 2), "stock_code": ["A1", "B2"] * 3,
+        "description": ["MUG", "JUG <b>"] * 3, "revenue": [300.0, 200.0] * 3,
+        "customers": [10, 7] * 3, "segment_share": [0.6, 0.4] * 3,
+        "overall_share": [0.5, 0.5] * 3, "lift": [1.2, 0.8] * 3, "rank_revenue": [1, 2] * 3,
+        "rank_customers": [1, 2] * 3})
+    result.stock_priorities = pd.DataFrame({
+        "rank": [1, 2], "stock_code": ["A1", "B2"], "description": ["MUG", None],
+        "revenue": [900.0, 600.0], "share": [0.6, 0.4], "customers": [30, 21],
+        "first_half": [400.0, 350.0], "second_half": [500.0, 250.0], "trend": [0.25, -0.29],
+        "trend_label": ["rising", "falling"]})
+    embedded = _embedded(report.render_html(result))
+    for i, name in enumerate(names):
+        expected = products.product_mix_figure(result.segment_products, name)
+        _, data, layout, _ = embedded[f"fig-mix-{i}"]
+        assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
+        assert layout["title"]["text"].startswith(name)
+    _, data, layout, _ = embedded["fig-stock"]
+    expected = products.stock_priorities_figure(result.stock_priorities)
+    assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
+    assert {t["name"] for t in data} == {"rising", "falling"}
+
+
+def test_figure_json_is_safe_in_a_script_and_has_no_nan():
+    part = {"text": "</script><b>", "missing": [float("nan"), 1.5],
+            "custom": np.array([["17850", np.nan, np.int64(3)]], dtype=object),
+            "x": np.array([1, 300]), "y": np.array([[0.5], [np.inf]])}
+    text = report._figure_json(part)
+    assert "<" not in text and ">" not in text and "/" not in text
+    decoded = json.loads(text)
+    assert decoded["text"] == "</script><b>"
+    assert decoded["missing"] == [None, 1.5]
+    assert decoded["custom"] == [["17850", None, 3]]
+    # Numeric arrays travel as plotly.js typed arrays, integers shrunk as plotly does.
+    assert decoded["x"] == {"dtype": "i2", "bdata": "AQAsAQ=="}
+    assert decoded["y"]["dtype"] == "f8" and decoded["y"]["shape"] == "2, 1"
+    assert np.array_equal(np.frombuffer(base64.b64decode(decoded["y"]["bdata"])),
+                          [0.5, np.inf])

@@ -15,8 +15,11 @@ from custseg import io, xlsx
 
 @pytest.fixture
 def small_parts(monkeypatch):
-    """Split even small test sheets, into three parts, whatever the machine's cores."""
+    """Split even small test sheets, into three parts, whatever the machine's cores, inflating
+    them in small blocks so that pieces span several blocks."""
     monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
+    monkeypatch.setattr(xlsx, "_HEAD", 4096)
+    monkeypatch.setattr(xlsx, "_LOOKAHEAD", 2048)
     monkeypatch.setattr(xlsx, "MIN_PART", 1)
     monkeypatch.setattr(xlsx, "workers", lambda: 3)
 

@@ -1,4 +1,9 @@
-"""Plotly figures shared by the HTML report and the dashboard: data in, ``go.Figure`` out.
+"""Plotly figures shared by the HTML report and the dashboard: data in, a figure dict out.
+
+A figure is plain data in plotly's JSON schema (:data:`Figure`), built without plotly's
+graph objects: validating and deep-copying their property trees cost ~25 ms a chart, most of
+the report's time. ``go.Figure(fig)`` validates one (the tests do), ``st.plotly_chart(fig)``
+takes it as is, and the report serialises it once.
 
 Every chart has a title and axis titles with units (days, orders, £), colours a segment with
 :func:`custseg.segments.segment_color` wherever segments appear, and formats money with a £ and
@@ -8,16 +13,24 @@ outlier (see :func:`sample_points`) so the report stays small and fast.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from custseg.errors import ConfigError
 from custseg.segments import segment_color
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: A Plotly figure as plain data: ``{"data": [trace, ...], "layout": {...}}`` in plotly's JSON
+#: schema. Values may be NumPy arrays (numeric ones are sent to plotly.js as typed arrays).
+Figure = dict[str, Any]
+_FigureT = TypeVar("_FigureT", Figure, "go.Figure")
 
 #: Scatter charts plot a sample at and above this many customers.
 SAMPLE_ABOVE = 20_000
@@ -35,8 +48,8 @@ _OUTLIER = "#d62728"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 
 
-#: The parts of plotly's "plotly_white" look the charts use. The full template is deep-copied
-#: into every figure (25 ms and ~10 KB of HTML each); this one is a fraction of that.
+#: What the charts change in the template a new plotly figure gets: a white background with light
+#: grid lines. Merged over that template (:func:`_template`).
 _TEMPLATE: dict[str, Any] = {"layout": {
     "paper_bgcolor": "white",
     "plot_bgcolor": "white",
@@ -49,23 +62,73 @@ _TEMPLATE: dict[str, Any] = {"layout": {
 }}
 
 
-def _style(fig: go.Figure, title: str, *, height: int = 450) -> go.Figure:
-    """Apply the shared look: title, white template, system font, £-friendly separators."""
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left"},
-        template=_TEMPLATE,
-        font={"family": _FONT, "size": 13},
-        separators=".,",
-        height=height,
-        margin={"l": 70, "r": 30, "t": 70, "b": 60},
-        legend={"title": {"text": ""}},
-    )
-    return fig
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Update ``base`` in place with ``extra``, merging nested dicts as plotly's updates do."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _merged_json(base: Any) -> str:
+    return json.dumps(_merge(base.to_plotly_json() if base is not None else {}, _TEMPLATE))
+
+
+@functools.cache
+def _named_template_json(name: str | None) -> str:
+    """:func:`_merged_json` of a registered template, once per name (registered ones do not
+    change: plotly's own, and "streamlit", which importing streamlit registers as default)."""
+    import plotly.io as pio
+
+    return _merged_json(pio.templates[name] if name else None)
+
+
+def _template() -> dict[str, Any]:
+    """The template a new plotly figure gets, ``pio.templates.default``, with :data:`_TEMPLATE`
+    merged over it (as ``update_layout(template=_TEMPLATE)`` merges); a fresh copy each call."""
+    import plotly.io as pio
+
+    default = pio.templates.default
+    if default is None or isinstance(default, str):
+        return json.loads(_named_template_json(default))
+    return json.loads(_merged_json(default))
+
+
+def _style(fig: _FigureT, title: str, *, height: int = 450) -> _FigureT:
+    """Apply the shared look: title, white template, system font, £-friendly separators.
+
+    Takes a :data:`Figure` (styled in place) or a ``go.Figure`` (returns a styled copy).
+    """
+    style = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
+             "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
+             "margin": {"l": 70, "r": 30, "t": 70, "b": 60}, "legend": {"title": {"text": ""}}}
+    if isinstance(fig, dict):
+        layout = _merge(fig.setdefault("layout", {}), style)
+        layout["template"] = _template()
+        if not fig.setdefault("data", []):
+            # st.plotly_chart rejects a dict figure without traces; an empty one draws nothing.
+            fig["data"].append({"type": "scatter", "x": [], "y": [], "hoverinfo": "skip"})
+        return fig
+    # custseg.products still builds graph objects. Its traces are validated already; rebuilding
+    # without validation is ~20× faster than update_layout(template=...).
+    import plotly.graph_objects as go
+
+    layout = _merge(fig.layout.to_plotly_json(), style)
+    layout["template"] = _template()
+    return go.Figure({"data": [t.to_plotly_json() for t in fig.data], "layout": layout},
+                     _validate=False)
 
 
 def _money_axis(log: bool = False) -> dict[str, Any]:
     """Axis settings that show £ with thousands separators."""
     return {"tickprefix": "£", "tickformat": ",.0f" if not log else ",~r"}
+
+
+def _title(text: str, **axis: Any) -> dict[str, Any]:
+    """Axis settings with a title."""
+    return {"title": {"text": text}, **axis}
 
 
 def _is_skewed(values: pd.Series) -> bool:
@@ -74,13 +137,62 @@ def _is_skewed(values: pd.Series) -> bool:
     return bool(len(clean) > 2 and clean.min() > 0 and clean.skew() > 2)
 
 
-def _segment_order(names: Sequence[Any]) -> list[str]:
+def _segment_order(names: Sequence[Any] | pd.Series) -> list[str]:
     """Segment names in a stable order (first appearance in sorted unique values)."""
-    return sorted({str(n) for n in names if pd.notna(n)})
+    # unique() first: the names come one per customer, and a Python loop over them is slow.
+    return sorted({str(n) for n in pd.Series(names).unique() if pd.notna(n)})
 
 
 def _fmt_int(n: int) -> str:
     return f"{n:,}"
+
+
+# --------------------------------------------------------------------------- subplot grids
+
+
+def _cell(i: int) -> dict[str, str]:
+    """Axis references of grid cell ``i`` (row by row from the top left), for a trace."""
+    n = "" if i == 0 else str(i + 1)
+    return {"xaxis": f"x{n}", "yaxis": f"y{n}"}
+
+
+def _axis_keys(i: int) -> tuple[str, str]:
+    """Layout keys (``xaxis``, ``yaxis``; ``xaxis2``, ``yaxis2`` …) of grid cell ``i``."""
+    n = "" if i == 0 else str(i + 1)
+    return f"xaxis{n}", f"yaxis{n}"
+
+
+def _grid(rows: int, cols: int, titles: Sequence[str], *, hspace: float,
+          vspace: float = 0.0) -> dict[str, Any]:
+    """Layout axes and titles of a ``rows`` × ``cols`` grid of subplots.
+
+    Cell ``i`` is row ``i // cols`` from the top, column ``i % cols``; its traces use
+    :func:`_cell` and its axes :func:`_axis_keys`. The domains are computed as
+    ``plotly.subplots.make_subplots`` computes them, so they are the same floats.
+    """
+    width = (1.0 - hspace * (cols - 1)) / cols
+    height = (1.0 - vspace * (rows - 1)) / rows
+    layout: dict[str, Any] = {}
+    annotations = []
+    for i in range(rows * cols):
+        row, col = divmod(i, cols)
+        below = rows - 1 - row  # domains count from the bottom
+        # sum() of repeated widths, as make_subplots adds them up, keeps its rounding.
+        x0 = sum([width] * col) + col * hspace
+        y0 = sum([height] * below) + below * vspace
+        x_domain = [x0, x0 + width]
+        # make_subplots clips rounding error at the figure's edges.
+        y_domain = [min(max(y, 0.0), 1.0) for y in (y0, y0 + height)]
+        xkey, ykey = _axis_keys(i)
+        refs = _cell(i)
+        layout[xkey] = {"anchor": refs["yaxis"], "domain": x_domain}
+        layout[ykey] = {"anchor": refs["xaxis"], "domain": y_domain}
+        if i < len(titles) and titles[i]:
+            annotations.append({"text": titles[i], "x": sum(x_domain) / 2.0, "y": y_domain[1],
+                                "xref": "paper", "yref": "paper", "xanchor": "center",
+                                "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
+    layout["annotations"] = annotations
+    return layout
 
 
 # --------------------------------------------------------------------------- sampling
@@ -137,7 +249,7 @@ _K_PANELS = (
 )
 
 
-def k_metrics(k_table: pd.DataFrame) -> go.Figure:
+def k_metrics(k_table: pd.DataFrame) -> Figure:
     """Small multiples of the k-search metrics, chosen k marked, ineligible k greyed.
 
     Parameters
@@ -152,34 +264,41 @@ def k_metrics(k_table: pd.DataFrame) -> go.Figure:
     panels = [p for p in _K_PANELS if p[0] in k_table]
     cols = 3
     rows = max(1, -(-len(panels) // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p[1] for p in panels],
-                        horizontal_spacing=0.08, vertical_spacing=0.18)
+    layout = _grid(rows, cols, [p[1] for p in panels], hspace=0.08, vspace=0.18)
     eligible = k_table["eligible"].astype(bool) if "eligible" in k_table else \
         pd.Series(True, index=k_table.index)
+    data: list[dict[str, Any]] = []
     for i, (col, label, fmt) in enumerate(panels):
-        row, c = divmod(i, cols)
-        ref = {"row": row + 1, "col": c + 1}
-        fig.add_trace(go.Scatter(
-            x=k_table["k"], y=k_table[col], mode="lines", line={"color": "#4e79a7"},
-            showlegend=False, hoverinfo="skip"), **ref)
+        data.append({"type": "scatter", "x": k_table["k"].to_numpy(),
+                     "y": k_table[col].to_numpy(), "mode": "lines",
+                     "line": {"color": "#4e79a7"}, "showlegend": False, "hoverinfo": "skip",
+                     **_cell(i)})
         for ok, name in ((True, "eligible k"), (False, "rejected k")):
             part = k_table[eligible == ok]
-            fig.add_trace(go.Scatter(
-                x=part["k"], y=part[col], mode="markers", name=name, legendgroup=name,
-                showlegend=i == 0 and not part.empty,
-                marker={"color": "#4e79a7" if ok else _GREY, "size": 9},
-                hovertemplate=f"k=%{{x}}<br>{label}: %{{y:{fmt}}}<extra>{name}</extra>"), **ref)
-        fig.update_xaxes(title_text="k (number of clusters)", dtick=1, **ref)
-        fig.update_yaxes(title_text=label.split(" (")[0], tickformat=fmt, **ref)
+            data.append({
+                "type": "scatter", "x": part["k"].to_numpy(), "y": part[col].to_numpy(),
+                "mode": "markers", "name": name, "legendgroup": name,
+                "showlegend": i == 0 and not part.empty,
+                "marker": {"color": "#4e79a7" if ok else _GREY, "size": 9},
+                "hovertemplate": f"k=%{{x}}<br>{label}: %{{y:{fmt}}}<extra>{name}</extra>",
+                **_cell(i)})
+        xkey, ykey = _axis_keys(i)
+        layout[xkey].update(_title("k (number of clusters)", dtick=1))
+        layout[ykey].update(_title(label.split(" (")[0], tickformat=fmt))
     chosen = k_table.loc[k_table["chosen"].astype(bool), "k"] if "chosen" in k_table else []
     title = "Choosing k: quality of each candidate number of clusters"
     if len(chosen):
         k = int(chosen.iloc[0])
-        fig.add_vline(x=k, line={"color": _OUTLIER, "dash": "dash"}, row="all", col="all")
-        fig.add_annotation(text=f"chosen k = {k}", xref="paper", yref="paper", x=1, y=1.08,
-                           showarrow=False, font={"color": _OUTLIER})
+        # A dashed line across every panel that has data (as add_vline(row="all") draws it).
+        layout["shapes"] = [{"type": "line", "x0": k, "x1": k, "xref": _cell(i)["xaxis"],
+                             "y0": 0, "y1": 1, "yref": _cell(i)["yaxis"] + " domain",
+                             "line": {"color": _OUTLIER, "dash": "dash"}}
+                            for i in range(len(panels))]
+        layout["annotations"].append({"text": f"chosen k = {k}", "xref": "paper",
+                                      "yref": "paper", "x": 1, "y": 1.08, "showarrow": False,
+                                      "font": {"color": _OUTLIER}})
         title += f" (chosen k = {k})"
-    return _style(fig, title, height=320 * rows + 80)
+    return _style({"data": data, "layout": layout}, title, height=320 * rows + 80)
 
 
 # --------------------------------------------------------------------------- PCA
@@ -197,7 +316,7 @@ def _rfm_hover(frame: pd.DataFrame, extra: str | None = None) -> tuple[np.ndarra
 
 
 def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float],
-                loadings: pd.DataFrame | None = None, *, seed: int = 0) -> go.Figure:
+                loadings: pd.DataFrame | None = None, *, seed: int = 0) -> Figure:
     """Customers in the first two principal components, coloured by segment.
 
     Parameters
@@ -223,38 +342,40 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
     if "segment" not in data:
         data["segment"] = "all customers"
     shown, sampled = sample_points(data, seed=seed)
-    fig = go.Figure()
+    traces = []
     for name in _segment_order(shown["segment"]):
         part = shown[shown["segment"].astype(str) == name]
         custom, template = _rfm_hover(part)
-        fig.add_trace(go.Scatter(
-            x=part["pc1"], y=part["pc2"], mode="markers", name=name,
-            marker={"color": segment_color(name), "size": 6, "opacity": 0.7},
-            customdata=custom, hovertemplate=template + f"<extra>{name}</extra>"))
+        traces.append({
+            "type": "scatter", "x": part["pc1"].to_numpy(), "y": part["pc2"].to_numpy(),
+            "mode": "markers", "name": name,
+            "marker": {"color": segment_color(name), "size": 6, "opacity": 0.7},
+            "customdata": custom, "hovertemplate": template + f"<extra>{name}</extra>"})
+    layout: dict[str, Any] = {
+        "xaxis": _title(f"PC1 ({explained[0]:.1%} of variance, scaled RFM units)"),
+        "yaxis": _title(f"PC2 ({explained[1]:.1%} of variance, scaled RFM units)")}
     if loadings is not None:
-        _add_loadings(fig, loadings, shown)
+        layout["annotations"] = _loading_arrows(loadings, shown)
     title = "Segments in PCA space" + (_sample_note(shown, len(data)) if sampled else "")
-    fig.update_xaxes(title_text=f"PC1 ({explained[0]:.1%} of variance, scaled RFM units)")
-    fig.update_yaxes(title_text=f"PC2 ({explained[1]:.1%} of variance, scaled RFM units)")
-    return _style(fig, title, height=550)
+    return _style({"data": traces, "layout": layout}, title, height=550)
 
 
-def _add_loadings(fig: go.Figure, loadings: pd.DataFrame, points: pd.DataFrame) -> None:
-    """Draw each feature's loading as an arrow from the origin (a biplot)."""
+def _loading_arrows(loadings: pd.DataFrame, points: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each feature's loading as an arrow from the origin (a biplot), as annotations."""
     reach = float(np.nanpercentile(np.hypot(points["pc1"], points["pc2"]), 90)) or 1.0
     longest = float(np.hypot(loadings["pc1"], loadings["pc2"]).max()) or 1.0
     scale = reach / longest
-    for feature, row in loadings.iterrows():
-        fig.add_annotation(x=row["pc1"] * scale, y=row["pc2"] * scale, ax=0, ay=0,
-                           xref="x", yref="y", axref="x", ayref="y", text=str(feature),
-                           showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#333",
-                           font={"color": "#333"})
+    return [{"x": float(row["pc1"] * scale), "y": float(row["pc2"] * scale), "ax": 0, "ay": 0,
+             "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": str(feature),
+             "showarrow": True, "arrowhead": 2, "arrowwidth": 1.5, "arrowcolor": "#333",
+             "font": {"color": "#333"}}
+            for feature, row in loadings.iterrows()]
 
 
 # --------------------------------------------------------------------------- profiles
 
 
-def segment_profiles(segments: pd.DataFrame) -> go.Figure:
+def segment_profiles(segments: pd.DataFrame) -> Figure:
     """Median R/F/M per segment, and each segment's share of customers against revenue.
 
     Parameters
@@ -268,38 +389,41 @@ def segment_profiles(segments: pd.DataFrame) -> go.Figure:
     """
     names = segments["segment"].astype(str).tolist()
     colors = [segment_color(n) for n in names]
-    fig = make_subplots(rows=2, cols=2, vertical_spacing=0.2, horizontal_spacing=0.1,
-                        subplot_titles=("Median recency (days)", "Median frequency (orders)",
-                                        "Median monetary (£)",
-                                        "Share of customers vs share of revenue"))
+    layout = _grid(2, 2, ("Median recency (days)", "Median frequency (orders)",
+                          "Median monetary (£)", "Share of customers vs share of revenue"),
+                   hspace=0.1, vspace=0.2)
+    data: list[dict[str, Any]] = []
     panels = (("recency_median", "days", ",.0f", ""), ("frequency_median", "orders", ",.1f", ""),
               ("monetary_median", "£", ",.0f", "£"))
     for i, (col, unit, fmt, prefix) in enumerate(panels):
-        ref = {"row": i // 2 + 1, "col": i % 2 + 1}
-        fig.add_trace(go.Bar(
-            x=names, y=segments[col], marker_color=colors, showlegend=False,
-            hovertemplate=f"%{{x}}<br>median {prefix}%{{y:{fmt}}} "
-                          f"{unit if unit != '£' else ''}<extra></extra>"), **ref)
-        fig.update_yaxes(title_text=unit if unit != "£" else "£", tickprefix=prefix,
-                         tickformat=",.0f" if unit != "orders" else ",.1f", **ref)
-        fig.update_xaxes(title_text="segment", **ref)
+        data.append({
+            "type": "bar", "x": names, "y": segments[col].to_numpy(),
+            "marker": {"color": colors}, "showlegend": False,
+            "hovertemplate": f"%{{x}}<br>median {prefix}%{{y:{fmt}}} "
+                             f"{unit if unit != '£' else ''}<extra></extra>", **_cell(i)})
+        xkey, ykey = _axis_keys(i)
+        layout[ykey].update(_title(unit, tickprefix=prefix,
+                                   tickformat=",.0f" if unit != "orders" else ",.1f"))
+        layout[xkey].update(_title("segment"))
     for col, label, pattern, opacity in (("customer_share", "share of customers", "", 0.45),
                                          ("revenue_share", "share of revenue", "/", 1.0)):
-        fig.add_trace(go.Bar(
-            x=names, y=segments[col], name=label, opacity=opacity,
-            marker={"color": colors, "pattern": {"shape": pattern},
-                    "line": {"color": "#333", "width": 0.5}},
-            hovertemplate=f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>"), row=2, col=2)
-    fig.update_yaxes(title_text="share (%)", tickformat=".0%", row=2, col=2)
-    fig.update_xaxes(title_text="segment", row=2, col=2)
-    fig.update_layout(barmode="group")
-    return _style(fig, "Segment profiles", height=700)
+        data.append({
+            "type": "bar", "x": names, "y": segments[col].to_numpy(), "name": label,
+            "opacity": opacity,
+            "marker": {"color": colors, "pattern": {"shape": pattern},
+                       "line": {"color": "#333", "width": 0.5}},
+            "hovertemplate": f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>", **_cell(3)})
+    xkey, ykey = _axis_keys(3)
+    layout[ykey].update(_title("share (%)", tickformat=".0%"))
+    layout[xkey].update(_title("segment"))
+    layout["barmode"] = "group"
+    return _style({"data": data, "layout": layout}, "Segment profiles", height=700)
 
 
 # --------------------------------------------------------------------------- explanation
 
 
-def importances_bar(importances: pd.DataFrame) -> go.Figure:
+def importances_bar(importances: pd.DataFrame) -> Figure:
     """Impurity and permutation importance of recency, frequency and monetary.
 
     Parameters
@@ -311,24 +435,25 @@ def importances_bar(importances: pd.DataFrame) -> go.Figure:
     -------
     A horizontal grouped bar chart.
     """
-    fig = go.Figure()
-    for col, label, color in (("impurity", "impurity (share of splits)", "#4e79a7"),
-                              ("permutation", "permutation (accuracy lost when shuffled)",
-                               "#f28e2b")):
-        if col in importances:
-            fig.add_trace(go.Bar(
-                y=importances["feature"], x=importances[col], orientation="h", name=label,
-                marker_color=color, hovertemplate="%{y}: %{x:.3f}<extra>" + col + "</extra>"))
-    fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text="importance (share / accuracy drop, 0–1)", tickformat=".2f")
-    fig.update_yaxes(title_text="feature", autorange="reversed")
-    return _style(fig, "What separates the segments: feature importance", height=380)
+    data = [{"type": "bar", "y": importances["feature"].to_numpy(),
+             "x": importances[col].to_numpy(), "orientation": "h", "name": label,
+             "marker": {"color": color},
+             "hovertemplate": "%{y}: %{x:.3f}<extra>" + col + "</extra>"}
+            for col, label, color in (
+                ("impurity", "impurity (share of splits)", "#4e79a7"),
+                ("permutation", "permutation (accuracy lost when shuffled)", "#f28e2b"))
+            if col in importances]
+    layout = {"barmode": "group",
+              "xaxis": _title("importance (share / accuracy drop, 0–1)", tickformat=".2f"),
+              "yaxis": _title("feature", autorange="reversed")}
+    return _style({"data": data, "layout": layout},
+                  "What separates the segments: feature importance", height=380)
 
 
 # --------------------------------------------------------------------------- anomalies
 
 
-def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> go.Figure:
+def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figure:
     """Two RFM variables against each other, outliers highlighted with their reason.
 
     Parameters
@@ -354,37 +479,39 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> go.F
     normal = shown[~flagged]
     segments = normal["segment"].astype(str) if "segment" in normal else \
         pd.Series("customers", index=normal.index)
-    fig = go.Figure()
+    data = []
     for name in _segment_order(segments):
         part = normal[segments == name]
         custom, template = _rfm_hover(part)
-        fig.add_trace(go.Scatter(
-            x=part[x], y=part[y], mode="markers", name=name,
-            marker={"color": segment_color(name) if "segment" in normal else _GREY, "size": 5,
-                    "opacity": 0.55},
-            customdata=custom, hovertemplate=template + f"<extra>{name}</extra>"))
+        data.append({
+            "type": "scatter", "x": part[x].to_numpy(), "y": part[y].to_numpy(),
+            "mode": "markers", "name": name,
+            "marker": {"color": segment_color(name) if "segment" in normal else _GREY,
+                       "size": 5, "opacity": 0.55},
+            "customdata": custom, "hovertemplate": template + f"<extra>{name}</extra>"})
     outliers = shown[flagged].copy()
     if not outliers.empty:
         outliers["_why"] = (outliers["anomaly_reason"].fillna("").astype(str)
                             if "anomaly_reason" in outliers else "")
         custom, template = _rfm_hover(outliers, "_why")
-        fig.add_trace(go.Scatter(
-            x=outliers[x], y=outliers[y], mode="markers", name="outlier",
-            marker={"symbol": "x", "color": _OUTLIER, "size": 9,
-                    "line": {"width": 1, "color": _OUTLIER}},
-            customdata=custom, hovertemplate=template + "<extra>outlier</extra>"))
-    for axis, var in (("x", x), ("y", y)):
+        data.append({
+            "type": "scatter", "x": outliers[x].to_numpy(), "y": outliers[y].to_numpy(),
+            "mode": "markers", "name": "outlier",
+            "marker": {"symbol": "x", "color": _OUTLIER, "size": 9,
+                       "line": {"width": 1, "color": _OUTLIER}},
+            "customdata": custom, "hovertemplate": template + "<extra>outlier</extra>"})
+    layout: dict[str, Any] = {}
+    for axis, var in (("xaxis", x), ("yaxis", y)):
         log = _is_skewed(rfm[var])
-        settings: dict[str, Any] = {"title_text": RFM_LABELS[var] + (", log scale" if log
-                                                                     else "")}
+        settings = _title(RFM_LABELS[var] + (", log scale" if log else ""))
         if log:
             settings["type"] = "log"
         settings.update(_money_axis(log=log) if var == "monetary" else {"tickformat": ",~r"})
-        (fig.update_xaxes if axis == "x" else fig.update_yaxes)(**settings)
+        layout[axis] = settings
     title = f"Customer outliers: {x} vs {y}"
     if sampled:
         title += _sample_note(shown, len(rfm))
-    return _style(fig, title, height=500)
+    return _style({"data": data, "layout": layout}, title, height=500)
 
 
 #: The three views of customer outliers shown in the report.
@@ -398,7 +525,7 @@ def _field(obj: Any, name: str) -> Any:
     return obj[name] if isinstance(obj, Mapping) else getattr(obj, name)
 
 
-def cleaning_waterfall(report: Any) -> go.Figure:
+def cleaning_waterfall(report: Any) -> Figure:
     """Rows in, minus the rows each cleaning rule dropped, equals rows kept.
 
     Parameters
@@ -414,19 +541,21 @@ def cleaning_waterfall(report: Any) -> go.Figure:
     dropped = dict(_field(report, "dropped"))
     labels = ["rows in", *(r.replace("_", " ") for r in dropped), "rows kept"]
     values = [rows_in, *(-int(v) for v in dropped.values()), rows_kept]
-    fig = go.Figure(go.Waterfall(
-        x=labels, y=values, measure=["absolute", *["relative"] * len(dropped), "total"],
-        text=[_fmt_int(abs(v)) for v in values], textposition="outside",
-        decreasing={"marker": {"color": "#e15759"}},
-        increasing={"marker": {"color": "#59a14f"}},
-        totals={"marker": {"color": "#4e79a7"}},
-        connector={"line": {"color": "#999", "width": 1}},
-        hovertemplate="%{x}: %{text} rows<extra></extra>"))
-    fig.update_xaxes(title_text="cleaning rule (in the order applied)")
-    fig.update_yaxes(title_text="rows", tickformat=",.0f")
+    trace = {
+        "type": "waterfall", "x": labels, "y": values,
+        "measure": ["absolute", *["relative"] * len(dropped), "total"],
+        "text": [_fmt_int(abs(v)) for v in values], "textposition": "outside",
+        "decreasing": {"marker": {"color": "#e15759"}},
+        "increasing": {"marker": {"color": "#59a14f"}},
+        "totals": {"marker": {"color": "#4e79a7"}},
+        "connector": {"line": {"color": "#999", "width": 1}},
+        "hovertemplate": "%{x}: %{text} rows<extra></extra>"}
+    layout = {"xaxis": _title("cleaning rule (in the order applied)"),
+              "yaxis": _title("rows", tickformat=",.0f")}
     share = rows_kept / rows_in if rows_in else 0.0
-    return _style(fig, f"Cleaning: {_fmt_int(rows_in)} rows in → {_fmt_int(rows_kept)} kept "
-                       f"({share:.1%})", height=450)
+    return _style({"data": [trace], "layout": layout},
+                  f"Cleaning: {_fmt_int(rows_in)} rows in → {_fmt_int(rows_kept)} kept "
+                  f"({share:.1%})", height=450)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -446,7 +575,7 @@ def _log_ticks(lo: float, hi: float, prefix: str) -> dict[str, Any]:
                          for p in powers]}
 
 
-def rfm_distributions(rfm: pd.DataFrame) -> go.Figure:
+def rfm_distributions(rfm: pd.DataFrame) -> Figure:
     """Histograms of recency, frequency and monetary, stacked by segment.
 
     Counts are binned here (not by plotly.js) so the figure holds ~40 bars per panel however
@@ -462,11 +591,11 @@ def rfm_distributions(rfm: pd.DataFrame) -> go.Figure:
     A three-panel figure.
     """
     variables = ("recency", "frequency", "monetary")
-    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.07,
-                        subplot_titles=[RFM_LABELS[v].split(" (")[0] for v in variables])
+    layout = _grid(1, 3, [RFM_LABELS[v].split(" (")[0] for v in variables], hspace=0.07)
     segments = rfm["segment"].astype(str) if "segment" in rfm else \
         pd.Series("customers", index=rfm.index)
     names = _segment_order(segments)
+    data = []
     for i, var in enumerate(variables):
         values = pd.to_numeric(rfm[var], errors="coerce").to_numpy(dtype=float)
         log = _is_skewed(rfm[var])
@@ -476,31 +605,34 @@ def rfm_distributions(rfm: pd.DataFrame) -> go.Figure:
         centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
         for name in names:
             counts, _ = np.histogram(scaled[ok & (segments == name).to_numpy()], bins=edges)
-            fig.add_trace(go.Bar(
-                x=centres, y=counts, width=widths, name=name, legendgroup=name,
-                showlegend=i == 0, marker={"color": segment_color(name) if "segment" in rfm
-                                           else "#4e79a7", "line": {"width": 0}},
-                customdata=np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
+            data.append({
+                "type": "bar", "x": centres, "y": counts, "width": widths, "name": name,
+                "legendgroup": name, "showlegend": i == 0,
+                "marker": {"color": segment_color(name) if "segment" in rfm else "#4e79a7",
+                           "line": {"width": 0}},
+                "customdata": np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
                 else np.c_[edges[:-1], edges[1:]],
-                hovertemplate=f"{var} %{{customdata[0]:,.1f}}–%{{customdata[1]:,.1f}} "
-                              f"{RFM_UNITS[var]}<br>%{{y:,}} customers<extra>{name}</extra>"),
-                row=1, col=i + 1)
+                "hovertemplate": f"{var} %{{customdata[0]:,.1f}}–%{{customdata[1]:,.1f}} "
+                                 f"{RFM_UNITS[var]}<br>%{{y:,}} customers<extra>{name}</extra>",
+                **_cell(i)})
         unit = RFM_UNITS[var]
-        xaxis: dict[str, Any] = {"title_text": f"{var} ({unit}{', log scale' if log else ''})"}
+        xkey, ykey = _axis_keys(i)
+        layout[xkey].update(_title(f"{var} ({unit}{', log scale' if log else ''})"))
         if log:
-            xaxis.update(_log_ticks(edges[0], edges[-1], "£" if var == "monetary" else ""))
+            layout[xkey].update(_log_ticks(edges[0], edges[-1],
+                                           "£" if var == "monetary" else ""))
         elif var == "monetary":
-            xaxis.update(_money_axis())
-        fig.update_xaxes(row=1, col=i + 1, **xaxis)
-        fig.update_yaxes(title_text="customers", tickformat=",.0f", row=1, col=i + 1)
-    fig.update_layout(barmode="stack", bargap=0)
-    return _style(fig, f"RFM distributions ({_fmt_int(len(rfm))} customers)", height=420)
+            layout[xkey].update(_money_axis())
+        layout[ykey].update(_title("customers", tickformat=",.0f"))
+    layout.update(barmode="stack", bargap=0)
+    return _style({"data": data, "layout": layout},
+                  f"RFM distributions ({_fmt_int(len(rfm))} customers)", height=420)
 
 
 # --------------------------------------------------------------------------- transactions
 
 
-def flagged_kinds(flagged: pd.DataFrame) -> go.Figure:
+def flagged_kinds(flagged: pd.DataFrame) -> Figure:
     """Number of flagged transaction lines per kind of anomaly.
 
     Parameters
@@ -510,22 +642,26 @@ def flagged_kinds(flagged: pd.DataFrame) -> go.Figure:
 
     Returns
     -------
-    A bar chart (empty with a note when nothing was flagged).
+    A bar chart (no bars and a note when nothing was flagged).
     """
-    fig = go.Figure()
+    data = []
+    layout: dict[str, Any] = {}
     if flagged is not None and not flagged.empty:
         amount = flagged["amount"] if "amount" in flagged else pd.Series(0.0, index=flagged.index)
         per = (flagged.assign(_abs=amount.abs()).groupby("kind", sort=True)
                .agg(lines=("kind", "size"), value=("_abs", "sum")).reset_index()
                .sort_values("lines", ascending=False))
-        fig.add_trace(go.Bar(
-            x=per["kind"], y=per["lines"], marker_color="#e15759", customdata=per[["value"]],
-            text=[_fmt_int(int(v)) for v in per["lines"]], textposition="outside",
-            hovertemplate="%{x}: %{y:,} lines<br>£%{customdata[0]:,.2f} in total"
-                          "<extra></extra>"))
+        data.append({
+            "type": "bar", "x": per["kind"].to_numpy(), "y": per["lines"].to_numpy(),
+            "marker": {"color": "#e15759"}, "customdata": per[["value"]].to_numpy(),
+            "text": [_fmt_int(int(v)) for v in per["lines"]], "textposition": "outside",
+            "hovertemplate": "%{x}: %{y:,} lines<br>£%{customdata[0]:,.2f} in total"
+                             "<extra></extra>"})
     else:
-        fig.add_annotation(text="No transaction lines were flagged.", showarrow=False,
-                           xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_xaxes(title_text="kind of anomaly")
-    fig.update_yaxes(title_text="flagged lines", tickformat=",.0f")
-    return _style(fig, "Flagged transaction lines per kind", height=380)
+        layout["annotations"] = [{"text": "No transaction lines were flagged.",
+                                  "showarrow": False, "xref": "paper", "yref": "paper",
+                                  "x": 0.5, "y": 0.5}]
+    layout["xaxis"] = _title("kind of anomaly")
+    layout["yaxis"] = _title("flagged lines", tickformat=",.0f")
+    return _style({"data": data, "layout": layout}, "Flagged transaction lines per kind",
+                  height=380)

@@ -1,24 +1,31 @@
 """A self-contained HTML report of a run: one file, plotly.js inlined once, opens offline.
 
 Every piece of user data (ids, descriptions, reasons, segment names, paths) goes through
-:func:`html.escape`; charts come from :mod:`custseg.charts`.
+:func:`html.escape`; charts come from :mod:`custseg.charts` as figure dicts, encoded here once
+each (numeric arrays as plotly.js typed arrays, as plotly.py encodes them) without plotly's
+validation.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
+import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from custseg import charts
 from custseg.segments import segment_color
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 #: Rows of the flagged-customer table.
 TOP_CUSTOMERS = 100
@@ -224,17 +231,100 @@ def markdown(text: str) -> str:
 # --------------------------------------------------------------------------- figures
 
 
+#: plotly.js short names of the dtypes it reads as typed arrays.
+_TYPED = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
+          "uint32": "u4", "float32": "f4", "float64": "f8"}
+#: Integer types 64-bit integers shrink to, smallest first (plotly.js has no 64-bit arrays).
+_SHRINK = {"int64": (np.int8, np.int16, np.int32), "uint64": (np.uint8, np.uint16, np.uint32)}
+#: Escapes that keep embedded JSON from closing its <script> or breaking a line of JavaScript.
+_UNSAFE = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"), ("\u2028", "\\u2028"),
+           ("\u2029", "\\u2029"))
+_CONFIG = json.dumps({"displaylogo": False, "responsive": True})
+
+
+def _typed_array(values: np.ndarray) -> Any:
+    """A numeric array as a base64 plotly.js typed array, as plotly.py encodes it; else a list.
+
+    64-bit integers shrink to the smallest type that holds them; other dtypes (objects, bools)
+    and empty arrays become JSON lists.
+    """
+    if values.size and values.dtype.name in _SHRINK:
+        lo, hi = values.min(), values.max()
+        fit = next((t for t in _SHRINK[values.dtype.name]
+                    if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), None)
+        values = values.astype(fit) if fit is not None else values
+    short = _TYPED.get(values.dtype.name)
+    if short is None or not values.size:
+        return values.tolist()
+    spec = {"dtype": short, "bdata": base64.b64encode(np.ascontiguousarray(values)).decode()}
+    if values.ndim > 1:
+        spec["shape"] = ", ".join(map(str, values.shape))
+    return spec
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return _typed_array(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Series | pd.Index):
+        return _typed_array(value.to_numpy())
+    raise TypeError(f"cannot encode {type(value).__name__} in a figure")
+
+
+def _without_nan(value: Any) -> Any:
+    """``value`` with NaN and infinite floats replaced by None (JSON null), as plotly sends them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return _without_nan(value.tolist())
+    return value
+
+
+def _figure_json(part: Any) -> str:
+    """``part`` of a figure (its data or layout) as JSON that is safe inside a ``<script>``."""
+    try:
+        text = json.dumps(part, default=_json_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN outside typed arrays: rare, so only then walk the figure
+        text = json.dumps(_without_nan(part), default=_json_default, separators=(",", ":"),
+                          allow_nan=False)
+    for char, escaped in _UNSAFE:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
+@functools.cache
+def _plotly_js() -> str:
+    """The plotly.js bundle, read once per process, with "</" escaped so it cannot close its
+    own <script> element early."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().replace("</", "<\\/")
+
+
 class _Figures:
     """Turns figures into divs with stable ids; plotly.js itself is inlined once in <head>."""
 
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, fig: go.Figure, name: str) -> str:
+    def __call__(self, fig: charts.Figure | go.Figure, name: str) -> str:
         self.count += 1
-        div = fig.to_html(include_plotlyjs=False, full_html=False, div_id=f"fig-{name}",
-                          config={"displaylogo": False, "responsive": True})
-        return f'<div class="chart">{div}</div>'
+        spec = fig if isinstance(fig, dict) else fig.to_plotly_json()
+        data, layout = _figure_json(spec.get("data", [])), _figure_json(spec.get("layout", {}))
+        height = spec.get("layout", {}).get("height")
+        size = f"height:{height}px" if height else "height:100%"
+        div_id = f"fig-{name}"
+        # The markup plotly's to_html writes, without its whitespace.
+        return (f'<div class="chart"><div style="{size}; width:100%;">'
+                f'<div id="{div_id}" class="plotly-graph-div" style="height:100%; width:100%;">'
+                f'</div><script>if (document.getElementById("{div_id}")) {{'
+                f'Plotly.newPlot("{div_id}", {data}, {layout}, {_CONFIG})}};</script></div></div>')
 
 
 def _absent(what: str) -> str:
@@ -481,15 +571,13 @@ def render_html(result: Any) -> str:
     toc = "".join(f'<li><a href="#{sid}">{_esc(title)}</a></li>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{_esc(title)}</h2>'
                        f"{_BUILDERS[sid](result, fig)}</section>" for sid, title in SECTIONS)
-    # Escape "</" so the bundle can never close its own <script> element early.
-    plotly_js = get_plotlyjs().replace("</", "<\\/")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>Customer segmentation report</title>"
         f"<style>{_CSS}</style>"
         "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
-        f"<script>{plotly_js}</script></head><body><main>"
+        f"<script>{_plotly_js()}</script></head><body><main>"
         "<h1>Customer segmentation report</h1>"
         "<p class=\"muted\">RFM segments, what separates them, and unusual customers and "
         "transactions.</p>"

@@ -17,10 +17,11 @@ import re
 import struct
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path, PurePosixPath
+from typing import Any
 from xml.etree import ElementTree
 
 import pyarrow as pa
@@ -94,22 +95,23 @@ def _sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
 def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
     """Read the planned sheet in parts on parallel threads, or None if it cannot be split.
 
+    Each part is parsed as soon as the XML it needs is inflated, while the rest is inflated.
     fastexcel errors (for instance a column mixing types under strict coercion) propagate as
     they would from a plain read; a column typed differently in different parts raises
     :class:`MixedTypesError`, so the caller can handle both alike.
     """
-    xml = _inflate(split)
-    pieces = _cut(xml, split.parts)
-    if pieces is None:
-        return None
     with tempfile.TemporaryDirectory(prefix="custseg-xlsx-") as tmp, \
-            ThreadPoolExecutor(max_workers=len(pieces)) as pool:
+            ThreadPoolExecutor(max_workers=split.parts) as pool:
         futures = []
-        for i, piece in enumerate(pieces):
-            part = Path(tmp) / f"part{i}.xlsx"
-            _write_part(split, part, piece)
-            futures.append(pool.submit(_load, part, split.sheet, dtypes, coercion))
-        del xml, pieces
+        try:
+            for i, piece in enumerate(_pieces(split)):
+                part = Path(tmp) / f"part{i}.xlsx"
+                _write_part(split, part, piece)
+                futures.append(pool.submit(_load, part, split.sheet, dtypes, coercion))
+        except _UnsplittableError:
+            for future in futures:
+                future.cancel()
+            return None
         tables = [f.result() for f in futures]
     if len({tuple(t.column_names) for t in tables}) > 1:
         return None
@@ -156,67 +158,118 @@ def _load(file: Path, sheet: str, dtypes: dict[str, str], coercion: str) -> pa.T
     return pa.Table.from_batches([batch])
 
 
-def _inflate(split: Plan) -> bytes:
-    """The sheet's XML. ISA-L inflates about twice as fast as zlib (0.18 s vs 0.37 s here)."""
-    member = split.member
-    with open(split.path, "rb") as fh:
-        fh.seek(member.header_offset)
-        header = fh.read(30)
-        if header[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"{split.path}: bad local header for {member.filename}")
-        name_len, extra_len = struct.unpack("<HH", header[26:30])
-        fh.seek(member.header_offset + 30 + name_len + extra_len)
-        data = fh.read(member.compress_size)
-    if member.compress_type == zipfile.ZIP_STORED:
-        return data
-    try:
-        from isal import isal_zlib as inflater
-    except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-        import zlib as inflater
-    return inflater.decompress(data, -15, member.file_size)
+class _UnsplittableError(Exception):
+    """The sheet's XML is not laid out the way the parts reader needs."""
 
 
 @dataclass(frozen=True)
 class _Piece:
     prefix: bytes
     header: bytes
-    rows: memoryview
+    rows: list[memoryview]
     suffix: bytes
 
 
-def _cut(xml: bytes, parts: int) -> list[_Piece] | None:
-    """The sheet XML as ``parts`` pieces that each hold whole, consecutively numbered rows."""
-    start = xml.find(b"<sheetData>")
-    end = xml.rfind(b"</sheetData>")
-    if start < 0 or end < start or xml.find(b"<sheetData>", start + 1) >= 0:
-        return None
+class _Stream:
+    """The sheet's XML, inflated block by block. ISA-L inflates about twice as fast as zlib
+    (0.18 s vs 0.37 s for 212 MB)."""
+
+    def __init__(self, split: Plan) -> None:
+        member = split.member
+        with open(split.path, "rb") as fh:
+            fh.seek(member.header_offset)
+            header = fh.read(30)
+            if header[:4] != b"PK\x03\x04":
+                raise _UnsplittableError(f"bad local header for {member.filename}")
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            fh.seek(member.header_offset + 30 + name_len + extra_len)
+            self.pending = fh.read(member.compress_size)
+        self.inflater: Any = None
+        if member.compress_type == zipfile.ZIP_DEFLATED:
+            try:
+                from isal import isal_zlib as inflater
+            except ImportError:  # pragma: no cover - isal is a dependency; zlib the fallback
+                import zlib as inflater
+            self.inflater = inflater.decompressobj(-15)
+        self.done = False
+
+    def take(self, size: int | None = None) -> bytes:
+        """The next ``size`` bytes of XML (fewer at the end), or all the rest."""
+        if self.inflater is None:
+            block = self.pending if size is None else self.pending[:size]
+            self.pending = self.pending[len(block):]
+            self.done = not self.pending
+            return block
+        block = self.inflater.decompress(self.pending, size or 0)
+        self.pending = self.inflater.unconsumed_tail
+        if size is None:
+            tail = self.inflater.flush()
+            block = block + tail if tail else block
+        self.done = self.inflater.eof
+        if not block and not self.done:
+            raise _UnsplittableError("the sheet's compressed XML is truncated")
+        return block
+
+
+_HEAD = 16 * 2**20  # the header row must end within this many bytes
+_LOOKAHEAD = 4 * 2**20  # bytes inflated past a cut target, to find a row start there
+_END_ONLY = b"</sheetData></worksheet>"
+
+
+def _pieces(split: Plan) -> Iterator[_Piece]:
+    """The sheet XML as ``split.parts`` pieces of whole, consecutively numbered rows, each
+    yielded as soon as it is inflated (the next part is inflated while it is parsed).
+
+    Raises :class:`_UnsplittableError` when the XML is not laid out as expected.
+    """
+    stream = _Stream(split)
+    block = stream.take(_HEAD)
+    start = block.find(b"<sheetData>")
+    if start < 0:
+        raise _UnsplittableError("no <sheetData> element in the first block")
     start += len(b"<sheetData>")
-    first = _ROW.match(xml, start)
-    header_end = xml.find(b"</row>", start) + len(b"</row>")
-    if first is None or header_end < start + len(b"</row>") or header_end > end \
-            or xml.count(b"<row ", start, header_end) != 1:
-        return None
+    first = _ROW.match(block, start)
+    header_end = block.find(b"</row>", start) + len(b"</row>")
+    if first is None or header_end < start + len(b"</row>") \
+            or block.count(b"<row ", start, header_end) != 1:
+        raise _UnsplittableError("no numbered header row")
     header_number = int(first.group(1))
-    header = xml[start:header_end]
-    prefix = _DIMENSION.sub(b"", xml[:start])
-    suffix = xml[end:]
-    cuts = [header_end]
-    for i in range(1, parts):
-        cut = _row_start(xml, start + (end - start) * i // parts, end)
-        if cut is None or cut <= cuts[-1]:
-            return None
-        cuts.append(cut)
-    cuts.append(end)
-    view = memoryview(xml)
-    pieces = []
-    for i, (a, b) in enumerate(pairwise(cuts)):
-        if i == 0:
-            head = header
-        else:
-            number = int(_ROW.match(xml, a).group(1))  # type: ignore[union-attr]
-            head = _renumber(header, header_number, number - 1)
-        pieces.append(_Piece(prefix, head, view[a:b], suffix))
-    return pieces
+    header = block[start:header_end]
+    prefix = _DIMENSION.sub(b"", block[:start])
+    total = split.member.file_size
+    head, pos, offset = header, header_end, 0  # piece start in `block`; `block` start in XML
+    views: list[memoryview] = []  # the current piece's rows in earlier blocks
+    for i in range(1, split.parts):
+        target = start + int((total - start) * _cut_fraction(i, split.parts))
+        while offset + len(block) < target + _LOOKAHEAD and not stream.done:
+            views.append(memoryview(block)[pos:])
+            offset, pos = offset + len(block), 0
+            block = stream.take(target + _LOOKAHEAD - offset)
+        limit = len(block) if stream.done else len(block) - _LOOKAHEAD // 2
+        cut = _row_start(block, max(target - offset, pos + 1), limit)
+        if cut is None:
+            raise _UnsplittableError("no row boundary to cut at")
+        yield _Piece(prefix, head, [*views, memoryview(block)[pos:cut]], _END_ONLY)
+        number = int(_ROW.match(block, cut).group(1))  # type: ignore[union-attr]
+        head, pos, views = _renumber(header, header_number, number - 1), cut, []
+    rest = stream.take()
+    if rest:
+        views.append(memoryview(block)[pos:])
+        block, pos = rest, 0
+    end = block.rfind(b"</sheetData>", pos)
+    if end < 0:
+        raise _UnsplittableError("no </sheetData> in the last block")
+    yield _Piece(prefix, head, [*views, memoryview(block)[pos:end]], block[end:])
+
+
+def _cut_fraction(i: int, parts: int) -> float:
+    """Where cut ``i`` of ``parts - 1`` falls, as a share of the rows. Earlier parts are a
+    little larger: they start parsing while the later ones are still being inflated (two
+    parts finish together at a 54.5% / 45.5% split on the real workbook)."""
+    return (i + _LEAD * (parts - i) / parts) / parts
+
+
+_LEAD = 0.18
 
 
 def _row_start(xml: bytes, at: int, end: int, tries: int = 1000) -> int | None:
@@ -248,7 +301,7 @@ def _write_part(split: Plan, file: Path, piece: _Piece) -> None:
         for info in book.infolist():
             if info.filename == split.member.filename:
                 with out.open(info.filename, "w", force_zip64=True) as sheet:
-                    for chunk in (piece.prefix, piece.header, piece.rows, piece.suffix):
+                    for chunk in (piece.prefix, piece.header, *piece.rows, piece.suffix):
                         sheet.write(chunk)
             elif info.filename.startswith("xl/worksheets/") and info.file_size > 2**20:
                 out.writestr(info.filename, _EMPTY_SHEET)  # other big sheets are not read
