@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +16,13 @@ from custseg import io, xlsx
 
 @pytest.fixture
 def small_parts(monkeypatch):
-    """Split even small test sheets, into three parts, whatever the machine's cores, inflating
+    """Split even small test sheets, into three parts whatever the machine's cores, inflating
     them in small blocks so that pieces span several blocks."""
     monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
     monkeypatch.setattr(xlsx, "_HEAD", 4096)
     monkeypatch.setattr(xlsx, "_LOOKAHEAD", 2048)
-    monkeypatch.setattr(xlsx, "MIN_PART", 1)
+    monkeypatch.setattr(xlsx, "PART_BYTES", 1)
+    monkeypatch.setattr(xlsx, "MAX_PARTS", 3)
     monkeypatch.setattr(xlsx, "workers", lambda: 3)
 
 
@@ -144,6 +146,21 @@ def test_small_sheets_and_single_cores_are_not_split(tmp_path, monkeypatch):
     split = xlsx.plan(path, "Sheet1")
     assert split is not None and split.member.filename == "xl/worksheets/sheet1.xml"
     assert xlsx.plan(path, "NoSuchSheet") is None
+
+
+def test_parts_are_fewer_when_the_shared_strings_are_large(tmp_path, monkeypatch):
+    rows = [["Id", "Text"]] + [[i, f"a long and unique comment number {i}"] for i in range(2000)]
+    path = write_book(tmp_path / "t.xlsx", rows)
+    with zipfile.ZipFile(path) as book:
+        sheet = book.getinfo("xl/worksheets/sheet1.xml").file_size
+        strings = book.getinfo("xl/sharedStrings.xml").file_size
+    assert strings > sheet / 4  # most of the text sits in the strings table
+    monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
+    monkeypatch.setattr(xlsx, "PART_BYTES", 1024)
+    monkeypatch.setattr(xlsx, "workers", lambda: 2)
+    split = xlsx.plan(path, "Sheet1")
+    assert split is not None
+    assert split.parts == max(2, sheet // (2 * strings)) < -(-sheet // 1024)
 
 
 def test_real_workbook_parts_equal_the_single_read(real_xlsx, monkeypatch):

@@ -7,7 +7,7 @@ header row just above its first row, so all parts have the same columns and the 
 rows are exactly those of a single read. Anything unexpected — no ``<sheetData>``, rows without
 numbers, parts whose columns disagree — makes :func:`plan` or :func:`read` give up (return
 None) and the caller reads the sheet the ordinary way. Measured on the 541,909-line Online
-Retail workbook with 2 cores: 0.95 s instead of 1.45 s (docs/benchmarks.md).
+Retail workbook with 2 cores: 0.8 s instead of 1.45 s (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -28,8 +28,13 @@ import pyarrow as pa
 
 #: Sheets with less XML than this are read whole: splitting costs more than it saves.
 SPLIT_ABOVE = 24 * 2**20
-#: Parts are at least this big (bytes of sheet XML).
-MIN_PART = 12 * 2**20
+#: Bytes of sheet XML per part. Many parts beat one per core: the first starts parsing after
+#: a small share is inflated, the last leaves no core idle at the end, and calamine parses
+#: small parts faster per byte. On 2 cores the real workbook (212 MB of XML) reads in 0.94 s
+#: as 2 parts and 0.79 s as 12–24 parts; a generated 397 MB sheet in 2.02 s and 1.49 s.
+PART_BYTES = 16 * 2**20
+#: Every part parses the shared-strings table again, so parts are fewer when it is large.
+MAX_PARTS = 64
 
 _MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -68,13 +73,18 @@ def plan(path: Path, sheet: str) -> Plan | None:
     try:
         with zipfile.ZipFile(path) as book:
             member = book.getinfo(_sheet_member(book, sheet))
+            strings = sum(i.file_size for i in book.infolist()
+                          if i.filename.lower().endswith("sharedstrings.xml"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
         return None
     if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return None
     if member.file_size < SPLIT_ABOVE:
         return None
-    return Plan(path, sheet, member, max(2, min(cores, member.file_size // MIN_PART)))
+    parts = -(-member.file_size // PART_BYTES)
+    if strings:  # the strings parsed again per part stay under half the sheet's own work
+        parts = min(parts, max(cores, member.file_size // (2 * strings)))
+    return Plan(path, sheet, member, max(2, min(parts, MAX_PARTS)))
 
 
 def _sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
@@ -146,7 +156,9 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
         columns.append(pa.chunked_array(
             [chunk for c in parts for chunk in (c if c.type == kind else c.cast(kind)).chunks],
             type=kind))
-    return pa.table(columns, names=tables[0].column_names)
+    # One chunk per column: DuckDB scans it faster (0.15 s vs 0.21 s for cleaning the real
+    # workbook from 13 chunks), and combining costs 5 ms.
+    return pa.table(columns, names=tables[0].column_names).combine_chunks()
 
 
 def _load(file: Path, sheet: str, dtypes: dict[str, str], coercion: str) -> pa.Table:
@@ -218,7 +230,7 @@ _END_ONLY = b"</sheetData></worksheet>"
 
 def _pieces(split: Plan) -> Iterator[_Piece]:
     """The sheet XML as ``split.parts`` pieces of whole, consecutively numbered rows, each
-    yielded as soon as it is inflated (the next part is inflated while it is parsed).
+    yielded as soon as it is inflated (later parts are inflated while earlier ones parse).
 
     Raises :class:`_UnsplittableError` when the XML is not laid out as expected.
     """
@@ -240,7 +252,7 @@ def _pieces(split: Plan) -> Iterator[_Piece]:
     head, pos, offset = header, header_end, 0  # piece start in `block`; `block` start in XML
     views: list[memoryview] = []  # the current piece's rows in earlier blocks
     for i in range(1, split.parts):
-        target = start + int((total - start) * _cut_fraction(i, split.parts))
+        target = start + (total - start) * i // split.parts
         while offset + len(block) < target + _LOOKAHEAD and not stream.done:
             views.append(memoryview(block)[pos:])
             offset, pos = offset + len(block), 0
@@ -260,16 +272,6 @@ def _pieces(split: Plan) -> Iterator[_Piece]:
     if end < 0:
         raise _UnsplittableError("no </sheetData> in the last block")
     yield _Piece(prefix, head, [*views, memoryview(block)[pos:end]], block[end:])
-
-
-def _cut_fraction(i: int, parts: int) -> float:
-    """Where cut ``i`` of ``parts - 1`` falls, as a share of the rows. Earlier parts are a
-    little larger: they start parsing while the later ones are still being inflated (two
-    parts finish together at a 54.5% / 45.5% split on the real workbook)."""
-    return (i + _LEAD * (parts - i) / parts) / parts
-
-
-_LEAD = 0.18
 
 
 def _row_start(xml: bytes, at: int, end: int, tries: int = 1000) -> int | None:
