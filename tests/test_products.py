@@ -187,14 +187,15 @@ def test_stock_priorities_shares_and_trend_match_pandas():
     mine = mine.assign(first=np.where(mine["invoice_date"] < mid, mine["amount"], 0.0),
                        second=np.where(mine["invoice_date"] >= mid, mine["amount"], 0.0))
     ref = mine.groupby("stock_code").agg(revenue=("amount", "sum"), first_half=("first", "sum"),
-                                         second_half=("second", "sum"))
+                                         second_half=("second", "sum"),
+                                         customers=("customer_id", "nunique"))
     ref["share"] = ref["revenue"] / ref["revenue"].sum()
     ref = ref.reset_index().sort_values(["revenue", "stock_code"], ascending=[False, True])
     ref = ref.head(3).reset_index(drop=True)
 
     assert got["stock_code"].tolist() == ref["stock_code"].tolist()
     assert got["rank"].tolist() == [1, 2, 3]
-    for col in ("revenue", "share", "first_half", "second_half"):
+    for col in ("revenue", "share", "first_half", "second_half", "customers"):
         np.testing.assert_allclose(got[col], ref[col], err_msg=col)
     with np.errstate(divide="ignore"):
         trend = ref["second_half"] / ref["first_half"].replace(0, np.nan) - 1
@@ -236,12 +237,28 @@ def test_figures_build():
     assert {t.name for t in fig.data} <= {"rising", "falling", "steady", "new"}
 
 
-@pytest.mark.parametrize("build", [products.segment_products_sql, products.stock_priorities_sql])
-def test_statements_transpile_to_spark(build):
+@pytest.mark.parametrize("build,reads", [
+    (products.totals_sql, products.ASSIGNMENT_TABLE),
+    (products.names_sql, "clean"),
+    (products.segment_products_sql, products.TOTALS_TABLE),
+    (products.stock_priorities_sql, products.TOTALS_TABLE),
+])
+def test_statements_transpile_to_spark(build, reads):
     sqlglot = pytest.importorskip("sqlglot")
     spark = sqlglot.transpile(build(), read="duckdb", write="spark",
                               unsupported_level=sqlglot.ErrorLevel.RAISE)
-    assert len(spark) == 1 and "segment_customers" in spark[0]
+    assert len(spark) == 1 and reads in spark[0]
+
+
+def test_product_mix_is_both_tables_in_one_pass():
+    log, profile = hand_log(), pd.DataFrame({"segment": ["C", "A", "B"],
+                                             "revenue": [480.0, 142.0, 121.0]})
+    mix, priorities = products.product_mix(connect(log), ASSIGNMENT, profile, top_n=2,
+                                           priorities_n=4)
+    pd.testing.assert_frame_equal(mix, products.segment_products(connect(log), ASSIGNMENT, 2))
+    pd.testing.assert_frame_equal(priorities, products.stock_priorities(
+        connect(log), ASSIGNMENT, profile, top_n=4))
+    assert priorities.attrs["segments"] == ["C"]
 
 
 # --------------------------------------------------------------------------- real data

@@ -138,7 +138,8 @@ def search_k(table: pd.DataFrame, config: Config | None = None) -> Any:
 
     config = config or Config()
     _check_customers(table)
-    return cluster.search_k(table, config.cluster, config.seed)
+    with _checked_inputs():
+        return cluster.search_k(table, config.cluster, config.seed)
 
 
 def customer_anomalies(table: pd.DataFrame, config: Config | None = None) -> Any:
@@ -147,7 +148,20 @@ def customer_anomalies(table: pd.DataFrame, config: Config | None = None) -> Any
 
     config = config or Config()
     features = cluster.transform_features(table, config.cluster.transform)
-    return anomalies.score_customers(table, config.anomalies, features, config.seed)
+    with _checked_inputs():
+        return anomalies.score_customers(table, config.anomalies, features, config.seed)
+
+
+def _checked_inputs() -> Any:
+    """scikit-learn without its per-call input checks (sklearn's config is per thread).
+
+    The features are checked once (finite, see :func:`custseg.cluster.transform_features`)
+    and the options by custseg's config; repeating the checks in each of ~90 K-Means fits and
+    ~300 trees costs about 5% of the modelling time.
+    """
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
 
 
 def _check_customers(table: pd.DataFrame) -> None:
@@ -189,7 +203,7 @@ def model(table: pd.DataFrame, config: Config | None = None,
     step = progress or (lambda _: None)
     # Customer scores do not depend on the clusters: they are computed on a second core while
     # the clusters are fitted (K-Means here runs single-threaded; see cluster._threads).
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool, _checked_inputs():
         pending = pool.submit(customer_anomalies, table, config) if scored is None else None
         step("Clustering")
         clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
@@ -232,9 +246,8 @@ def product_mix(dataset: Dataset, customers: pd.DataFrame, profile: pd.DataFrame
     """
     from custseg import products
 
-    cleaning = (config or Config()).cleaning
-    return (products.segment_products(dataset.con, customers, cleaning=cleaning),
-            products.stock_priorities(dataset.con, customers, profile, cleaning=cleaning))
+    return products.product_mix(dataset.con, customers, profile,
+                                cleaning=(config or Config()).cleaning)
 
 
 def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,

@@ -56,39 +56,64 @@ def product_filter(cleaning: CleaningConfig | None = None) -> str:
     return f"stock_code IS NOT NULL AND NOT ({non_product})"
 
 
-def _bought_ctes(cleaning: CleaningConfig | None) -> str:
-    """CTEs shared by both statements: product lines of assigned customers, and product names."""
+#: Temporary tables of the assignment's cursor that both statements read.
+TOTALS_TABLE = "segment_product_totals"
+NAMES_TABLE = "product_names"
+
+
+def totals_sql(cleaning: CleaningConfig | None = None) -> str:
+    """The one pass over the lines both tables come from: per segment and product, revenue,
+    buyers and the revenue of each half of the data's period (temp table
+    :data:`TOTALS_TABLE`).
+
+    The period's midpoint is that of every kept line (all customers), so the two halves are
+    the same calendar halves whichever segments are chosen. A customer is in one segment, so
+    buyers add up across segments.
+    """
     return f"""
-assigned AS (
+CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
+WITH assigned AS (
   SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment
   FROM {ASSIGNMENT_TABLE}
-), bought AS (
-  SELECT a.segment, c.customer_id, c.stock_code, c.invoice_date, c.amount
-  FROM clean c JOIN assigned a ON a.customer_id = c.customer_id
-  WHERE {product_filter(cleaning)}
-), name_counts AS (
+), bounds AS (
+  SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
+)
+SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
+       count(DISTINCT c.customer_id) AS customers,
+       sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
+       sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
+FROM clean c
+JOIN assigned a ON a.customer_id = c.customer_id
+CROSS JOIN bounds b
+WHERE {product_filter(cleaning)}
+GROUP BY a.segment, c.stock_code
+"""
+
+
+def names_sql() -> str:
+    """Each stock code's most common trimmed description (temp table :data:`NAMES_TABLE`)."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {NAMES_TABLE} AS
+WITH name_counts AS (
   SELECT stock_code, trim(description) AS description,
          row_number() OVER (PARTITION BY stock_code
                             ORDER BY count(*) DESC, trim(description)) AS pick
   FROM clean
   WHERE stock_code IS NOT NULL AND description IS NOT NULL
   GROUP BY stock_code, trim(description)
-), names AS (
-  SELECT stock_code, description FROM name_counts WHERE pick = 1
-)"""
+)
+SELECT stock_code, description FROM name_counts WHERE pick = 1
+"""
 
 
-def segment_products_sql(cleaning: CleaningConfig | None = None) -> str:
-    """The statement behind :func:`segment_products`; parameters: ``top_n`` twice."""
+def segment_products_sql() -> str:
+    """The statement behind :func:`segment_products`, over :func:`totals_sql`'s table;
+    parameters: ``top_n`` twice."""
     return f"""
-WITH {_bought_ctes(cleaning)}, per_product AS (
-  SELECT segment, stock_code, sum(amount) AS revenue, count(DISTINCT customer_id) AS customers
-  FROM bought
-  GROUP BY segment, stock_code
-), overall AS (
-  SELECT stock_code, sum(amount) AS revenue FROM bought GROUP BY stock_code
+WITH overall AS (
+  SELECT stock_code, sum(revenue) AS revenue FROM {TOTALS_TABLE} GROUP BY stock_code
 ), segment_totals AS (
-  SELECT segment, sum(revenue) AS revenue FROM per_product GROUP BY segment
+  SELECT segment, sum(revenue) AS revenue FROM {TOTALS_TABLE} GROUP BY segment
 ), grand AS (
   SELECT sum(revenue) AS revenue FROM overall
 ), ranked AS (
@@ -101,7 +126,7 @@ WITH {_bought_ctes(cleaning)}, per_product AS (
          row_number() OVER (PARTITION BY p.segment
                             ORDER BY p.customers DESC, p.revenue DESC, p.stock_code)
            AS rank_customers
-  FROM per_product p
+  FROM {TOTALS_TABLE} p
   JOIN segment_totals t ON t.segment = p.segment
   JOIN overall o ON o.stock_code = p.stock_code
   CROSS JOIN grand g
@@ -111,26 +136,21 @@ SELECT r.segment, r.stock_code, n.description, r.revenue,
        r.segment_share / nullif(r.overall_share, 0) AS lift,
        CAST(r.rank_revenue AS BIGINT) AS rank_revenue,
        CAST(r.rank_customers AS BIGINT) AS rank_customers
-FROM ranked r LEFT JOIN names n ON n.stock_code = r.stock_code
+FROM ranked r LEFT JOIN {NAMES_TABLE} n ON n.stock_code = r.stock_code
 WHERE r.rank_revenue <= ? OR r.rank_customers <= ?
 ORDER BY r.segment_revenue DESC, r.segment, r.rank_revenue
 """
 
 
-def stock_priorities_sql(cleaning: CleaningConfig | None = None) -> str:
-    """The statement behind :func:`stock_priorities`; parameter: ``top_n``.
-
-    The period's midpoint is that of every kept line (all customers), so the two halves are
-    the same calendar halves whichever segments are chosen.
-    """
+def stock_priorities_sql() -> str:
+    """The statement behind :func:`stock_priorities`, over :func:`totals_sql`'s table;
+    parameters: the chosen segments (a list), ``top_n``."""
     return f"""
-WITH {_bought_ctes(cleaning)}, bounds AS (
-  SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
-), per_product AS (
-  SELECT stock_code, sum(amount) AS revenue, count(DISTINCT customer_id) AS customers,
-         sum(CASE WHEN epoch(invoice_date) < b.mid THEN amount ELSE 0 END) AS first_half,
-         sum(CASE WHEN epoch(invoice_date) >= b.mid THEN amount ELSE 0 END) AS second_half
-  FROM bought CROSS JOIN bounds b
+WITH per_product AS (
+  SELECT stock_code, sum(revenue) AS revenue, sum(customers) AS customers,
+         sum(first_half) AS first_half, sum(second_half) AS second_half
+  FROM {TOTALS_TABLE}
+  WHERE list_contains(?, segment)
   GROUP BY stock_code
 ), shared AS (
   SELECT *, revenue / nullif(sum(revenue) OVER (), 0) AS share,
@@ -140,19 +160,20 @@ WITH {_bought_ctes(cleaning)}, bounds AS (
 SELECT CAST(s.product_rank AS BIGINT) AS rank, s.stock_code, n.description, s.revenue,
        s.share, CAST(s.customers AS BIGINT) AS customers, s.first_half, s.second_half,
        s.second_half / nullif(s.first_half, 0) - 1 AS trend
-FROM shared s LEFT JOIN names n ON n.stock_code = s.stock_code
+FROM shared s LEFT JOIN {NAMES_TABLE} n ON n.stock_code = s.stock_code
 WHERE s.product_rank <= ?
 ORDER BY s.product_rank
 """
 
 
 @contextmanager
-def _assignment(con: duckdb.DuckDBPyConnection,
-                customers: pd.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor on ``con`` with ``customers`` (customer_id, segment) as :data:`ASSIGNMENT_TABLE`.
+def _totals(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
+            cleaning: CleaningConfig | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on ``con`` holding the temp tables of :func:`totals_sql` and :func:`names_sql`
+    for ``customers`` (customer_id, segment), registered as :data:`ASSIGNMENT_TABLE`.
 
-    A cursor of its own keeps the registration local to the query, and works even when the
-    caller's connection holds an unfinished result (DuckDB refuses ``register`` then).
+    A cursor of its own keeps the registration and the temp tables local, and works even when
+    the caller's connection holds an unfinished result (DuckDB refuses ``register`` then).
     """
     missing = [c for c in ("customer_id", "segment") if c not in customers.columns]
     if missing:
@@ -164,6 +185,8 @@ def _assignment(con: duckdb.DuckDBPyConnection,
     cursor = con.cursor()
     try:
         cursor.register(ASSIGNMENT_TABLE, frame)
+        cursor.execute(totals_sql(cleaning))
+        cursor.execute(names_sql())
         yield cursor
     finally:
         cursor.close()
@@ -195,8 +218,12 @@ def segment_products(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, to
     Empty when the input has no stock codes.
     """
     _check_top_n(top_n)
-    with _assignment(con, customers) as cursor:
-        table = cursor.execute(segment_products_sql(cleaning), [top_n, top_n]).df()
+    with _totals(con, customers, cleaning) as cursor:
+        return _segment_products(cursor, top_n)
+
+
+def _segment_products(cursor: duckdb.DuckDBPyConnection, top_n: int) -> pd.DataFrame:
+    table = cursor.execute(segment_products_sql(), [top_n, top_n]).df()
     return table[list(PRODUCT_COLUMNS)].reset_index(drop=True)
 
 
@@ -258,9 +285,25 @@ def stock_priorities(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
     """
     _check_top_n(top_n)
     chosen = valuable_segments(segments_profile, cover)
-    mine = customers[customers["segment"].astype(str).isin(chosen)]
-    with _assignment(con, mine) as cursor:
-        table = cursor.execute(stock_priorities_sql(cleaning), [top_n]).df()
+    with _totals(con, customers, cleaning) as cursor:
+        return _stock_priorities(cursor, chosen, top_n)
+
+
+def product_mix(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
+                segments_profile: pd.DataFrame, *, top_n: int = 10, priorities_n: int = 20,
+                cover: float = 0.5, cleaning: CleaningConfig | None = None,
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`segment_products` and :func:`stock_priorities` from one pass over the lines."""
+    _check_top_n(top_n)
+    _check_top_n(priorities_n)
+    chosen = valuable_segments(segments_profile, cover)
+    with _totals(con, customers, cleaning) as cursor:
+        return _segment_products(cursor, top_n), _stock_priorities(cursor, chosen, priorities_n)
+
+
+def _stock_priorities(cursor: duckdb.DuckDBPyConnection, chosen: list[str],
+                      top_n: int) -> pd.DataFrame:
+    table = cursor.execute(stock_priorities_sql(), [chosen, top_n]).df()
     table["trend"] = table["trend"].astype(float)
     table["trend_label"] = trend_label(table["trend"])
     table = table[list(PRIORITY_COLUMNS)].reset_index(drop=True)
