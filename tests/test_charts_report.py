@@ -137,7 +137,27 @@ def _all_figures(res) -> dict[str, charts.Figure]:
     }
     for x, y in charts.ANOMALY_VIEWS:
         figs[f"anomaly_{x}_{y}"] = charts.anomaly_scatter(res.rfm, x, y)
+    mix, priorities = _product_tables(res.segments["segment"].astype(str).tolist())
+    figs["product_mix_bar"] = charts.product_mix_bar(mix, res.segments["segment"].iloc[0])
+    figs["stock_priorities_bar"] = charts.stock_priorities_bar(priorities)
     return figs
+
+
+def _product_tables(names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A product mix (two products per segment) and stock priorities, as custseg.products
+    returns them."""
+    mix = pd.DataFrame({
+        "segment": np.repeat(names, 2), "stock_code": ["A1", "B2"] * len(names),
+        "description": ["MUG", "JUG <b>"] * len(names), "revenue": [300.0, 200.0] * len(names),
+        "customers": [10, 7] * len(names), "segment_share": [0.6, 0.4] * len(names),
+        "overall_share": [0.5, 0.5] * len(names), "lift": [1.2, 0.8] * len(names),
+        "rank_revenue": [1, 2] * len(names), "rank_customers": [1, 2] * len(names)})
+    priorities = pd.DataFrame({
+        "rank": [1, 2], "stock_code": ["A1", "B2"], "description": ["MUG", None],
+        "revenue": [900.0, 600.0], "share": [0.6, 0.4], "customers": [30, 21],
+        "first_half": [400.0, 350.0], "second_half": [500.0, 250.0], "trend": [0.25, -0.29],
+        "trend_label": ["rising", "falling"]})
+    return mix, priorities
 
 
 def _traces(fig: charts.Figure, name: str | None = None) -> list[dict]:
@@ -149,7 +169,7 @@ def _traces(fig: charts.Figure, name: str | None = None) -> list[dict]:
 
 def test_every_chart_has_a_title_and_titled_axes(result):
     figs = _all_figures(result)
-    assert len(figs) == 11
+    assert len(figs) == 13
     for name, fig in figs.items():
         assert isinstance(fig, dict), name
         layout = fig["layout"]
@@ -213,23 +233,6 @@ def test_traces_of_a_grid_cell_use_that_cells_axes():
     assert drawn == [charts._cell(i) for i in range(6)]
     layout = fig.layout.to_plotly_json()
     assert all(charts._axis_keys(i)[0] in layout for i in range(6))
-
-
-def test_style_of_a_graph_object_matches_plotlys_update_layout():
-    """custseg.products still styles go.Figure objects with charts._style."""
-    def build() -> go.Figure:
-        fig = go.Figure(go.Bar(y=["a", "b"], x=np.array([1.5, 2.5]), orientation="h"))
-        return fig.update_xaxes(title_text="revenue (£)", **charts._money_axis())
-
-    styled = charts._style(build(), "Top products", height=400)
-    assert isinstance(styled, go.Figure)
-    assert list(styled.data[0].y) == ["a", "b"]
-    expected = build().update_layout(
-        title={"text": "Top products", "x": 0.01, "xanchor": "left"},
-        template=charts._TEMPLATE, font={"family": charts._FONT, "size": 13}, separators=".,",
-        height=400, margin={"l": 70, "r": 30, "t": 70, "b": 60},
-        legend={"title": {"text": ""}})
-    assert json.loads(pio.to_json(styled)) == json.loads(pio.to_json(expected))
 
 
 def test_units_in_axis_titles(result):
@@ -507,31 +510,22 @@ def test_report_embeds_each_chart_as_plotly_would_write_it(result):
         assert config == {"displaylogo": False, "responsive": True}
 
 
-def test_report_embeds_product_figures_built_as_graph_objects(result):
-    from custseg import products
-
+def test_report_embeds_product_figures_as_plotly_would_write_them(result):
     names = result.segments["segment"].astype(str).tolist()  # the report's order
-    result.segment_products = pd.DataFrame({
-        "segment": np.repeat(names, 2), "stock_code": ["A1", "B2"] * 3,
-        "description": ["MUG", "JUG <b>"] * 3, "revenue": [300.0, 200.0] * 3,
-        "customers": [10, 7] * 3, "segment_share": [0.6, 0.4] * 3,
-        "overall_share": [0.5, 0.5] * 3, "lift": [1.2, 0.8] * 3, "rank_revenue": [1, 2] * 3,
-        "rank_customers": [1, 2] * 3})
-    result.stock_priorities = pd.DataFrame({
-        "rank": [1, 2], "stock_code": ["A1", "B2"], "description": ["MUG", None],
-        "revenue": [900.0, 600.0], "share": [0.6, 0.4], "customers": [30, 21],
-        "first_half": [400.0, 350.0], "second_half": [500.0, 250.0], "trend": [0.25, -0.29],
-        "trend_label": ["rising", "falling"]})
+    result.segment_products, result.stock_priorities = _product_tables(names)
     embedded = _embedded(report.render_html(result))
     for i, name in enumerate(names):
-        expected = products.product_mix_figure(result.segment_products, name)
+        expected = go.Figure(charts.product_mix_bar(result.segment_products, name))
         _, data, layout, _ = embedded[f"fig-mix-{i}"]
         assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
         assert layout["title"]["text"].startswith(name)
+        # Most revenue first; the product without a description is labelled by its code.
+        assert data[0]["y"] == ["MUG", "JUG <b>"]
     _, data, layout, _ = embedded["fig-stock"]
-    expected = products.stock_priorities_figure(result.stock_priorities)
+    expected = go.Figure(charts.stock_priorities_bar(result.stock_priorities))
     assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
-    assert {t["name"] for t in data} == {"rising", "falling"}
+    assert {t["name"]: t["y"] for t in data} == {"rising": ["MUG"], "falling": ["B2"]}
+    assert layout["yaxis"]["categoryarray"] == ["B2", "MUG"]
 
 
 def test_figure_json_is_safe_in_a_script_and_has_no_nan():

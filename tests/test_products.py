@@ -225,18 +225,6 @@ def test_no_stock_codes_gives_an_empty_table():
     assert got.empty and list(got.columns) == list(products.PRODUCT_COLUMNS)
 
 
-def test_figures_build():
-    pytest.importorskip("plotly")
-    log = hand_log()
-    con = connect(log)
-    mix = products.segment_products(con, ASSIGNMENT)
-    fig = products.product_mix_figure(mix, "A")
-    assert list(fig.data[0].y) == ["GREEN JUG", "RED MUG", "YELLOW VASE", "BLUE BOWL"]
-    profile = pd.DataFrame({"segment": ["A", "B", "C"], "revenue": [142.0, 121.0, 480.0]})
-    fig = products.stock_priorities_figure(products.stock_priorities(con, ASSIGNMENT, profile))
-    assert {t.name for t in fig.data} <= {"rising", "falling", "steady", "new"}
-
-
 @pytest.mark.parametrize("build,reads", [
     (products.totals_sql, products.ASSIGNMENT_TABLE),
     (products.names_sql, "clean"),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,13 +24,9 @@ import pandas as pd
 from custseg.errors import ConfigError
 from custseg.segments import segment_color
 
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
 #: A Plotly figure as plain data: ``{"data": [trace, ...], "layout": {...}}`` in plotly's JSON
 #: schema. Values may be NumPy arrays (numeric ones are sent to plotly.js as typed arrays).
 Figure = dict[str, Any]
-_FigureT = TypeVar("_FigureT", Figure, "go.Figure")
 
 #: Scatter charts plot a sample at and above this many customers.
 SAMPLE_ABOVE = 20_000
@@ -96,29 +92,18 @@ def _template() -> dict[str, Any]:
     return json.loads(_merged_json(default))
 
 
-def _style(fig: _FigureT, title: str, *, height: int = 450) -> _FigureT:
-    """Apply the shared look: title, white template, system font, £-friendly separators.
-
-    Takes a :data:`Figure` (styled in place) or a ``go.Figure`` (returns a styled copy).
-    """
+def _style(fig: Figure, title: str, *, height: int = 450) -> Figure:
+    """Apply the shared look (title, white template, system font, £-friendly separators) to
+    ``fig`` in place and return it."""
     style = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
              "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
              "margin": {"l": 70, "r": 30, "t": 70, "b": 60}, "legend": {"title": {"text": ""}}}
-    if isinstance(fig, dict):
-        layout = _merge(fig.setdefault("layout", {}), style)
-        layout["template"] = _template()
-        if not fig.setdefault("data", []):
-            # st.plotly_chart rejects a dict figure without traces; an empty one draws nothing.
-            fig["data"].append({"type": "scatter", "x": [], "y": [], "hoverinfo": "skip"})
-        return fig
-    # custseg.products still builds graph objects. Its traces are validated already; rebuilding
-    # without validation is ~20× faster than update_layout(template=...).
-    import plotly.graph_objects as go
-
-    layout = _merge(fig.layout.to_plotly_json(), style)
+    layout = _merge(fig.setdefault("layout", {}), style)
     layout["template"] = _template()
-    return go.Figure({"data": [t.to_plotly_json() for t in fig.data], "layout": layout},
-                     _validate=False)
+    if not fig.setdefault("data", []):
+        # st.plotly_chart rejects a dict figure without traces; an empty one draws nothing.
+        fig["data"].append({"type": "scatter", "x": [], "y": [], "hoverinfo": "skip"})
+    return fig
 
 
 def _money_axis(log: bool = False) -> dict[str, Any]:
@@ -665,3 +650,82 @@ def flagged_kinds(flagged: pd.DataFrame) -> Figure:
     layout["yaxis"] = _title("flagged lines", tickformat=",.0f")
     return _style({"data": data, "layout": layout}, "Flagged transaction lines per kind",
                   height=380)
+
+
+# --------------------------------------------------------------------------- products
+
+
+def _product_label(frame: pd.DataFrame) -> np.ndarray:
+    """Axis label per product: its description, else its stock code."""
+    return frame["description"].fillna(frame["stock_code"]).astype(str).to_numpy()
+
+
+def _colorscale(name: str) -> list[list[Any]]:
+    """A named plotly colour scale written out, as plotly's validation would write it."""
+    from plotly.colors import get_colorscale
+
+    return [[float(at), color] for at, color in get_colorscale(name)]
+
+
+def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10) -> Figure:
+    """One segment's top products by revenue, coloured by lift (over-bought products stand out).
+
+    Parameters
+    ----------
+    products:
+        The table from :func:`custseg.products.segment_products`.
+    segment:
+        The segment to show.
+    top_n:
+        Number of products shown (by ``rank_revenue``).
+    """
+    rows = products[(products["segment"].astype(str) == str(segment))
+                    & (products["rank_revenue"] <= top_n)].sort_values("rank_revenue")
+    custom = np.column_stack([rows["segment_share"], rows["lift"], rows["customers"]])
+    fig: Figure = {
+        "data": [{
+            "type": "bar", "y": _product_label(rows), "x": rows["revenue"].to_numpy(),
+            "orientation": "h", "customdata": custom,
+            "marker": {"color": rows["lift"].to_numpy(), "colorscale": _colorscale("RdBu"),
+                       "cmid": 1.0, "colorbar": {"title": {"text": "lift"}}},
+            "hovertemplate": "%{y}<br>revenue £%{x:,.0f}<br>share of segment "
+                             "%{customdata[0]:.1%}<br>lift %{customdata[1]:.2f}<br>buyers "
+                             "%{customdata[2]:,}<extra></extra>"}],
+        "layout": {"xaxis": _title("revenue from the segment (£)", **_money_axis()),
+                   "yaxis": _title("product", autorange="reversed")},
+    }
+    return _style(fig, f"{segment}: top products by revenue (colour: lift vs all customers)",
+                  height=max(350, 40 * len(rows) + 150))
+
+
+_TREND_COLORS = {"rising": "#59a14f", "steady": "#bab0ac", "falling": "#e15759",
+                 "new": "#4e79a7"}
+
+
+def stock_priorities_bar(priorities: pd.DataFrame) -> Figure:
+    """Stock priorities: revenue from the most valuable segments, coloured by trend label.
+
+    Parameters
+    ----------
+    priorities:
+        The table from :func:`custseg.products.stock_priorities`.
+    """
+    data = []
+    for label, color in _TREND_COLORS.items():
+        rows = priorities[priorities["trend_label"] == label]
+        if rows.empty:
+            continue
+        data.append({
+            "type": "bar", "y": _product_label(rows), "x": rows["revenue"].to_numpy(),
+            "orientation": "h", "name": label, "marker": {"color": color},
+            "customdata": np.column_stack([rows["share"], rows["trend"].fillna(0.0)]),
+            "hovertemplate": "%{y}<br>revenue £%{x:,.0f}<br>share %{customdata[0]:.1%}"
+                             "<br>second half vs first %{customdata[1]:+.1%}<extra>" + label
+                             + "</extra>"})
+    chosen = priorities.attrs.get("segments")
+    title = "Stock priorities" + (f" ({', '.join(chosen)})" if chosen else "")
+    fig: Figure = {"data": data, "layout": {
+        "xaxis": _title("revenue (£)", **_money_axis()),
+        "yaxis": _title("product", categoryorder="array",
+                        categoryarray=_product_label(priorities)[::-1].tolist())}}
+    return _style(fig, title, height=max(350, 30 * len(priorities) + 150))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -29,9 +29,6 @@ import pandas as pd
 from custseg import clean
 from custseg.config import CleaningConfig
 from custseg.errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
 
 #: Columns of :func:`segment_products`.
 PRODUCT_COLUMNS = ("segment", "stock_code", "description", "revenue", "customers",
@@ -325,86 +322,3 @@ def summary_records(priorities: pd.DataFrame, n: int = 3) -> list[dict[str, Any]
         "trend": None if pd.isna(row.trend) else round(float(row.trend), 4),
         "trend_label": str(row.trend_label),
     } for row in head.itertuples(index=False)]
-
-
-# --------------------------------------------------------------------------- figures
-# Plotly figures for the report and the dashboard (plotly imported lazily; the lead may move
-# these into charts.py).
-
-
-def _label(frame: pd.DataFrame) -> pd.Series:
-    """Axis label per product: its description, else its stock code."""
-    return frame["description"].fillna(frame["stock_code"]).astype(str)
-
-
-def product_mix_figure(products: pd.DataFrame, segment: str, top_n: int = 10) -> go.Figure:
-    """One segment's top products by revenue, coloured by lift (over-bought products stand out).
-
-    Parameters
-    ----------
-    products:
-        The table from :func:`segment_products`.
-    segment:
-        The segment to show.
-    top_n:
-        Number of products shown (by ``rank_revenue``).
-
-    Returns
-    -------
-    A horizontal bar chart.
-    """
-    import plotly.graph_objects as go
-
-    from custseg.charts import _money_axis, _style
-
-    rows = products[(products["segment"].astype(str) == str(segment))
-                    & (products["rank_revenue"] <= top_n)].sort_values("rank_revenue")
-    custom = np.column_stack([rows["segment_share"], rows["lift"], rows["customers"]])
-    fig = go.Figure(go.Bar(
-        y=_label(rows), x=rows["revenue"], orientation="h", customdata=custom,
-        marker={"color": rows["lift"], "colorscale": "RdBu", "cmid": 1.0,
-                "colorbar": {"title": {"text": "lift"}}},
-        hovertemplate="%{y}<br>revenue £%{x:,.0f}<br>share of segment %{customdata[0]:.1%}"
-                      "<br>lift %{customdata[1]:.2f}<br>buyers %{customdata[2]:,}"
-                      "<extra></extra>"))
-    fig.update_xaxes(title_text="revenue from the segment (£)", **_money_axis())
-    fig.update_yaxes(title_text="product", autorange="reversed")
-    return _style(fig, f"{segment}: top products by revenue (colour: lift vs all customers)",
-                  height=max(350, 40 * len(rows) + 150))
-
-
-def stock_priorities_figure(priorities: pd.DataFrame) -> go.Figure:
-    """Stock priorities: revenue from the most valuable segments, coloured by trend label.
-
-    Parameters
-    ----------
-    priorities:
-        The table from :func:`stock_priorities`.
-
-    Returns
-    -------
-    A horizontal bar chart.
-    """
-    import plotly.graph_objects as go
-
-    from custseg.charts import _money_axis, _style
-
-    colors = {"rising": "#59a14f", "steady": "#bab0ac", "falling": "#e15759", "new": "#4e79a7"}
-    fig = go.Figure()
-    for label, color in colors.items():
-        rows = priorities[priorities["trend_label"] == label]
-        if rows.empty:
-            continue
-        custom = np.column_stack([rows["share"], rows["trend"].fillna(0.0)])
-        fig.add_trace(go.Bar(
-            y=_label(rows), x=rows["revenue"], orientation="h", name=label,
-            marker_color=color, customdata=custom,
-            hovertemplate="%{y}<br>revenue £%{x:,.0f}<br>share %{customdata[0]:.1%}"
-                          "<br>second half vs first %{customdata[1]:+.1%}<extra>" + label
-                          + "</extra>"))
-    chosen = priorities.attrs.get("segments")
-    title = "Stock priorities" + (f" ({', '.join(chosen)})" if chosen else "")
-    fig.update_xaxes(title_text="revenue (£)", **_money_axis())
-    fig.update_yaxes(title_text="product", categoryorder="array",
-                     categoryarray=_label(priorities).tolist()[::-1])
-    return _style(fig, title, height=max(350, 30 * len(priorities) + 150))

@@ -16,16 +16,13 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from custseg import charts
 from custseg.segments import segment_color
-
-if TYPE_CHECKING:
-    import plotly.graph_objects as go
 
 #: Rows of the flagged-customer table.
 TOP_CUSTOMERS = 100
@@ -310,14 +307,9 @@ def _plotly_js() -> str:
 class _Figures:
     """Turns figures into divs with stable ids; plotly.js itself is inlined once in <head>."""
 
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, fig: charts.Figure | go.Figure, name: str) -> str:
-        self.count += 1
-        spec = fig if isinstance(fig, dict) else fig.to_plotly_json()
-        data, layout = _figure_json(spec.get("data", [])), _figure_json(spec.get("layout", {}))
-        height = spec.get("layout", {}).get("height")
+    def __call__(self, fig: charts.Figure, name: str) -> str:
+        data, layout = _figure_json(fig.get("data", [])), _figure_json(fig.get("layout", {}))
+        height = fig.get("layout", {}).get("height")
         size = f"height:{height}px" if height else "height:100%"
         div_id = f"fig-{name}"
         # The markup plotly's to_html writes, without its whitespace.
@@ -436,20 +428,18 @@ def _segments(result: Any, fig: _Figures) -> str:
 
 def _product_mix(result: Any, segments: pd.DataFrame, fig: _Figures) -> str:
     """What each segment buys, and the stock priorities (seed report §6.2)."""
-    from custseg import products
-
     parts = []
     mix = _get(result, "segment_products")
     if mix is not None and len(mix):
         parts.append("<h3>What each segment buys</h3><p class=\"muted\">Top products by "
                      "revenue and by buyers; lift above 1 means the segment over-buys it.</p>")
         for i, name in enumerate(segments["segment"].astype(str)):
-            parts.append(fig(products.product_mix_figure(mix, name), f"mix-{i}"))
+            parts.append(fig(charts.product_mix_bar(mix, name), f"mix-{i}"))
     priorities = _get(result, "stock_priorities")
     if priorities is not None and len(priorities):
         cols = ["rank", "description", "revenue", "share", "customers", "trend", "trend_label"]
         parts.append("<h3>Stock priorities</h3>"
-                     + fig(products.stock_priorities_figure(priorities), "stock")
+                     + fig(charts.stock_priorities_bar(priorities), "stock")
                      + table(priorities[[c for c in cols if c in priorities]]))
     return "".join(parts)
 

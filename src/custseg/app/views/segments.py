@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from custseg import charts, products
+from custseg import charts
 from custseg.app import ui
 
 st.title("5 · Segments")
@@ -26,7 +26,7 @@ if mix.empty:
 else:
     names = model.segments["segment"].astype(str).tolist()
     chosen = st.selectbox("Segment", names, key="mix_segment")
-    ui.chart(products.product_mix_figure(mix, chosen), key="mix")
+    ui.chart(charts.product_mix_bar(mix, chosen), key="mix")
     st.caption("Lift above 1: the segment buys this product more than customers overall.")
     ui.table(mix[mix["segment"] == chosen].drop(columns="segment"))
 st.subheader("Stock priorities")
@@ -34,6 +34,6 @@ if not priorities.empty:
     segments_used = ", ".join(priorities.attrs.get("segments", []))
     st.caption(f"Products ranked by revenue from {segments_used}, with the change from the "
                f"first to the second half of the period.")
-    ui.chart(products.stock_priorities_figure(priorities), key="stock")
+    ui.chart(charts.stock_priorities_bar(priorities), key="stock")
     ui.table(priorities)
 ui.timing_note("model")
