@@ -185,12 +185,33 @@ def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
     from custseg.outputs import write_outputs
 
     overrides = io.parse_mapping(mapping)
+    _import_modelling_in_background()
     with _progress(quiet) as update:
         result = pipeline.run(file, config, sheet=sheet, mapping=overrides, progress=update)
         written = write_outputs(result, out_dir)
     if not quiet:
         _print_summary(result, written)
     return result
+
+
+#: Modules the stages after reading import (scikit-learn, SciPy, Plotly: about 1 s).
+_MODELLING_MODULES = ("custseg.cluster", "custseg.explain", "custseg.anomalies",
+                      "custseg.segments", "custseg.products", "custseg.narrative",
+                      "custseg.report")
+
+
+def _import_modelling_in_background() -> None:
+    """Import the modelling modules while the file is read (the Excel reader and DuckDB run
+    without the GIL), instead of after it: a CLI run is about 0.5 s shorter. A module being
+    imported here is waited for, not imported twice, when the pipeline reaches it."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for name in _MODELLING_MODULES:
+            importlib.import_module(name)
+
+    threading.Thread(target=load, name="custseg-imports", daemon=True).start()
 
 
 def _print_summary(result: Any, written: list[Path]) -> None:
