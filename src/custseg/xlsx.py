@@ -110,13 +110,14 @@ def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
     they would from a plain read; a column typed differently in different parts raises
     :class:`MixedTypesError`, so the caller can handle both alike.
     """
+    others = _other_members(split)
     with tempfile.TemporaryDirectory(prefix="custseg-xlsx-") as tmp, \
             ThreadPoolExecutor(max_workers=split.parts) as pool:
         futures = []
         try:
             for i, piece in enumerate(_pieces(split)):
                 part = Path(tmp) / f"part{i}.xlsx"
-                _write_part(split, part, piece)
+                _write_part(split, others, part, piece)
                 futures.append(pool.submit(_load, part, split.sheet, dtypes, coercion))
         except _UnsplittableError:
             for future in futures:
@@ -296,17 +297,22 @@ def _renumber(header: bytes, old: int, new: int) -> bytes:
     return _CELL_REF.sub(lambda m: m.group(1) + str(new).encode() + b'"', head)
 
 
-def _write_part(split: Plan, file: Path, piece: _Piece) -> None:
+def _other_members(split: Plan) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    """The workbook's members other than the sheet, read once for every part (styles and
+    shared strings are needed; other big sheets, never read, become empty ones)."""
+    with zipfile.ZipFile(split.path) as book:
+        return [(info, _EMPTY_SHEET if info.filename.startswith("xl/worksheets/")
+                 and info.file_size > 2**20 else book.read(info))
+                for info in book.infolist() if info.filename != split.member.filename]
+
+
+def _write_part(split: Plan, others: list[tuple[zipfile.ZipInfo, bytes]], file: Path,
+                piece: _Piece) -> None:
     """A copy of the workbook whose sheet holds one piece, stored uncompressed (calamine reads
     stored members faster, and writing them costs only a copy and a CRC)."""
-    with zipfile.ZipFile(split.path) as book, zipfile.ZipFile(file, "w") as out:
-        for info in book.infolist():
-            if info.filename == split.member.filename:
-                with out.open(info.filename, "w", force_zip64=True) as sheet:
-                    for chunk in (piece.prefix, piece.header, *piece.rows, piece.suffix):
-                        sheet.write(chunk)
-            elif info.filename.startswith("xl/worksheets/") and info.file_size > 2**20:
-                out.writestr(info.filename, _EMPTY_SHEET)  # other big sheets are not read
-            else:
-                out.writestr(info, book.read(info), compress_type=zipfile.ZIP_STORED)
-
+    with zipfile.ZipFile(file, "w") as out:
+        for info, data in others:
+            out.writestr(info.filename, data, compress_type=zipfile.ZIP_STORED)
+        with out.open(split.member.filename, "w", force_zip64=True) as sheet:
+            for chunk in (piece.prefix, piece.header, *piece.rows, piece.suffix):
+                sheet.write(chunk)
