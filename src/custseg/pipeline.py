@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import duckdb
 import pandas as pd
@@ -22,6 +22,8 @@ from custseg import clean, io, rfm
 from custseg.config import Config
 from custseg.engine import connect
 from custseg.errors import EmptyResultError
+
+T = TypeVar("T")
 
 #: ``progress(stage, step, total)`` is called as each stage starts.
 Progress = Callable[[str, int, int], None]
@@ -307,20 +309,21 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         # beside the modelling. Their timings are their own durations, overlapping others.
         with ThreadPoolExecutor(max_workers=2) as pool:
             pending = {"Transaction anomalies": pool.submit(
-                _timed, transaction_anomalies, dataset, config)}
+                timed, transaction_anomalies, dataset, config)}
 
             def start_mix(customers: pd.DataFrame, profile: pd.DataFrame) -> None:
-                pending["Products"] = pool.submit(_timed, product_mix, dataset, customers,
+                pending["Products"] = pool.submit(timed, product_mix, dataset, customers,
                                                   profile, config)
 
             sub = _SubStages(stages)
             fitted = model(table, config, progress=sub.start, on_segments=start_mix)
             sub.finish()
-            for name in ("Transaction anomalies", "Products"):
+            done = {}
+            for name, future in pending.items():
                 with stages.stage(name):
-                    done = pending[name].result()
-                stages.timings[name] = done[1]
-            flagged, mix = pending["Transaction anomalies"].result()[0], done[0]
+                    done[name] = future.result()
+                stages.timings[name] = done[name].seconds
+            flagged, mix = done["Transaction anomalies"].value, done["Products"].value
     else:
         notes.append(f"Only {len(table)} customers after cleaning: segmenting needs at least "
                      f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table was produced.")
@@ -330,10 +333,19 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
     return result
 
 
-def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
-    """``fn(*args)`` and its wall time (for stages run beside others)."""
+@dataclass(frozen=True)
+class Timed(Generic[T]):
+    """A stage's value and the seconds it took when it was computed."""
+
+    value: T
+    seconds: float
+
+
+def timed(fn: Callable[..., T], *args: Any) -> Timed[T]:
+    """``fn(*args)`` with its wall time (stages run beside others, the dashboard's caches)."""
     start = time.perf_counter()
-    return fn(*args), round(time.perf_counter() - start, 4)
+    value = fn(*args)
+    return Timed(value, round(time.perf_counter() - start, 4))
 
 
 class _SubStages:

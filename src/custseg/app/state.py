@@ -14,13 +14,12 @@ import os
 import re
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -37,8 +36,7 @@ from custseg.config import (
 )
 from custseg.engine import connect
 from custseg.errors import MappingError
-
-T = TypeVar("T")
+from custseg.pipeline import Timed, timed
 
 #: Customers in the built-in demo data (small enough to start in about a second).
 DEMO_CUSTOMERS = int(os.environ.get("CUSTSEG_DEMO_CUSTOMERS", "2000"))
@@ -127,20 +125,6 @@ def with_mapping(source: Source, mapping: dict[str, str] | None) -> Source:
 # --------------------------------------------------------------------------- timing
 
 
-@dataclass(frozen=True)
-class Timed(Generic[T]):
-    """A stage's value and the seconds it took when it was computed (not when served)."""
-
-    value: T
-    seconds: float
-
-
-def _timed(fn: Callable[[], T]) -> Timed[T]:
-    start = time.perf_counter()
-    value = fn()
-    return Timed(value, round(time.perf_counter() - start, 4))
-
-
 # --------------------------------------------------------------------------- cached stages
 
 
@@ -153,7 +137,7 @@ def read_raw(source: Source) -> Timed[tuple[Any, io.SourceInfo | None]]:
     if source.kind == "demo":
         from custseg import synth
 
-        return _timed(lambda: (synth.generate_frame(source.customers, DEMO_SEED)[0], None))
+        return timed(lambda: (synth.generate_frame(source.customers, DEMO_SEED)[0], None))
 
     def read() -> tuple[Any, io.SourceInfo]:
         con = connect()
@@ -163,7 +147,7 @@ def read_raw(source: Source) -> Timed[tuple[Any, io.SourceInfo | None]]:
         con.close()
         return table, info
 
-    return _timed(read)
+    return timed(read)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Cleaning…")
@@ -180,7 +164,7 @@ def load_dataset(source: Source, cleaning: CleaningConfig,
                 dataset.source, path=source.name, format=info.format, sheets=info.sheets)
         return dataset
 
-    return _timed(load)
+    return timed(load)
 
 
 #: DuckDB connections are not thread-safe and Streamlit serves each session in a thread; the
@@ -213,7 +197,7 @@ def compute_rfm(source: Source, cleaning: CleaningConfig,
     """The RFM table (:func:`custseg.compute_rfm`)."""
     dataset = load_dataset(source, cleaning, as_of).value
     with using(dataset):
-        return _timed(lambda: pipeline.compute_rfm(dataset))
+        return timed(lambda: pipeline.compute_rfm(dataset))
 
 
 @st.cache_data(max_entries=8, show_spinner="Trying every k…")
@@ -222,7 +206,7 @@ def search_k(source: Source, cleaning: CleaningConfig, as_of: date | None,
     """K-Means for every k in the range (:func:`custseg.pipeline.search_k`). Callers pass
     ``cluster`` with ``k=None`` so that changing k reuses the cached search."""
     table = compute_rfm(source, cleaning, as_of).value
-    return _timed(lambda: pipeline.search_k(table, Config(cluster=cluster, seed=seed)))
+    return timed(lambda: pipeline.search_k(table, Config(cluster=cluster, seed=seed)))
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring unusual customers…")
@@ -231,7 +215,7 @@ def score_customers(source: Source, cleaning: CleaningConfig, as_of: date | None
     """Customer anomaly scores (:func:`custseg.pipeline.customer_anomalies`); independent of k."""
     table = compute_rfm(source, cleaning, as_of).value
     config = Config(cluster=ClusterConfig(transform=transform), anomalies=anomalies, seed=seed)
-    return _timed(lambda: pipeline.customer_anomalies(table, config))
+    return timed(lambda: pipeline.customer_anomalies(table, config))
 
 
 @st.cache_data(max_entries=16, show_spinner="Segmenting customers…")
@@ -244,7 +228,7 @@ def fit_model(source: Source, cleaning: CleaningConfig, as_of: date | None,
     search = search_k(source, cleaning, as_of, dataclasses.replace(cluster, k=None), seed).value
     scored = score_customers(source, cleaning, as_of, cluster.transform, anomalies, seed).value
     config = Config(cluster=cluster, explain=explain, anomalies=anomalies, seed=seed)
-    return _timed(lambda: pipeline.model(table, config, search=search, scored=scored))
+    return timed(lambda: pipeline.model(table, config, search=search, scored=scored))
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for unusual transactions…")
@@ -253,7 +237,7 @@ def flag_transactions(source: Source, cleaning: CleaningConfig, as_of: date | No
     """Flagged lines and invoices (:func:`custseg.pipeline.transaction_anomalies`)."""
     dataset = load_dataset(source, cleaning, as_of).value
     with using(dataset):
-        return _timed(lambda: pipeline.transaction_anomalies(
+        return timed(lambda: pipeline.transaction_anomalies(
             dataset, Config(anomalies=anomalies)))
 
 
@@ -265,7 +249,7 @@ def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
     dataset = load_dataset(source, cleaning, as_of).value
     fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed).value
     with using(dataset):
-        return _timed(lambda: pipeline.product_mix(dataset, fitted.customers, fitted.segments,
+        return timed(lambda: pipeline.product_mix(dataset, fitted.customers, fitted.segments,
                                                      Config(cleaning=cleaning)))
 
 
