@@ -19,11 +19,11 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
-from threadpoolctl import threadpool_limits
 
 from custseg.config import ExplainConfig
 from custseg.errors import ConfigError, InputError
 from custseg.segments import percentile_profile
+from custseg.threads import limit
 
 FEATURES = ("recency", "frequency", "monetary")
 _INT_FEATURES = {"recency": " days", "frequency": ""}
@@ -84,7 +84,7 @@ def explain_segments(rfm: pd.DataFrame, segments: np.ndarray, cfg: ExplainConfig
     rng = np.random.default_rng(seed)
     rows = _train_rows(y, cfg.max_train, seed)
     threads = 1 if len(rows) <= _SINGLE_THREAD_ROWS else None
-    with threadpool_limits(limits=threads):
+    with limit(threads):
         accuracy, macro_f1, importances = _forest(x[rows], y[rows], cfg, seed, rng)
         min_leaf = max(1, math.ceil(cfg.min_leaf_share * len(rows)))
         tree = DecisionTreeClassifier(max_depth=cfg.rule_depth, random_state=seed,
