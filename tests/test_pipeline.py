@@ -82,3 +82,27 @@ def test_progress_names_every_stage_in_order(planted):
     seen: list[str] = []
     custseg.run(planted.transactions, progress=lambda stage, i, n: seen.append(stage))
     assert seen == custseg.pipeline.STAGES
+
+
+def test_fixed_k_model_matches_the_cached_search_and_leaves_thread_limits(planted):
+    """With a fixed k the explanation trains beside the rest of the k search; the result is
+    the one a cached search gives, and the native thread limits are restored afterwards."""
+    import dataclasses
+
+    from threadpoolctl import threadpool_info
+
+    from custseg import pipeline
+
+    config = custseg.Config(seed=4)
+    config = config.replace(cluster=dataclasses.replace(config.cluster, k=3))
+    table = custseg.compute_rfm(custseg.load(planted.transactions, config))
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+    overlapped = pipeline.model(table, config)
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+    cached = pipeline.model(table, config, search=pipeline.search_k(table, config))
+    pd.testing.assert_frame_equal(overlapped.customers, cached.customers)
+    pd.testing.assert_frame_equal(overlapped.segments, cached.segments)
+    pd.testing.assert_frame_equal(overlapped.explanation.importances,
+                                  cached.explanation.importances)
+    pd.testing.assert_frame_equal(overlapped.explanation.rules, cached.explanation.rules)
+    assert overlapped.explanation.accuracy == cached.explanation.accuracy

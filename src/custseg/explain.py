@@ -84,7 +84,8 @@ def explain_segments(rfm: pd.DataFrame, segments: np.ndarray, cfg: ExplainConfig
     rng = np.random.default_rng(seed)
     rows = _train_rows(y, cfg.max_train, seed)
     threads = 1 if len(rows) <= _SINGLE_THREAD_ROWS else None
-    with limit(threads):
+    # OpenMP only: this may run beside the k search, which limits BLAS (no BLAS is used here).
+    with limit(threads, "openmp"):
         accuracy, macro_f1, importances = _forest(x[rows], y[rows], cfg, seed, rng)
         min_leaf = max(1, math.ceil(cfg.min_leaf_share * len(rows)))
         tree = DecisionTreeClassifier(max_depth=cfg.rule_depth, random_state=seed,

@@ -20,8 +20,13 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def limit(threads: int | None) -> Any:
-    """A context manager capping native pools at ``threads`` (None: leave them as they are)."""
+def limit(threads: int | None, user_api: str | None = None) -> Any:
+    """A context manager capping native pools at ``threads`` (None: leave them as they are).
+
+    ``user_api="openmp"`` caps only OpenMP, whose limit belongs to the calling thread; BLAS
+    limits are process-wide, so code that may run beside another limit must leave them alone
+    (the second to restore would undo the first).
+    """
     if threads is None:
         return contextlib.nullcontext()
-    return _controller().limit(limits=threads)
+    return _controller().limit(limits=threads, user_api=user_api)
