@@ -99,6 +99,9 @@ def test_fixed_k_model_matches_the_cached_search_and_leaves_thread_limits(plante
     before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
     overlapped = pipeline.model(table, config)
     assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
+    assert set(overlapped.timings) == {"Naming segments", "Explaining segments",
+                                       "Customer anomalies"}
+    assert all(seconds > 0 for seconds in overlapped.timings.values())
     cached = pipeline.model(table, config, search=pipeline.search_k(table, config))
     pd.testing.assert_frame_equal(overlapped.customers, cached.customers)
     pd.testing.assert_frame_equal(overlapped.segments, cached.segments)

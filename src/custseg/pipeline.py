@@ -132,6 +132,8 @@ class Model:
     customer_anomalies: Any
     #: The RFM table plus cluster, segment, anomaly_score, is_anomaly, anomaly_reason.
     customers: pd.DataFrame
+    #: Own durations (seconds) of the sub-stages that ran beside others.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def search_k(table: pd.DataFrame, config: Config | None = None) -> Any:
@@ -186,8 +188,8 @@ def model(table: pd.DataFrame, config: Config | None = None,
         The RFM table from :func:`compute_rfm`.
     progress:
         Called with the name of each sub-stage as it starts. With a fixed k the naming and
-        the explanation start during "Clustering" (below), so their sub-stages then time only
-        what is left of them.
+        the explanation start during "Clustering", beside the rest of the k search; their own
+        durations, and the customer scores', are in :attr:`Model.timings`.
     search, scored:
         Results of :func:`search_k` and :func:`customer_anomalies` for the same table and
         settings, to reuse instead of recomputing (the dashboard caches them).
@@ -212,17 +214,20 @@ def model(table: pd.DataFrame, config: Config | None = None,
     # compiled code; at 4k customers both are bound by Python overhead under the GIL and the
     # overlap neither gains nor loses (measured).
     with ThreadPoolExecutor(max_workers=2) as pool, _checked_inputs():
-        pending = pool.submit(customer_anomalies, table, config) if scored is None else None
+        pending = pool.submit(timed, customer_anomalies, table, config) \
+            if scored is None else None
         named: dict[str, Any] = {}
 
         def segment(labels: np.ndarray) -> None:
             # With a fixed k the labels come before the rest of the k search, and the forest
             # trains beside it: its trees are built without the GIL (k search + explanation
             # on the real data 1.70 → 1.41 s, docs/benchmarks.md).
+            start = time.perf_counter()
             profile = segments.name_segments(table, labels)
             names = segments.segment_per_customer(profile, labels)
-            named.update(profile=profile, customers=table.assign(cluster=labels, segment=names),
-                         explanation=pool.submit(_explain, table, names, config))
+            named.update(naming=time.perf_counter() - start, profile=profile,
+                         customers=table.assign(cluster=labels, segment=names),
+                         explanation=pool.submit(timed, _explain, table, names, config))
             if on_segments is not None:
                 on_segments(named["customers"], named["profile"])
 
@@ -232,13 +237,16 @@ def model(table: pd.DataFrame, config: Config | None = None,
         step("Naming segments")
         profile, customers = named["profile"], named["customers"]
         step("Explaining segments")
-        explanation = named["explanation"].result()
+        explained = named["explanation"].result()
+        timings = {"Naming segments": named["naming"], "Explaining segments": explained.seconds}
         step("Customer anomalies")
-        scored = pending.result() if pending is not None else scored
+        if pending is not None:
+            done = pending.result()
+            scored, timings["Customer anomalies"] = done.value, done.seconds
     customers = customers.merge(
         scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],
         on="customer_id", how="left", validate="one_to_one")
-    return Model(clustering, profile, explanation, scored, customers)
+    return Model(clustering, profile, explained.value, scored, customers, timings)
 
 
 def _explain(table: pd.DataFrame, names: np.ndarray, config: Config) -> Any:
@@ -339,6 +347,7 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
             sub = _SubStages(stages)
             fitted = model(table, config, progress=sub.start, on_segments=start_mix)
             sub.finish()
+            stages.timings.update(fitted.timings)
             done = {}
             for name, future in pending.items():
                 with stages.stage(name):
