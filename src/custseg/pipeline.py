@@ -204,7 +204,7 @@ def model(table: pd.DataFrame, config: Config | None = None,
     EmptyResultError
         With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers.
     """
-    from custseg import cluster, segments
+    from custseg import cluster
 
     config = config or Config()
     _check_customers(table)
@@ -222,10 +222,9 @@ def model(table: pd.DataFrame, config: Config | None = None,
             # With a fixed k the labels come before the rest of the k search, and the forest
             # trains beside it: its trees are built without the GIL (k search + explanation
             # on the real data 1.70 → 1.41 s, docs/benchmarks.md).
-            start = time.perf_counter()
-            profile = segments.name_segments(table, labels)
-            names = segments.segment_per_customer(profile, labels)
-            named.update(naming=time.perf_counter() - start, profile=profile,
+            naming = timed(_name, table, labels)
+            profile, names = naming.value
+            named.update(naming=naming.seconds, profile=profile,
                          customers=table.assign(cluster=labels, segment=names),
                          explanation=pool.submit(timed, _explain, table, names, config))
             if on_segments is not None:
@@ -247,6 +246,14 @@ def model(table: pd.DataFrame, config: Config | None = None,
         scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],
         on="customer_id", how="left", validate="one_to_one")
     return Model(clustering, profile, explained.value, scored, customers, timings)
+
+
+def _name(table: pd.DataFrame, labels: np.ndarray) -> tuple[pd.DataFrame, Any]:
+    """The segment profile and each customer's segment name."""
+    from custseg import segments
+
+    profile = segments.name_segments(table, labels)
+    return profile, segments.segment_per_customer(profile, labels)
 
 
 def _explain(table: pd.DataFrame, names: np.ndarray, config: Config) -> Any:
