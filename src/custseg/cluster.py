@@ -198,7 +198,7 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
             with _threads(prep.scaled, prep.search):
                 done[cfg.k] = _fit_k(prep.scaled, prep.search, cfg.k, cfg.n_init, seed,
                                      prep.sample)
-                labels = _final_labels(prep.scaled, prep.search, done[cfg.k], seed)
+            labels = _final_labels(prep.scaled, prep.search, done[cfg.k], seed)
             if on_labels is not None:
                 on_labels(labels)
         search = _search(rfm, cfg, seed, prep, done)
