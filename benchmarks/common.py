@@ -25,13 +25,23 @@ def paired_ratio(fn: Callable[[], object], baseline: Callable[[], object],
     Returns the median time of each, the median of the per-pair ratios and those ratios
     (a noisy machine moves both halves of a pair together; separate blocks of runs do not).
     """
-    times: list[float] = []
+    base, times = timed_rounds(baseline, {"fn": fn}, repeats)
+    ratios = [t / b for t, b in zip(times["fn"], base, strict=True)]
+    return statistics.median(times["fn"]), statistics.median(base), statistics.median(ratios), \
+        ratios
+
+
+def timed_rounds(baseline: Callable[[], object], fns: dict[str, Callable[[], object]],
+                 repeats: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Wall times of ``baseline`` and of each of ``fns``, in ``repeats`` rounds of one call
+    each (baseline first), so that every function sees the machine's load of its round."""
     base: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         base.append(_wall(baseline))
-        times.append(_wall(fn))
-    ratios = [t / b for t, b in zip(times, base, strict=True)]
-    return statistics.median(times), statistics.median(base), statistics.median(ratios), ratios
+        for name, fn in fns.items():
+            times[name].append(_wall(fn))
+    return base, times
 
 
 def host_speed() -> float:
