@@ -18,15 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from common import CSV, DATA, XLSX
+from common import CSV, DATA, XLSX, bare_read
 from common import median_time as timed
-
-
-def bare_excel() -> None:
-    import fastexcel
-
-    # The fastest bare read fastexcel offers (eager Arrow), so the ratio is not flattered.
-    fastexcel.read_excel(str(XLSX)).load_sheet(0, eager=True)
 
 
 def bare_csv() -> None:
@@ -105,7 +98,7 @@ def main() -> None:
         pd.read_csv(CSV, dtype={"InvoiceNo": str, "StockCode": str},
                     parse_dates=["InvoiceDate"]).to_parquet(parquet)
         custseg_rfm(CSV)()  # warm imports and caches once
-        bare_x = timed(bare_excel, args.repeats)
+        bare_x = timed(bare_read, args.repeats)
         ours_x = timed(custseg_rfm(XLSX), args.repeats)
         rows += [("workbook", "bare calamine read", bare_x),
                  ("workbook", "custseg load+clean+RFM", ours_x)]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import tempfile
 
-from common import XLSX, host_speed, timed_rounds
+from common import XLSX, bare_read, host_speed, timed_rounds, whole_run
 
 import custseg
 from custseg import pipeline
@@ -35,7 +34,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seeds", type=int, default=5, help="seeds for the automatic k")
     args = parser.parse_args()
-    import fastexcel
 
     seed_rules = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
     k3 = seed_rules.replace(cluster=dataclasses.replace(seed_rules.cluster, k=3))
@@ -62,13 +60,6 @@ def main() -> None:
         imp = pipeline.model(seed_rfm, cfg).explanation.importances.set_index("feature")
         print(f"- {name}: " + " / ".join(f"{imp.loc[f, 'impurity']:.3f}"
                                          for f in ("frequency", "monetary", "recency")))
-
-    def bare_read() -> None:
-        fastexcel.read_excel(str(XLSX)).load_sheet(0, eager=True)
-
-    def whole_run(cfg: custseg.Config) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            custseg.write_outputs(custseg.run(XLSX, cfg), tmp)
 
     runs = {name: (lambda cfg=cfg: whole_run(cfg)) for name, cfg in variants(k3).items()}
     for fn in runs.values():

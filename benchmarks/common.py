@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,22 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 XLSX = DATA / "online_retail.xlsx"
 CSV = DATA / "online_retail.csv.gz"
+
+
+def bare_read() -> None:
+    """The bare calamine read of the workbook: the fastest fastexcel offers (eager Arrow), so
+    ratios against it are not flattered."""
+    import fastexcel
+
+    fastexcel.read_excel(str(XLSX)).load_sheet(0, eager=True)
+
+
+def whole_run(config: object) -> None:
+    """A whole ``custseg run`` of the workbook with ``config``, outputs written (and removed)."""
+    import custseg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        custseg.write_outputs(custseg.run(XLSX, config), tmp)
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
