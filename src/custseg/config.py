@@ -14,7 +14,8 @@ from typing import Literal
 Transform = Literal["log1p", "none"]
 Detector = Literal["isolation_forest", "lof"]
 
-#: Stock codes that are not products: postage, fees, manual corrections, samples, discounts.
+#: UCI Online Retail's stock codes that are not products: postage, fees, manual corrections,
+#: samples, discounts. They belong to the ``online_retail`` data preset, not to the defaults.
 NON_PRODUCT_CODES: tuple[str, ...] = (
     "POST",
     "DOT",
@@ -28,8 +29,43 @@ NON_PRODUCT_CODES: tuple[str, ...] = (
     "CRUK",
     "PADS",
 )
-#: Prefixes of non-product stock codes (gift vouchers, eBay/dotcom listings).
+#: Online Retail's prefixes of non-product stock codes (gift vouchers, eBay/dotcom listings).
 NON_PRODUCT_PREFIXES: tuple[str, ...] = ("GIFT_", "DCGS")
+
+
+@dataclass(frozen=True)
+class DataPreset:
+    """Settings that are true of one known export only, applied when that export is recognised
+    (or asked for by name) and never otherwise."""
+
+    name: str
+    title: str
+    currency: str
+    non_product_codes: tuple[str, ...]
+    non_product_prefixes: tuple[str, ...]
+
+
+#: Known exports, by name. ``none`` is the neutral choice: no currency, no non-product codes.
+DATA_PRESETS: dict[str, DataPreset] = {
+    "none": DataPreset("none", "no preset", "", (), ()),
+    "online_retail": DataPreset("online_retail", "UCI Online Retail (I or II)", "£",
+                                NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES),
+}
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    """How the input is read, where the data cannot settle it with certainty."""
+
+    #: Decimal separator of text numbers: "." or ","; None detects it (and refuses when the
+    #: data cannot tell).
+    decimal: str | None = None
+    #: strftime-style format of text dates (e.g. "%m/%d/%Y %H:%M"); None detects it, and
+    #: refuses when more than one date order reads every value.
+    date_format: str | None = None
+    #: A workbook whose sheet or shared strings would inflate to more than this many bytes is
+    #: refused before reading (a 12 MB file can hide gigabytes of XML).
+    max_excel_bytes: int = 2 * 10**9
 
 
 @dataclass(frozen=True)
@@ -48,21 +84,27 @@ class CleaningConfig:
     non_product: bool = True
     duplicates: bool = True
     #: Countries to keep (exact names); empty tuple keeps every country.
-    countries: tuple[str, ...] = ("United Kingdom",)
+    countries: tuple[str, ...] = ()
     #: Drop lines whose total (quantity × unit price) is above this; None turns it off.
     max_line_total: float | None = 500.0
     #: Drop lines whose quantity is above this; None turns it off.
     max_quantity: float | None = 100.0
-    non_product_codes: tuple[str, ...] = NON_PRODUCT_CODES
-    non_product_prefixes: tuple[str, ...] = NON_PRODUCT_PREFIXES
+    #: Stock codes (exact) and prefixes that are not products; None takes the data preset's
+    #: (none unless a known export is recognised, see :data:`DATA_PRESETS`).
+    non_product_codes: tuple[str, ...] | None = None
+    non_product_prefixes: tuple[str, ...] | None = None
+    #: Lines dated after this day are dropped (``future_date``); None means today (UTC).
+    today: date | None = None
 
     @classmethod
     def preset(cls, name: str) -> CleaningConfig:
-        """Return a named rule preset: ``default`` or ``seed`` (the seed report's rules only)."""
+        """Return a named rule preset: ``default`` or ``seed`` (the seed report's rules only:
+        United Kingdom only, no cancellations, no missing values, the two line limits)."""
         if name == "default":
             return cls()
         if name == "seed":
             return cls(
+                countries=("United Kingdom",),
                 adjustments=False,
                 non_positive=False,
                 non_product=False,
@@ -170,6 +212,7 @@ class AnomalyConfig:
 class Config:
     """All settings of a run. Build one with keyword arguments or :meth:`Config.default`."""
 
+    read: ReadConfig = field(default_factory=ReadConfig)
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     rfm: RFMConfig = field(default_factory=RFMConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -182,6 +225,12 @@ class Config:
     #: 1.2 GB peak RSS and is no slower (measured in docs/benchmarks.md); None lets DuckDB
     #: take 80% of RAM.
     memory_limit: str | None = "1GB"
+    #: Currency written before money in every text, chart and table ("£", "EUR", …); None
+    #: takes the data preset's, which is no symbol unless a known export is recognised.
+    currency: str | None = None
+    #: Data preset: "auto" (applied when the file is recognised), "none", or a name from
+    #: :data:`DATA_PRESETS`.
+    preset: str = "auto"
 
     @classmethod
     def default(cls) -> Config:
