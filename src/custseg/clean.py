@@ -45,14 +45,16 @@ def _missing_values(cfg: CleaningConfig, _: date | None) -> str | None:
 def non_product_condition(cfg: CleaningConfig) -> str:
     """SQL true for postage, fees and other non-product stock codes (the configured codes and
     prefixes), whether or not the ``non_product`` rule is switched on."""
-    codes = _sql_list(tuple(c.upper() for c in cfg.non_product_codes))
-    prefixes = " OR ".join(f"starts_with(upper(stock_code), '{p.upper()}')"
-                           for p in cfg.non_product_prefixes)
-    return f"upper(stock_code) IN ({codes})" + (f" OR {prefixes}" if prefixes else "")
+    codes = tuple(c.upper() for c in cfg.non_product_codes or ())
+    tests = [f"upper(stock_code) IN ({_sql_list(codes)})"] if codes else []
+    tests += [f"starts_with(upper(stock_code), {_sql_list((p.upper(),))})"
+              for p in cfg.non_product_prefixes or ()]
+    return " OR ".join(tests) or "false"
 
 
 def _non_product(cfg: CleaningConfig, _: date | None) -> str | None:
-    return non_product_condition(cfg) if cfg.non_product else None
+    has_codes = bool(cfg.non_product_codes or cfg.non_product_prefixes)
+    return non_product_condition(cfg) if cfg.non_product and has_codes else None
 
 
 def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:
