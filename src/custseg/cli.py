@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from custseg.config import CleaningConfig, Config, Detector, Transform
-from custseg.errors import ConfigError, CustsegError
+from custseg.errors import ConfigError, CustsegError, describe_error
 
 app = typer.Typer(
     name="custseg",
@@ -42,8 +43,10 @@ RULE_SWITCHES: dict[str, str] = {
 }
 
 
-def _fail(message: str, code: int = 2) -> None:
-    err.print(Panel(message, title="custseg: cannot continue", border_style="red",
+def _fail(message: str, code: int = 2, title: str = "Cannot continue") -> None:
+    # Text, not markup: messages quote the user's data and the reader's own words, where
+    # "[...]" is content, not a style.
+    err.print(Panel(Text(message), title=f"custseg: {title}", border_style="red",
                     title_align="left"))
     raise typer.Exit(code)
 
@@ -54,7 +57,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except CustsegError as exc:
-        _fail(str(exc))
+        title, text = describe_error(exc)
+        _fail(text, title=title)
     except KeyboardInterrupt:
         _fail("Interrupted.", 130)
     except (MemoryError, duckdb.OutOfMemoryException) as exc:

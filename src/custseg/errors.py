@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+#: Longest reader detail shown after the plain message; raw reader output can run to pages.
+MAX_DETAIL_CHARS = 800
+
 
 class CustsegError(Exception):
-    """Base class: a problem the user can act on. The message is shown as is."""
+    """Base class: a problem the user can act on. The message is shown as is.
+
+    Parameters
+    ----------
+    message:
+        What is wrong, where, and how to fix it, in plain words: ``str(exc)``.
+    detail:
+        The underlying library's own message (e.g. DuckDB's), kept for the user and shown
+        after the plain message, never instead of it.
+    """
+
+    #: The heading every front end shows above the message.
+    title = "Cannot continue"
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class InputError(CustsegError):
     """The input file or frame cannot be read or is not a transaction log."""
 
+    title = "Cannot read the input"
+
 
 class MappingError(InputError):
     """Required columns could not be found in the input."""
 
+    title = "Columns not found"
+
     def __init__(self, message: str, columns: list[str] | None = None,
-                 missing: list[str] | None = None) -> None:
-        super().__init__(message)
+                 missing: list[str] | None = None, *, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
         #: The input's column names, for a mapping form.
         self.columns = columns or []
         #: Canonical keys that could not be mapped.
@@ -26,6 +49,26 @@ class MappingError(InputError):
 class ConfigError(CustsegError):
     """A setting is out of range or inconsistent."""
 
+    title = "A setting is wrong"
+
 
 class EmptyResultError(CustsegError):
     """Cleaning or filtering left too little data to continue."""
+
+    title = "Too little data"
+
+
+def describe_error(exc: CustsegError) -> tuple[str, str]:
+    """The heading and the full text of ``exc``, as the CLI and the dashboard both show it.
+
+    The text is the plain message; when the error carries the reader's own message, it
+    follows after a blank line (cut to :data:`MAX_DETAIL_CHARS`), so the plain explanation
+    always comes first and the raw cause is still there for whoever needs it.
+    """
+    text = str(exc)
+    detail = (exc.detail or "").strip()
+    if detail:
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS].rstrip() + " …"
+        text += f"\n\nDetails from the reader: {detail}"
+    return exc.title, text
