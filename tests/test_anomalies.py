@@ -97,7 +97,7 @@ def test_reasons_agree_with_independent_percentiles():
 
 def test_planted_customers_are_flagged_with_the_right_words():
     rfm = planted_rfm()
-    result = anomalies.score_customers(rfm, CFG, scaled(rfm), seed=0)
+    result = anomalies.score_customers(rfm, CFG, scaled(rfm), seed=0, currency="£")
     scores = result.scores.set_index("customer_id")
     assert scores.loc["WHALE", "is_anomaly"] and scores.loc["BOT", "is_anomaly"]
     assert scores.loc["WHALE", "anomaly_reason"].startswith("spend at the 99.")
@@ -260,7 +260,7 @@ def test_exactly_the_planted_lines_are_flagged():
 def test_price_scores_and_reasons_match_a_pandas_computation():
     frame, _ = hand_lines()
     cfg = dataclasses.replace(CFG, price_z=1.0)  # many rows, to compare scores broadly
-    flagged = anomalies.flag_transactions(lines_con(frame), cfg)
+    flagged = anomalies.flag_transactions(lines_con(frame), cfg, currency="£")
     price = flagged[flagged["kind"] == "price_outlier"].set_index("row_id")
     judged = frame[frame["drop_rule"].isna() | frame["drop_rule"].isin(["max_quantity"])]
     judged = judged.assign(x=np.log(judged["unit_price"]))

@@ -109,7 +109,7 @@ def result():
                             "customers": [30], "precision": [0.9]}),
         rules_markdown="- Champions: frequency > 4")
     return types.SimpleNamespace(
-        config=types.SimpleNamespace(seed=42),
+        config=types.SimpleNamespace(seed=42, currency="£"),
         source=types.SimpleNamespace(path="data/<retail>.xlsx", format="excel",
                                      mapping={"invoice": "InvoiceNo"}),
         cleaning=_cleaning(), rfm=rfm, clustering=clustering, segments=_segments(rfm),
@@ -236,7 +236,7 @@ def test_traces_of_a_grid_cell_use_that_cells_axes():
 
 
 def test_units_in_axis_titles(result):
-    layout = charts.anomaly_scatter(result.rfm, "recency", "monetary")["layout"]
+    layout = charts.anomaly_scatter(result.rfm, "recency", "monetary", currency="£")["layout"]
     assert "days" in layout["xaxis"]["title"]["text"]
     assert "£" in layout["yaxis"]["title"]["text"] and layout["yaxis"]["tickprefix"] == "£"
     layout = charts.anomaly_scatter(result.rfm, "recency", "frequency")["layout"]
@@ -488,18 +488,19 @@ def _embedded(page: str) -> dict[str, tuple[str, list, dict, dict]]:
 
 def test_report_embeds_each_chart_as_plotly_would_write_it(result):
     """The report encodes figures itself (fast); plotly's validated encoding must agree."""
-    c, seed = result.clustering, result.config.seed
+    c, seed, cur = result.clustering, result.config.seed, result.config.currency
     expected = {
         "fig-cleaning": charts.cleaning_waterfall(result.cleaning),
-        "fig-rfm-distributions": charts.rfm_distributions(result.rfm),
+        "fig-rfm-distributions": charts.rfm_distributions(result.rfm, currency=cur),
         "fig-k-metrics": charts.k_metrics(c.k_table),
         "fig-pca": charts.pca_scatter(c.pca, result.rfm, c.pca_explained, c.pca_loadings,
-                                      seed=seed),
-        "fig-profiles": charts.segment_profiles(result.segments),
+                                      seed=seed, currency=cur),
+        "fig-profiles": charts.segment_profiles(result.segments, currency=cur),
         "fig-importances": charts.importances_bar(result.explanation.importances),
-        **{f"fig-anomaly-{x}-{y}": charts.anomaly_scatter(result.rfm, x, y, seed=seed)
+        **{f"fig-anomaly-{x}-{y}": charts.anomaly_scatter(result.rfm, x, y, seed=seed,
+                                                          currency=cur)
            for x, y in charts.ANOMALY_VIEWS},
-        "fig-flagged-kinds": charts.flagged_kinds(result.flagged_transactions),
+        "fig-flagged-kinds": charts.flagged_kinds(result.flagged_transactions, currency=cur),
     }
     embedded = _embedded(report.render_html(result))
     assert list(embedded) == list(expected)
@@ -515,14 +516,17 @@ def test_report_embeds_product_figures_as_plotly_would_write_them(result):
     result.segment_products, result.stock_priorities = _product_tables(names)
     embedded = _embedded(report.render_html(result))
     for i, name in enumerate(names):
-        expected = go.Figure(charts.product_mix_bar(result.segment_products, name))
+        expected = go.Figure(charts.product_mix_bar(result.segment_products, name,
+                                                    currency=result.config.currency))
         _, data, layout, _ = embedded[f"fig-mix-{i}"]
         assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
         assert layout["title"]["text"].startswith(name)
         # Most revenue first; the product without a description is labelled by its code.
-        assert data[0]["y"] == ["MUG", "JUG <b>"]
+        # Its "<b>" is shown as text, not drawn bold by plotly.js.
+        assert data[0]["y"] == ["MUG", "JUG &lt;b&gt;"]
     _, data, layout, _ = embedded["fig-stock"]
-    expected = go.Figure(charts.stock_priorities_bar(result.stock_priorities))
+    expected = go.Figure(charts.stock_priorities_bar(result.stock_priorities,
+                                                     currency=result.config.currency))
     assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
     assert {t["name"]: t["y"] for t in data} == {"rising": ["MUG"], "falling": ["B2"]}
     assert layout["yaxis"]["categoryarray"] == ["B2", "MUG"]

@@ -112,7 +112,7 @@ def test_money_rules_and_sampling_above_max_train() -> None:
                         "recency": rng.integers(1, 365, n), "frequency": rng.integers(1, 5, n),
                         "monetary": rng.lognormal(6, 1, n).round(2)})
     seg = np.where(rfm["monetary"] >= 1000, "Big Spenders", "Regulars").astype(object)
-    exp = explain_segments(rfm, seg, ExplainConfig(max_train=800), seed=0)
+    exp = explain_segments(rfm, seg, ExplainConfig(max_train=800), seed=0, currency="£")
     assert exp.importances["feature"].iloc[0] == "monetary"
     assert "£" in " ".join(exp.rules["rule"])
     _check_rules(exp, rfm, seg)

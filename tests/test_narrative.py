@@ -21,7 +21,7 @@ def make_summary() -> dict[str, Any]:
     return {
         "source": {"path": "data/online_retail.csv.gz", "format": "csv"},
         "rows_in": 541909, "rows_kept": 354345, "rows_dropped": 187564,
-        "customers": 3882, "invoices": 16646, "revenue": 5699668.41,
+        "customers": 3882, "invoices": 16646, "revenue": 5699668.41, "currency": "£",
         "period": {"first": "2010-12-01 08:26:00", "last": "2011-12-09 12:49:00"},
         "snapshot": "2011-12-10 12:49:00",
         "k": 3, "k_reason": "k=3: best silhouette 0.41 with every cluster above 5%",
@@ -74,15 +74,20 @@ def make_summary() -> dict[str, Any]:
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _NUMBER = r"\d{1,3}(?:,\d{3})*(?:\.\d+)?"
-#: Token patterns by kind, tried in this order (each match is removed before the next kind).
-_PATTERNS = (
-    ("date", rf"\b\d{{1,2}} (?:{_MONTHS}) \d{{4}}\b"),
-    ("change", rf"[+-]{_NUMBER}%"),
-    ("share", rf"{_NUMBER}%"),
-    ("money", rf"-?£{_NUMBER}"),
-    ("days", rf"\b{_NUMBER} days?\b"),
-    ("count", rf"\b{_NUMBER}\b"),
-)
+
+
+def _patterns(currency: str) -> tuple[tuple[str, str], ...]:
+    """Token patterns by kind, tried in this order (each match is removed before the next
+    kind). Without a currency, money cannot be told from counts, so it has no pattern."""
+    money = (("money", rf"-?{re.escape(currency)} ?{_NUMBER}"),) if currency else ()
+    return (
+        ("date", rf"\b\d{{1,2}} (?:{_MONTHS}) \d{{4}}\b"),
+        ("change", rf"[+-]{_NUMBER}%"),
+        ("share", rf"{_NUMBER}%"),
+        *money,
+        ("days", rf"\b{_NUMBER} days?\b"),
+        ("count", rf"\b{_NUMBER}\b"),
+    )
 
 
 def _leaves(value: Any) -> Iterator[Any]:
@@ -110,6 +115,9 @@ def allowed(summary: dict[str, Any]) -> dict[str, set[str]]:
     numbers = [v for v in leaves if isinstance(v, int | float) and not isinstance(v, bool)]
     out = {kind: {fmt(v) for v in numbers} for kind, fmt in narrative.FORMATTERS.items()
            if kind != "date"}
+    out["money"] = {fmt_money(v, summary.get("currency")) for v in numbers}
+    if not summary.get("currency"):  # bare amounts read as counts (see _patterns)
+        out["count"] |= out["money"]
     out["date"] = {fmt_date(v) for v in leaves if _is_date(v)}
     return out
 
@@ -117,11 +125,12 @@ def allowed(summary: dict[str, Any]) -> dict[str, set[str]]:
 def numbers_in(text: str, summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, token) for every number in ``text``; verbatim text values are taken out first."""
     quoted = sorted({v for v in _leaves(summary) if isinstance(v, str)
-                     and re.search(r"[A-Za-z]", v) and not _is_date(v)}, key=len, reverse=True)
+                     and re.search(r"[A-Za-z]", v) and not _is_date(v)
+                     and v != summary.get("currency")}, key=len, reverse=True)
     for value in quoted:
         text = text.replace(value, " ")
     found = []
-    for kind, pattern in _PATTERNS:
+    for kind, pattern in _patterns(summary.get("currency") or ""):
         found += [(kind, m) for m in re.findall(pattern, text)]
         text = re.sub(pattern, " ", text)
     assert not re.search(r"\d", text), f"unparsed digits left in: {text!r}"
@@ -143,7 +152,10 @@ def assert_numbers_from(text: str, summary: dict[str, Any]) -> list[tuple[str, s
 def test_formatters_follow_the_house_style():
     assert fmt_count(3882) == "3,882"
     assert fmt_count(2.5) == "2.5"
-    assert fmt_money(5699668.41) == "£5,699,668"
+    assert fmt_money(5699668.41, "£") == "£5,699,668"
+    assert fmt_money(5699668.41, "EUR") == "EUR 5,699,668"
+    assert fmt_money(5699668.41) == "5,699,668"
+    assert fmt_money(-12.4, "$") == "-$12"
     assert fmt_share(0.3138) == "31.4%"
     assert narrative.fmt_change(-0.2337) == "-23.4%"
     assert narrative.fmt_change(0.1227) == "+12.3%"
@@ -174,6 +186,22 @@ def test_key_values_appear():
         assert fmt_share(seg["customer_share"]) in line
     assert "78 customers" in text and "1,432 transactions" in text
     assert "803 prices" in text and "97.3%" in text
+
+
+@pytest.mark.parametrize("currency", ["EUR", "US$", ""])
+def test_money_is_written_in_the_summary_currency(currency: str):
+    before = {"EUR": "EUR ", "US$": "US$", "": ""}[currency]
+    summary = make_summary() | {"currency": currency}
+    anomalies = summary["customer_anomalies"]
+    # Reasons come from the anomaly stage in the run's currency; they are quoted verbatim.
+    anomalies["top_reasons"] = [r.replace("£", before) for r in anomalies["top_reasons"]]
+    text = executive_summary(summary)
+    assert "£" not in text
+    assert f"{before}5,699,668 of revenue" in text
+    assert f"- REGENCY CAKESTAND 3 TIER: {before}64,127 (" in text
+    assert f"{before}2,310 spent" in text and f"({before}410,123 at stake)" in text
+    found = assert_numbers_from(text, summary)
+    assert len([t for kind, t in found if kind == "money"]) == (10 if currency else 0)
 
 
 def test_counts_take_singular_words():
@@ -218,7 +246,8 @@ def test_stock_priorities_quoted_and_optional():
 
 def test_rfm_only_run_gives_data_and_notes():
     summary = {k: v for k, v in make_summary().items()
-               if k in ("rows_in", "rows_kept", "customers", "invoices", "revenue", "period")}
+               if k in ("rows_in", "rows_kept", "customers", "invoices", "revenue", "currency",
+                        "period")}
     summary["notes"] = ["Only 12 customers after cleaning: segmenting needs at least 20."]
     text = executive_summary(summary)
     assert "Segments" not in text and "actions" not in text
@@ -252,6 +281,6 @@ def test_real_run_summary_numbers_match_summary_json():
     for text in texts:
         assert_numbers_from(text, summary)
         assert fmt_count(summary["customers"]) in text
-        assert fmt_money(summary["revenue"]) in text
+        assert fmt_money(summary["revenue"], summary["currency"]) in text
         for seg in summary["segments"]:
             assert fmt_share(seg["revenue_share"]) in text

@@ -21,6 +21,7 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from custseg.config import AnomalyConfig
 from custseg.errors import ConfigError, InputError
+from custseg.money import money_texts
 
 #: Kinds of flagged transactions, in the order of :func:`flag_transactions`'s output.
 TRANSACTION_KINDS: tuple[str, ...] = (
@@ -185,21 +186,21 @@ def _ordinal(pct: np.ndarray) -> pd.Series:
     return text + suffix
 
 
-def _feature_value(col: str, values: pd.Series) -> pd.Series:
+def _feature_value(col: str, values: pd.Series, currency: str) -> pd.Series:
     """The value in units: '300 days', '1 order', '£70,871'."""
     if col == "monetary":
-        return "£" + values.map("{:,.0f}".format)
+        return money_texts(values, currency)
     whole = values.round().astype("int64")
     unit = {"recency": ("day", "days"), "frequency": ("order", "orders")}[col]
     return whole.map("{:,}".format) + np.where(whole == 1, f" {unit[0]}", f" {unit[1]}")
 
 
-def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame) -> pd.Series:
+def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame, currency: str) -> pd.Series:
     """'spend at the 99.9th percentile (£70,871) with frequency at the 20th (1 order)'."""
     first, later = [], []
     for col in FEATURES:
         word, rank = _WORDS[col], _ordinal(pct[col].to_numpy())
-        value = _feature_value(col, rfm[col].reset_index(drop=True))
+        value = _feature_value(col, rfm[col].reset_index(drop=True), currency)
         first.append((word + " at the " + rank + " percentile (" + value + ")").to_numpy())
         later.append((word + " at the " + rank + " (" + value + ")").to_numpy())
     distance = np.abs(pct[list(FEATURES)].to_numpy() - 50.0)
@@ -215,7 +216,7 @@ def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame) -> pd.Series:
 
 
 def score_customers(rfm: pd.DataFrame, cfg: AnomalyConfig, features: np.ndarray,
-                    seed: int) -> CustomerAnomalies:
+                    seed: int, currency: str = "") -> CustomerAnomalies:
     """Score every customer with both detectors and explain the primary detector's flags.
 
     Parameters
@@ -224,6 +225,7 @@ def score_customers(rfm: pd.DataFrame, cfg: AnomalyConfig, features: np.ndarray,
     cfg : anomaly settings; ``cfg.detector`` is the primary detector, the other one is second.
     features : the transformed, scaled R/F/M matrix used for clustering, in RFM row order.
     seed : random state of Isolation Forest and of the LOF sample.
+    currency : written before spend in the reasons ("£", "EUR"; "" for none).
 
     Returns
     -------
@@ -244,7 +246,7 @@ def score_customers(rfm: pd.DataFrame, cfg: AnomalyConfig, features: np.ndarray,
     other_flagged = _top_share(other, cfg.contamination)
     reason = np.full(len(rfm), "", dtype=object)
     pct = explain_percentiles(rfm)[flagged].reset_index(drop=True)
-    reason[flagged] = _reasons(rfm[flagged], pct).to_numpy()
+    reason[flagged] = _reasons(rfm[flagged], pct, currency).to_numpy()
     scores = pd.DataFrame({
         "customer_id": rfm["customer_id"].to_numpy(), "anomaly_score": score,
         "is_anomaly": flagged, "anomaly_reason": reason, "second_score": other,
@@ -424,10 +426,10 @@ def transaction_statements(cfg: AnomalyConfig) -> dict[str, str]:
     }
 
 
-def _money(values: pd.Series) -> pd.Series:
+def _money(values: pd.Series, currency: str) -> pd.Series:
     """'£1,234.50'; sub-penny prices keep a third decimal (£0.001, not £0.00)."""
     tiny = (values.abs() < 0.01) & (values != 0)
-    return "£" + values.map("{:,.2f}".format).where(~tiny, values.map("{:,.3f}".format))
+    return money_texts(values, currency, 2).where(~tiny, money_texts(values, currency, 3))
 
 
 def _count(values: pd.Series) -> pd.Series:
@@ -447,27 +449,28 @@ def _plural(count: pd.Series, word: str) -> pd.Series:
     return _count(count) + np.where(count == 1, f" {word}", f" {word}s")
 
 
+#: Reason text per kind, from the flagged rows of that kind and the currency.
 _REASONS = {
-    "price_outlier": lambda f: ("unit price " + _money(f["unit_price"]) + " vs usual "
-                                + _money(f["usual"]) + _product(f)),
-    "quantity_outlier": lambda f: ("quantity " + _count(f["quantity"]) + " vs usual "
-                                   + _count(f["usual"]) + _product(f)),
-    "invoice_total_outlier": lambda f: ("invoice total " + _money(f["amount"]) + " over "
-                                        + _plural(f["n_lines"], "line") + " vs usual "
-                                        + _money(f["usual"]) + " per invoice"),
-    "large_cancellation": lambda f: ("cancelled " + _money(f["amount"].abs())
-                                     + " on one line vs usual " + _money(f["usual"])
-                                     + " per cancelled line"),
+    "price_outlier": lambda f, c: ("unit price " + _money(f["unit_price"], c) + " vs usual "
+                                   + _money(f["usual"], c) + _product(f)),
+    "quantity_outlier": lambda f, c: ("quantity " + _count(f["quantity"]) + " vs usual "
+                                      + _count(f["usual"]) + _product(f)),
+    "invoice_total_outlier": lambda f, c: ("invoice total " + _money(f["amount"], c) + " over "
+                                           + _plural(f["n_lines"], "line") + " vs usual "
+                                           + _money(f["usual"], c) + " per invoice"),
+    "large_cancellation": lambda f, c: ("cancelled " + _money(f["amount"].abs(), c)
+                                        + " on one line vs usual " + _money(f["usual"], c)
+                                        + " per cancelled line"),
 }
 
 
-def _transaction_reasons(flagged: pd.DataFrame) -> pd.Series:
+def _transaction_reasons(flagged: pd.DataFrame, currency: str) -> pd.Series:
     """Reason text per flagged row, written per kind with vectorised string operations."""
     reason = pd.Series("", index=flagged.index, dtype=object)
     for kind, text in _REASONS.items():
         rows = flagged[flagged["kind"] == kind]
         if len(rows):
-            reason[rows.index] = text(rows)
+            reason[rows.index] = text(rows, currency)
     return reason
 
 
@@ -493,13 +496,15 @@ def _check_transaction_cfg(cfg: AnomalyConfig) -> None:
                           f"got {cfg.min_product_lines}.")
 
 
-def flag_transactions(con: duckdb.DuckDBPyConnection, cfg: AnomalyConfig) -> pd.DataFrame:
+def flag_transactions(con: duckdb.DuckDBPyConnection, cfg: AnomalyConfig,
+                      currency: str = "") -> pd.DataFrame:
     """Flag unusual lines and invoices of the table ``lines``, computed in SQL.
 
     Parameters
     ----------
     con : connection holding ``lines`` (canonical layout with ``drop_rule``).
     cfg : thresholds (robust z-scores) and MAD floors.
+    currency : written before amounts in the reasons ("£", "EUR"; "" for none).
 
     Returns
     -------
@@ -523,5 +528,5 @@ def flag_transactions(con: duckdb.DuckDBPyConnection, cfg: AnomalyConfig) -> pd.
                .sort_values(["_kind", "score", "row_id"], ascending=[True, False, True],
                             kind="stable")
                .reset_index(drop=True))
-    flagged["reason"] = _transaction_reasons(flagged)
+    flagged["reason"] = _transaction_reasons(flagged, currency)
     return flagged[list(TRANSACTION_COLUMNS)]

@@ -5,8 +5,9 @@ graph objects: validating and deep-copying their property trees cost ~25 ms a ch
 the report's time. ``go.Figure(fig)`` validates one (the tests do), ``st.plotly_chart(fig)``
 takes it as is, and the report serialises it once.
 
-Every chart has a title and axis titles with units (days, orders, £), colours a segment with
-:func:`custseg.segments.segment_color` wherever segments appear, and formats money with a £ and
+Every chart has a title and axis titles with units (days, orders, the currency), colours a
+segment with :func:`custseg.segments.segment_color` wherever segments appear, and formats money
+with the configured currency (``currency``, see :mod:`custseg.money`; none by default) and
 thousands separators. Scatter charts of large tables plot a seeded sample that keeps every
 outlier (see :func:`sample_points`) so the report stays small and fast.
 """
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from custseg import money
 from custseg.errors import ConfigError
 from custseg.segments import segment_color
 
@@ -33,11 +35,12 @@ SAMPLE_ABOVE = 20_000
 #: Number of non-outlier points a sampled scatter keeps.
 SAMPLE_SIZE = 5_000
 
-RFM_UNITS = {"recency": "days", "frequency": "orders", "monetary": "£"}
+#: Units of recency and frequency; monetary is in the run's currency (see :func:`_unit`).
+RFM_UNITS = {"recency": "days", "frequency": "orders"}
 RFM_LABELS = {
     "recency": "Recency (days since last purchase)",
     "frequency": "Frequency (orders)",
-    "monetary": "Monetary (£ total spend)",
+    "monetary": "Monetary (total spend)",
 }
 _GREY = "#b0b0b0"
 _OUTLIER = "#d62728"
@@ -93,7 +96,7 @@ def _template() -> dict[str, Any]:
 
 
 def _style(fig: Figure, title: str, *, height: int = 450) -> Figure:
-    """Apply the shared look (title, white template, system font, £-friendly separators) to
+    """Apply the shared look (title, white template, system font, thousands separators) to
     ``fig`` in place and return it."""
     style = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
              "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
@@ -106,9 +109,16 @@ def _style(fig: Figure, title: str, *, height: int = 450) -> Figure:
     return fig
 
 
-def _money_axis(log: bool = False) -> dict[str, Any]:
-    """Axis settings that show £ with thousands separators."""
-    return {"tickprefix": "£", "tickformat": ",.0f" if not log else ",~r"}
+def _unit(var: str, currency: str) -> str:
+    """The unit of an RFM variable: days, orders, or the currency ("" when there is none)."""
+    return RFM_UNITS.get(var) or (currency or "").strip()
+
+
+def _rfm_label(var: str, currency: str) -> str:
+    """An RFM variable's axis title, with the currency in the monetary one:
+    "Monetary (total spend, £)"."""
+    label, unit = RFM_LABELS[var], _unit(var, currency)
+    return label[:-1] + f", {unit})" if var == "monetary" and unit else label
 
 
 def _title(text: str, **axis: Any) -> dict[str, Any]:
@@ -130,6 +140,20 @@ def _segment_order(names: Sequence[Any] | pd.Series) -> list[str]:
 
 def _fmt_int(n: int) -> str:
     return f"{n:,}"
+
+
+def _data_text(values: pd.Series) -> pd.Series:
+    """Text from the data (descriptions, ids, reasons) as plotly.js shows it literally.
+
+    plotly.js renders labels and hover text as a subset of HTML (``<b>``, ``<a href>``, …), so
+    a description ``<b>SALE</b>`` would be drawn bold; ``&``, ``<`` and ``>`` become entities,
+    which plotly.js turns back into the characters on screen. (Quotes are left alone: plotly.js
+    decodes no ``&quot;``.)
+    """
+    text = values.astype(str)
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.str.replace(char, entity, regex=False)
+    return text.where(values.notna(), values)
 
 
 # --------------------------------------------------------------------------- subplot grids
@@ -289,19 +313,24 @@ def k_metrics(k_table: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------- PCA
 
 
-def _rfm_hover(frame: pd.DataFrame, extra: str | None = None) -> tuple[np.ndarray, str]:
+def _rfm_hover(frame: pd.DataFrame, extra: str | None = None,
+               currency: str = "") -> tuple[np.ndarray, str]:
     """customdata and a hovertemplate showing customer id and R/F/M (and ``extra``)."""
     cols = ["customer_id", "recency", "frequency", "monetary"] + ([extra] if extra else [])
-    data = frame[cols].astype(object).to_numpy()
+    texts = ["customer_id"] + ([extra] if extra else [])
+    data = frame[cols].astype(object).assign(
+        **{c: _data_text(frame[c]) for c in texts}).to_numpy()
     template = ("customer %{customdata[0]}<br>recency %{customdata[1]:,} days<br>"
-                "frequency %{customdata[2]:,} orders<br>monetary £%{customdata[3]:,.2f}")
+                "frequency %{customdata[2]:,} orders<br>monetary "
+                + money.hover("%{customdata[3]:,.2f}", currency))
     if extra:
         template += "<br>%{customdata[4]}"
     return data, template
 
 
 def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float],
-                loadings: pd.DataFrame | None = None, *, seed: int = 0) -> Figure:
+                loadings: pd.DataFrame | None = None, *, seed: int = 0,
+                currency: str = "") -> Figure:
     """Customers in the first two principal components, coloured by segment.
 
     Parameters
@@ -316,6 +345,8 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
         Optional; index recency/frequency/monetary, columns pc1/pc2, drawn as arrows.
     seed:
         Seed of the sample drawn for large tables.
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -330,7 +361,7 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
     traces = []
     for name in _segment_order(shown["segment"]):
         part = shown[shown["segment"].astype(str) == name]
-        custom, template = _rfm_hover(part)
+        custom, template = _rfm_hover(part, currency=currency)
         traces.append({
             "type": "scatter", "x": part["pc1"].to_numpy(), "y": part["pc2"].to_numpy(),
             "mode": "markers", "name": name,
@@ -360,13 +391,15 @@ def _loading_arrows(loadings: pd.DataFrame, points: pd.DataFrame) -> list[dict[s
 # --------------------------------------------------------------------------- profiles
 
 
-def segment_profiles(segments: pd.DataFrame) -> Figure:
+def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
     """Median R/F/M per segment, and each segment's share of customers against revenue.
 
     Parameters
     ----------
     segments:
         The segment table (``segment``, ``*_median``, ``customer_share``, ``revenue_share``).
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -375,20 +408,23 @@ def segment_profiles(segments: pd.DataFrame) -> Figure:
     names = segments["segment"].astype(str).tolist()
     colors = [segment_color(n) for n in names]
     layout = _grid(2, 2, ("Median recency (days)", "Median frequency (orders)",
-                          "Median monetary (£)", "Share of customers vs share of revenue"),
+                          money.label("Median monetary", currency),
+                          "Share of customers vs share of revenue"),
                    hspace=0.1, vspace=0.2)
     data: list[dict[str, Any]] = []
-    panels = (("recency_median", "days", ",.0f", ""), ("frequency_median", "orders", ",.1f", ""),
-              ("monetary_median", "£", ",.0f", "£"))
-    for i, (col, unit, fmt, prefix) in enumerate(panels):
+    # (column, axis title, number format, text before and after the number)
+    panels = (("recency_median", "days", ",.0f", "", " days"),
+              ("frequency_median", "orders", ",.1f", "", " orders"),
+              ("monetary_median", money.label("spend", currency), ",.0f",
+               money.prefix(currency), ""))
+    for i, (col, unit, fmt, prefix, suffix) in enumerate(panels):
         data.append({
             "type": "bar", "x": names, "y": segments[col].to_numpy(),
             "marker": {"color": colors}, "showlegend": False,
-            "hovertemplate": f"%{{x}}<br>median {prefix}%{{y:{fmt}}} "
-                             f"{unit if unit != '£' else ''}<extra></extra>", **_cell(i)})
+            "hovertemplate": f"%{{x}}<br>median {prefix}%{{y:{fmt}}}{suffix}<extra></extra>",
+            **_cell(i)})
         xkey, ykey = _axis_keys(i)
-        layout[ykey].update(_title(unit, tickprefix=prefix,
-                                   tickformat=",.0f" if unit != "orders" else ",.1f"))
+        layout[ykey].update(_title(unit, tickprefix=prefix, tickformat=fmt))
         layout[xkey].update(_title("segment"))
     for col, label, pattern, opacity in (("customer_share", "share of customers", "", 0.45),
                                          ("revenue_share", "share of revenue", "/", 1.0)):
@@ -438,7 +474,8 @@ def importances_bar(importances: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------- anomalies
 
 
-def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figure:
+def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0,
+                    currency: str = "") -> Figure:
     """Two RFM variables against each other, outliers highlighted with their reason.
 
     Parameters
@@ -449,6 +486,8 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figu
         Two of ``recency``, ``frequency``, ``monetary``.
     seed:
         Seed of the sample drawn for large tables.
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -467,7 +506,7 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figu
     data = []
     for name in _segment_order(segments):
         part = normal[segments == name]
-        custom, template = _rfm_hover(part)
+        custom, template = _rfm_hover(part, currency=currency)
         data.append({
             "type": "scatter", "x": part[x].to_numpy(), "y": part[y].to_numpy(),
             "mode": "markers", "name": name,
@@ -478,7 +517,7 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figu
     if not outliers.empty:
         outliers["_why"] = (outliers["anomaly_reason"].fillna("").astype(str)
                             if "anomaly_reason" in outliers else "")
-        custom, template = _rfm_hover(outliers, "_why")
+        custom, template = _rfm_hover(outliers, "_why", currency)
         data.append({
             "type": "scatter", "x": outliers[x].to_numpy(), "y": outliers[y].to_numpy(),
             "mode": "markers", "name": "outlier",
@@ -488,10 +527,11 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0) -> Figu
     layout: dict[str, Any] = {}
     for axis, var in (("xaxis", x), ("yaxis", y)):
         log = _is_skewed(rfm[var])
-        settings = _title(RFM_LABELS[var] + (", log scale" if log else ""))
+        settings = _title(_rfm_label(var, currency) + (", log scale" if log else ""))
         if log:
             settings["type"] = "log"
-        settings.update(_money_axis(log=log) if var == "monetary" else {"tickformat": ",~r"})
+        settings.update(money.axis(currency, log=log) if var == "monetary"
+                        else {"tickformat": ",~r"})
         layout[axis] = settings
     title = f"Customer outliers: {x} vs {y}"
     if sampled:
@@ -560,7 +600,7 @@ def _log_ticks(lo: float, hi: float, prefix: str) -> dict[str, Any]:
                          for p in powers]}
 
 
-def rfm_distributions(rfm: pd.DataFrame) -> Figure:
+def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
     """Histograms of recency, frequency and monetary, stacked by segment.
 
     Counts are binned here (not by plotly.js) so the figure holds ~40 bars per panel however
@@ -570,6 +610,8 @@ def rfm_distributions(rfm: pd.DataFrame) -> Figure:
     ----------
     rfm:
         The RFM table (``segment`` optional).
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -582,6 +624,9 @@ def rfm_distributions(rfm: pd.DataFrame) -> Figure:
     names = _segment_order(segments)
     data = []
     for i, var in enumerate(variables):
+        unit = _unit(var, currency)
+        # Money: the currency before each amount; days and orders: the unit after the range.
+        before, after = (money.prefix(currency), "") if var == "monetary" else ("", f" {unit}")
         values = pd.to_numeric(rfm[var], errors="coerce").to_numpy(dtype=float)
         log = _is_skewed(rfm[var])
         scaled = np.log10(values) if log else values
@@ -597,17 +642,17 @@ def rfm_distributions(rfm: pd.DataFrame) -> Figure:
                            "line": {"width": 0}},
                 "customdata": np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
                 else np.c_[edges[:-1], edges[1:]],
-                "hovertemplate": f"{var} %{{customdata[0]:,.1f}}–%{{customdata[1]:,.1f}} "
-                                 f"{RFM_UNITS[var]}<br>%{{y:,}} customers<extra>{name}</extra>",
+                "hovertemplate": f"{var} {before}%{{customdata[0]:,.1f}}–{before}"
+                                 f"%{{customdata[1]:,.1f}}{after}<br>%{{y:,}} customers"
+                                 f"<extra>{name}</extra>",
                 **_cell(i)})
-        unit = RFM_UNITS[var]
         xkey, ykey = _axis_keys(i)
-        layout[xkey].update(_title(f"{var} ({unit}{', log scale' if log else ''})"))
+        notes = ", ".join(n for n in (unit, "log scale" if log else "") if n)
+        layout[xkey].update(_title(f"{var} ({notes})" if notes else var))
         if log:
-            layout[xkey].update(_log_ticks(edges[0], edges[-1],
-                                           "£" if var == "monetary" else ""))
+            layout[xkey].update(_log_ticks(edges[0], edges[-1], before))
         elif var == "monetary":
-            layout[xkey].update(_money_axis())
+            layout[xkey].update(money.axis(currency))
         layout[ykey].update(_title("customers", tickformat=",.0f"))
     layout.update(barmode="stack", bargap=0)
     return _style({"data": data, "layout": layout},
@@ -617,13 +662,15 @@ def rfm_distributions(rfm: pd.DataFrame) -> Figure:
 # --------------------------------------------------------------------------- transactions
 
 
-def flagged_kinds(flagged: pd.DataFrame) -> Figure:
+def flagged_kinds(flagged: pd.DataFrame, *, currency: str = "") -> Figure:
     """Number of flagged transaction lines per kind of anomaly.
 
     Parameters
     ----------
     flagged:
         Flagged lines with ``kind`` (and ``amount`` for the hover).
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -640,8 +687,9 @@ def flagged_kinds(flagged: pd.DataFrame) -> Figure:
             "type": "bar", "x": per["kind"].to_numpy(), "y": per["lines"].to_numpy(),
             "marker": {"color": "#e15759"}, "customdata": per[["value"]].to_numpy(),
             "text": [_fmt_int(int(v)) for v in per["lines"]], "textposition": "outside",
-            "hovertemplate": "%{x}: %{y:,} lines<br>£%{customdata[0]:,.2f} in total"
-                             "<extra></extra>"})
+            "hovertemplate": "%{x}: %{y:,} lines<br>"
+                             + money.hover("%{customdata[0]:,.2f}", currency)
+                             + " in total<extra></extra>"})
     else:
         layout["annotations"] = [{"text": "No transaction lines were flagged.",
                                   "showarrow": False, "xref": "paper", "yref": "paper",
@@ -657,7 +705,7 @@ def flagged_kinds(flagged: pd.DataFrame) -> Figure:
 
 def _product_label(frame: pd.DataFrame) -> np.ndarray:
     """Axis label per product: its description, else its stock code."""
-    return frame["description"].fillna(frame["stock_code"]).astype(str).to_numpy()
+    return _data_text(frame["description"].fillna(frame["stock_code"])).to_numpy()
 
 
 def _colorscale(name: str) -> list[list[Any]]:
@@ -667,7 +715,8 @@ def _colorscale(name: str) -> list[list[Any]]:
     return [[float(at), color] for at, color in get_colorscale(name)]
 
 
-def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10) -> Figure:
+def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10, *,
+                    currency: str = "") -> Figure:
     """One segment's top products by revenue, coloured by lift (over-bought products stand out).
 
     Parameters
@@ -678,6 +727,8 @@ def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10) -> Fi
         The segment to show.
     top_n:
         Number of products shown (by ``rank_revenue``).
+    currency:
+        Written before money (see :mod:`custseg.money`).
     """
     rows = products[(products["segment"].astype(str) == str(segment))
                     & (products["rank_revenue"] <= top_n)].sort_values("rank_revenue")
@@ -688,10 +739,12 @@ def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10) -> Fi
             "orientation": "h", "customdata": custom,
             "marker": {"color": rows["lift"].to_numpy(), "colorscale": _colorscale("RdBu"),
                        "cmid": 1.0, "colorbar": {"title": {"text": "lift"}}},
-            "hovertemplate": "%{y}<br>revenue £%{x:,.0f}<br>share of segment "
-                             "%{customdata[0]:.1%}<br>lift %{customdata[1]:.2f}<br>buyers "
-                             "%{customdata[2]:,}<extra></extra>"}],
-        "layout": {"xaxis": _title("revenue from the segment (£)", **_money_axis()),
+            "hovertemplate": "%{y}<br>revenue " + money.hover("%{x:,.0f}", currency)
+                             + "<br>share of segment %{customdata[0]:.1%}<br>lift "
+                               "%{customdata[1]:.2f}<br>buyers %{customdata[2]:,}"
+                               "<extra></extra>"}],
+        "layout": {"xaxis": _title(money.label("revenue from the segment", currency),
+                                   **money.axis(currency)),
                    "yaxis": _title("product", autorange="reversed")},
     }
     return _style(fig, f"{segment}: top products by revenue (colour: lift vs all customers)",
@@ -702,13 +755,15 @@ _TREND_COLORS = {"rising": "#59a14f", "steady": "#bab0ac", "falling": "#e15759",
                  "new": "#4e79a7"}
 
 
-def stock_priorities_bar(priorities: pd.DataFrame) -> Figure:
+def stock_priorities_bar(priorities: pd.DataFrame, *, currency: str = "") -> Figure:
     """Stock priorities: revenue from the most valuable segments, coloured by trend label.
 
     Parameters
     ----------
     priorities:
         The table from :func:`custseg.products.stock_priorities`.
+    currency:
+        Written before money (see :mod:`custseg.money`).
     """
     data = []
     for label, color in _TREND_COLORS.items():
@@ -719,13 +774,14 @@ def stock_priorities_bar(priorities: pd.DataFrame) -> Figure:
             "type": "bar", "y": _product_label(rows), "x": rows["revenue"].to_numpy(),
             "orientation": "h", "name": label, "marker": {"color": color},
             "customdata": np.column_stack([rows["share"], rows["trend"].fillna(0.0)]),
-            "hovertemplate": "%{y}<br>revenue £%{x:,.0f}<br>share %{customdata[0]:.1%}"
+            "hovertemplate": "%{y}<br>revenue " + money.hover("%{x:,.0f}", currency)
+                             + "<br>share %{customdata[0]:.1%}"
                              "<br>second half vs first %{customdata[1]:+.1%}<extra>" + label
                              + "</extra>"})
     chosen = priorities.attrs.get("segments")
     title = "Stock priorities" + (f" ({', '.join(chosen)})" if chosen else "")
     fig: Figure = {"data": data, "layout": {
-        "xaxis": _title("revenue (£)", **_money_axis()),
+        "xaxis": _title(money.label("revenue", currency), **money.axis(currency)),
         "yaxis": _title("product", categoryorder="array",
                         categoryarray=_product_label(priorities)[::-1].tolist())}}
     return _style(fig, title, height=max(350, 30 * len(priorities) + 150))

@@ -219,7 +219,10 @@ def _import_modelling_in_background() -> None:
 
 
 def _print_summary(result: Any, written: list[Path]) -> None:
+    from custseg.money import currency_of, money
+
     report = result.cleaning
+    currency = currency_of(result)
     table = Table(title="Row account", show_header=True, header_style="bold")
     table.add_column("step")
     table.add_column("rows", justify="right")
@@ -228,7 +231,7 @@ def _print_summary(result: Any, written: list[Path]) -> None:
         table.add_row(f"  dropped: {rule}", f"{count:,}")
     table.add_row("rows kept", f"{report.rows_kept:,}", style="bold")
     table.add_row("customers kept", f"{report.customers_kept:,}")
-    table.add_row("revenue kept", f"£{report.revenue_kept:,.2f}")
+    table.add_row("revenue kept", money(report.revenue_kept, currency, 2))
     out.print(table)
     if result.segments is not None:
         seg = Table(title=f"Segments (k={result.clustering.k})", header_style="bold")

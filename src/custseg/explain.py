@@ -22,6 +22,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from custseg.config import ExplainConfig
 from custseg.errors import ConfigError, InputError
+from custseg.money import money
 from custseg.segments import percentile_profile
 from custseg.threads import limit
 
@@ -60,7 +61,7 @@ class _Cut:
 
 
 def explain_segments(rfm: pd.DataFrame, segments: np.ndarray, cfg: ExplainConfig,
-                     seed: int) -> Explanation:
+                     seed: int, currency: str = "") -> Explanation:
     """Train the surrogate forest and the rule tree on the segment of each customer.
 
     Parameters
@@ -73,6 +74,8 @@ def explain_segments(rfm: pd.DataFrame, segments: np.ndarray, cfg: ExplainConfig
         Surrogate-model options.
     seed:
         Seeds the sample, the split, the forest and the permutations.
+    currency:
+        Written before the monetary thresholds of the rules ("£", "EUR"; "" for none).
 
     Returns
     -------
@@ -92,7 +95,7 @@ def explain_segments(rfm: pd.DataFrame, segments: np.ndarray, cfg: ExplainConfig
                                       min_samples_leaf=min_leaf).fit(x[rows], y[rows])
     leaves = _leaves(tree, x[rows])
     assigned = _apply(leaves, x)
-    rules = _rules_table(leaves, x, y, _segment_order(rfm, y))
+    rules = _rules_table(leaves, x, y, _segment_order(rfm, y), currency)
     fidelity = float((assigned == y).mean())
     return Explanation(accuracy=accuracy, macro_f1=macro_f1, fidelity=fidelity,
                        importances=importances, rules=rules,
@@ -257,13 +260,13 @@ def _apply(leaves: list[tuple[list[_Cut], str]], x: np.ndarray) -> np.ndarray:
     return assigned
 
 
-def rule_text(cuts: list[_Cut]) -> str:
+def rule_text(cuts: list[_Cut], currency: str = "") -> str:
     """Plain text of one rule, e.g. ``frequency ≥ 24 and recency ≤ 30 days``."""
-    parts = [_condition(f, lo, hi) for f, (lo, hi) in _bounds(cuts).items()]
+    parts = [_condition(f, lo, hi, currency) for f, (lo, hi) in _bounds(cuts).items()]
     return " and ".join(parts) if parts else "all customers"
 
 
-def _condition(feature: str, lo: float | None, hi: float | None) -> str:
+def _condition(feature: str, lo: float | None, hi: float | None, currency: str) -> str:
     if feature in _INT_FEATURES:
         unit = _INT_FEATURES[feature]
         # Integer features: x < c is x ≤ c − 1.
@@ -273,12 +276,14 @@ def _condition(feature: str, lo: float | None, hi: float | None) -> str:
             return f"{feature} = {low}{unit}" if low == high else f"{feature} {low}–{high}{unit}"
         return f"{feature} ≥ {low}{unit}" if low is not None else f"{feature} ≤ {high}{unit}"
     if lo is not None and hi is not None:
-        return f"{feature} ≥ {_money(lo)} and < {_money(hi)}"
-    return f"{feature} ≥ {_money(lo)}" if lo is not None else f"{feature} < {_money(hi)}"
+        return f"{feature} ≥ {_money(lo, currency)} and < {_money(hi, currency)}"
+    return (f"{feature} ≥ {_money(lo, currency)}" if lo is not None
+            else f"{feature} < {_money(hi, currency)}")
 
 
-def _money(value: float) -> str:
-    return f"£{value:,.0f}" if float(value).is_integer() else f"£{value:,.2f}"
+def _money(value: float, currency: str) -> str:
+    """A threshold: whole amounts without decimals (£500), others with two (£0.50)."""
+    return money(value, currency, 0 if float(value).is_integer() else 2)
 
 
 def _segment_order(rfm: pd.DataFrame, y: np.ndarray) -> list[str]:
@@ -287,14 +292,14 @@ def _segment_order(rfm: pd.DataFrame, y: np.ndarray) -> list[str]:
 
 
 def _rules_table(leaves: list[tuple[list[_Cut], str]], x: np.ndarray, y: np.ndarray,
-                 order: list[str]) -> pd.DataFrame:
+                 order: list[str], currency: str) -> pd.DataFrame:
     """One row per rule: segment, text, customers covered and the share truly in it."""
     rows = []
     for cuts, segment in leaves:
         mask = _leaf_mask(cuts, x)
         rows.append({
             "segment": segment,
-            "rule": rule_text(cuts),
+            "rule": rule_text(cuts, currency),
             "customers": int(mask.sum()),
             "precision": float((y[mask] == segment).mean()) if mask.any() else float("nan"),
         })

@@ -3,7 +3,8 @@
 Every number in the text is a value of the summary dict passed through exactly one formatter
 per kind (:data:`FORMATTERS`), so a test can parse the numbers back and find each in the dict.
 Nothing is derived (no sums, differences or ratios are computed here); text values of the dict
-(segment names, actions, anomaly reasons, product descriptions) are quoted verbatim.
+(segment names, actions, anomaly reasons, product descriptions) are quoted verbatim. Money is
+written in ``summary["currency"]`` (none when absent).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime
 from numbers import Real
 from typing import Any
 
+from custseg.money import money
+
 # --------------------------------------------------------------------------- formatters
 
 
@@ -23,10 +26,9 @@ def fmt_count(value: float) -> str:
     return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
 
 
-def fmt_money(value: float) -> str:
-    """Money in whole pounds: ``£5,699,668``."""
-    value = float(value)
-    return f"-£{-value:,.0f}" if value < 0 else f"£{value:,.0f}"
+def fmt_money(value: float, currency: str | None = "") -> str:
+    """Money in whole units of the currency: ``£5,699,668``, ``EUR 5,699,668``, ``5,699,668``."""
+    return money(value, currency)
 
 
 def fmt_share(value: float) -> str:
@@ -74,18 +76,22 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
+def _currency(summary: Mapping[str, Any]) -> str:
+    return str(summary.get("currency") or "")
+
+
 def _data(summary: Mapping[str, Any]) -> str:
     text = (f"**Data.** {fmt_count(summary['rows_kept'])} of {fmt_count(summary['rows_in'])} "
             f"transaction lines were kept: {fmt_count(summary['customers'])} customers, "
             f"{fmt_count(summary.get('invoices', 0))} invoices and "
-            f"{fmt_money(summary['revenue'])} of revenue")
+            f"{fmt_money(summary['revenue'], _currency(summary))} of revenue")
     period = summary.get("period") or {}
     if period.get("first") and period.get("last"):
         text += f", from {fmt_date(period['first'])} to {fmt_date(period['last'])}"
     return text + "."
 
 
-def _segment_line(seg: Mapping[str, Any]) -> str:
+def _segment_line(seg: Mapping[str, Any], currency: str) -> str:
     line = (f"- **{seg['segment']}**: {fmt_count(seg['customers'])} customers "
             f"({fmt_share(seg['customer_share'])} of customers) bring "
             f"{fmt_share(seg['revenue_share'])} of revenue")
@@ -96,7 +102,7 @@ def _segment_line(seg: Mapping[str, Any]) -> str:
         orders = seg["frequency_median"]
         typical.append(f"{fmt_count(orders)} order" + ("" if orders == 1 else "s"))
     if _is_number(seg.get("monetary_median")):
-        typical.append(f"{fmt_money(seg['monetary_median'])} spent")
+        typical.append(f"{fmt_money(seg['monetary_median'], currency)} spent")
     return line + (f"; the typical customer {', '.join(typical)}." if typical else ".")
 
 
@@ -106,7 +112,7 @@ def _segments(summary: Mapping[str, Any]) -> str:
         return ""
     head = f"**Segments.** The customers fall into {fmt_count(summary.get('k', len(segments)))} "
     head += "segments, most valuable first:"
-    return head + "\n\n" + "\n".join(_segment_line(s) for s in segments)
+    return head + "\n\n" + "\n".join(_segment_line(s, _currency(summary)) for s in segments)
 
 
 def _ranked_features(summary: Mapping[str, Any]) -> list[str]:
@@ -163,8 +169,9 @@ def _anomalies(summary: Mapping[str, Any]) -> str:
     return ("**Unusual activity.** " + " ".join(parts)) if parts else ""
 
 
-def _priority(item: Mapping[str, Any]) -> str:
-    text = f"- {item.get('description') or item.get('stock_code')}: {fmt_money(item['revenue'])}"
+def _priority(item: Mapping[str, Any], currency: str) -> str:
+    text = (f"- {item.get('description') or item.get('stock_code')}: "
+            f"{fmt_money(item['revenue'], currency)}")
     if _is_number(item.get("share")):
         text += f" ({fmt_share(item['share'])} of their product revenue)"
     trend = item.get("trend")
@@ -182,7 +189,7 @@ def _stock(summary: Mapping[str, Any]) -> str:
            chosen[0] if chosen else "the most valuable segments")
     return (f"**Stock priorities.** What {who} spend most on, with each product's revenue change "
             f"from the first half of the period to the second:\n\n"
-            + "\n".join(_priority(i) for i in items))
+            + "\n".join(_priority(i, _currency(summary)) for i in items))
 
 
 def _action_order(segments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -193,9 +200,9 @@ def _action_order(segments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
     return sorted(acting, key=lambda s: -float(s.get(key) or 0))
 
 
-def _action_line(seg: Mapping[str, Any]) -> str:
+def _action_line(seg: Mapping[str, Any], currency: str) -> str:
     opportunity = seg.get("opportunity")
-    stake = (f"{fmt_money(opportunity)} at stake" if _is_number(opportunity)
+    stake = (f"{fmt_money(opportunity, currency)} at stake" if _is_number(opportunity)
              else f"{fmt_share(seg['revenue_share'])} of revenue")
     return f"- **{seg['segment']}** ({stake}): {seg['action']}"
 
@@ -205,7 +212,7 @@ def _actions(summary: Mapping[str, Any]) -> str:
     if not top:
         return ""
     head = "**The three most valuable actions.**" if len(top) == 3 else "**Actions.**"
-    return head + "\n\n" + "\n".join(_action_line(s) for s in top)
+    return head + "\n\n" + "\n".join(_action_line(s, _currency(summary)) for s in top)
 
 
 def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> str:

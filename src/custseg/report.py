@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from custseg import charts
+from custseg import charts, money
 from custseg.segments import segment_color
 
 #: Rows of the flagged-customer table.
@@ -98,14 +98,21 @@ def _num(fmt: str, prefix: str = "") -> Formatter:
     return format_value
 
 
+def _money(currency: str) -> Formatter:
+    """Amounts with two decimals in ``currency`` (see :mod:`custseg.money`)."""
+    def format_value(value: Any) -> str:
+        return "" if _missing(value) else money.money(value, currency, 2)
+    return format_value
+
+
 INT = _num(",.0f")
-MONEY = _num(",.2f", "£")
 SHARE = _num(".1%")
 FLOAT = _num(",.3f")
+#: Columns of amounts, formatted in the run's currency.
+_MONEY_COLUMNS = ("monetary", "revenue", "amount", "unit_price")
 #: Columns formatted as numbers (right-aligned) when a table does not say otherwise.
 _DEFAULT_FORMATS: dict[str, Formatter] = {
     "k": INT, "customers": INT, "rows": INT, "frequency": INT, "recency": INT, "quantity": INT,
-    "monetary": MONEY, "revenue": MONEY, "amount": MONEY, "unit_price": MONEY,
     "customer_share": SHARE, "revenue_share": SHARE, "min_share": SHARE, "precision": SHARE,
     "inertia": INT, "calinski_harabasz": INT, "silhouette": FLOAT, "davies_bouldin": FLOAT,
     "stability": FLOAT, "anomaly_score": FLOAT, "score": _num(",.2f"), "lines": INT,
@@ -119,7 +126,7 @@ def _swatch(name: Any) -> str:
 
 def table(frame: pd.DataFrame, *, formats: dict[str, Formatter] | None = None,
           labels: dict[str, str] | None = None, highlight: pd.Series | None = None,
-          segment_col: str | None = "segment") -> str:
+          segment_col: str | None = "segment", currency: str = "") -> str:
     """An HTML table of ``frame`` with escaped text and formatted numbers.
 
     Parameters
@@ -127,19 +134,22 @@ def table(frame: pd.DataFrame, *, formats: dict[str, Formatter] | None = None,
     frame:
         Rows to show (all of them; slice before calling).
     formats:
-        Column → formatter, merged over the defaults (counts with separators, £, %).
+        Column → formatter, merged over the defaults (counts with separators, money, %).
     labels:
         Column → header text.
     highlight:
         Boolean Series aligned with ``frame``; True rows get the ``chosen`` class.
     segment_col:
         Column whose values get the segment's colour swatch.
+    currency:
+        Written before amounts (see :mod:`custseg.money`).
 
     Returns
     -------
     The ``<table>`` markup.
     """
-    fmts = {**_DEFAULT_FORMATS, **(formats or {})}
+    fmts = {**_DEFAULT_FORMATS, **dict.fromkeys(_MONEY_COLUMNS, _money(currency)),
+            **(formats or {})}
     labels = labels or {}
     cols = list(frame.columns)
     head = "".join(f'<th class="{"num" if c in fmts else ""}">'
@@ -345,7 +355,8 @@ def _key_figures(result: Any) -> str:
     rfm = _get(result, "rfm")
     items: list[tuple[str, str]] = []
     if rfm is not None:
-        items += [("customers", f"{len(rfm):,}"), ("revenue", f"£{rfm['monetary'].sum():,.0f}")]
+        items += [("customers", f"{len(rfm):,}"),
+                  ("revenue", money.money(rfm["monetary"].sum(), money.currency_of(result)))]
     k = _get(_get(result, "clustering"), "k")
     if k is not None:
         items.append(("segments (k)", f"{k}"))
@@ -379,8 +390,9 @@ def _data(result: Any, fig: _Figures) -> str:
         + [("rows kept", report.rows_kept, "")],
         columns=["step", "rows", "why"])
     parts.append("<h3>Row account</h3>" + table(account))
+    currency = money.currency_of(result)
     parts.append(_pairs([("customers kept", f"{report.customers_kept:,}"),
-                         ("revenue kept", f"£{report.revenue_kept:,.2f}")]))
+                         ("revenue kept", money.money(report.revenue_kept, currency, 2))]))
     skipped = _get(report, "skipped") or {}
     if skipped:
         parts.append("<p class=\"muted\">Rules not applied: " + "; ".join(
@@ -388,7 +400,8 @@ def _data(result: Any, fig: _Figures) -> str:
     parts.append(fig(charts.cleaning_waterfall(report), "cleaning"))
     rfm = _get(result, "rfm")
     if rfm is not None and len(rfm):
-        parts.append(fig(charts.rfm_distributions(rfm), "rfm-distributions"))
+        parts.append(fig(charts.rfm_distributions(rfm, currency=currency),
+                         "rfm-distributions"))
     return "".join(parts)
 
 
@@ -412,14 +425,15 @@ _ACTION_COLUMNS = ("segment", "customers", "revenue_share", "opportunity", "acti
 def _segments(result: Any, fig: _Figures) -> str:
     parts = []
     clustering, rfm = _get(result, "clustering"), _get(result, "rfm")
+    currency = money.currency_of(result)
     if clustering is not None and _get(clustering, "pca") is not None:
         parts.append(fig(charts.pca_scatter(clustering.pca, rfm, clustering.pca_explained,
                                             _get(clustering, "pca_loadings"),
-                                            seed=_seed(result)), "pca"))
+                                            seed=_seed(result), currency=currency), "pca"))
     segments = _get(result, "segments")
     if segments is None:
         return "".join(parts) + _absent("Segment naming")
-    parts.append(fig(charts.segment_profiles(segments), "profiles"))
+    parts.append(fig(charts.segment_profiles(segments, currency=currency), "profiles"))
     cols = [c for c in _ACTION_COLUMNS if c in segments]
     parts.append("<h3>Actions</h3>" + table(segments[cols]))
     parts.append(_product_mix(result, segments, fig))
@@ -429,18 +443,20 @@ def _segments(result: Any, fig: _Figures) -> str:
 def _product_mix(result: Any, segments: pd.DataFrame, fig: _Figures) -> str:
     """What each segment buys, and the stock priorities (seed report §6.2)."""
     parts = []
+    currency = money.currency_of(result)
     mix = _get(result, "segment_products")
     if mix is not None and len(mix):
         parts.append("<h3>What each segment buys</h3><p class=\"muted\">Top products by "
                      "revenue and by buyers; lift above 1 means the segment over-buys it.</p>")
         for i, name in enumerate(segments["segment"].astype(str)):
-            parts.append(fig(charts.product_mix_bar(mix, name), f"mix-{i}"))
+            parts.append(fig(charts.product_mix_bar(mix, name, currency=currency), f"mix-{i}"))
     priorities = _get(result, "stock_priorities")
     if priorities is not None and len(priorities):
         cols = ["rank", "description", "revenue", "share", "customers", "trend", "trend_label"]
         parts.append("<h3>Stock priorities</h3>"
-                     + fig(charts.stock_priorities_bar(priorities), "stock")
-                     + table(priorities[[c for c in cols if c in priorities]]))
+                     + fig(charts.stock_priorities_bar(priorities, currency=currency), "stock")
+                     + table(priorities[[c for c in cols if c in priorities]],
+                             currency=currency))
     return "".join(parts)
 
 
@@ -476,6 +492,7 @@ def _customer_anomalies(result: Any, fig: _Figures) -> str:
     if rfm is None or "is_anomaly" not in rfm:
         return _absent("Customer anomaly scoring")
     parts = []
+    currency = money.currency_of(result)
     if info is not None:
         facts = [("detector", str(_get(info, "detector", "")))]
         if _get(info, "second_detector"):
@@ -484,15 +501,16 @@ def _customer_anomalies(result: Any, fig: _Figures) -> str:
             facts.append(("agreement of the two", SHARE(info.agreement)))
         facts.append(("flagged", f"{int(rfm['is_anomaly'].fillna(False).sum()):,}"))
         parts.append(_metrics(facts))
-    parts += [fig(charts.anomaly_scatter(rfm, x, y, seed=_seed(result)), f"anomaly-{x}-{y}")
-              for x, y in charts.ANOMALY_VIEWS]
+    parts += [fig(charts.anomaly_scatter(rfm, x, y, seed=_seed(result), currency=currency),
+                  f"anomaly-{x}-{y}") for x, y in charts.ANOMALY_VIEWS]
     flagged = rfm[rfm["is_anomaly"].fillna(False).astype(bool)]
     if "anomaly_score" in flagged:
         flagged = flagged.sort_values("anomaly_score", ascending=False, kind="stable")
     cols = [c for c in _CUSTOMER_COLUMNS if c in flagged]
     parts.append(f"<h3>Flagged customers (top {min(TOP_CUSTOMERS, len(flagged)):,} of "
                  f"{len(flagged):,}, most unusual first)</h3>"
-                 f'<div class="scroll">{table(flagged[cols].head(TOP_CUSTOMERS))}</div>')
+                 f'<div class="scroll">'
+                 f'{table(flagged[cols].head(TOP_CUSTOMERS), currency=currency)}</div>')
     return "".join(parts)
 
 
@@ -504,13 +522,15 @@ def _transaction_anomalies(result: Any, fig: _Figures) -> str:
     flagged = _get(result, "flagged_transactions")
     if flagged is None:
         return _absent("Transaction anomaly detection")
-    parts = [fig(charts.flagged_kinds(flagged), "flagged-kinds")]
+    currency = money.currency_of(result)
+    parts = [fig(charts.flagged_kinds(flagged, currency=currency), "flagged-kinds")]
     if flagged.empty:
         return "".join(parts)
     sums = {"amount": ("amount", "sum")} if "amount" in flagged else {}
     counts = (flagged.groupby("kind", sort=True).agg(lines=("kind", "size"), **sums)
               .reset_index().sort_values("lines", ascending=False, kind="stable"))
-    parts.append("<h3>Counts per kind</h3>" + table(counts, labels={"amount": "total amount"}))
+    parts.append("<h3>Counts per kind</h3>"
+                 + table(counts, labels={"amount": "total amount"}, currency=currency))
     cols = [c for c in _LINE_COLUMNS if c in flagged]
     for kind, group in flagged.groupby("kind", sort=True):
         top = group.sort_values("score", ascending=False, kind="stable") if "score" in group \
@@ -518,7 +538,8 @@ def _transaction_anomalies(result: Any, fig: _Figures) -> str:
         shown = min(TOP_LINES_PER_KIND, len(top))
         parts.append(f"<details><summary>{_esc(kind)}: {len(top):,} lines (top {shown:,} "
                      f"by score)</summary><div class=\"scroll\">"
-                     f"{table(top[cols].head(TOP_LINES_PER_KIND))}</div></details>")
+                     f"{table(top[cols].head(TOP_LINES_PER_KIND), currency=currency)}"
+                     "</div></details>")
     return "".join(parts)
 
 
