@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 import xlsxwriter
 
-from custseg import io, xlsx
+from custseg import xlsx
+from custseg.io import excel
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def read_both_ways(path: Path, sheet: str, monkeypatch) -> tuple[pa.Table, pa.Ta
     reader = fastexcel.read_excel(str(path))
     with monkeypatch.context() as patch:
         patch.setattr(xlsx, "plan", lambda *_: None)
-        whole = io._read_sheet(reader, path, sheet, None)
+        whole = excel._read_sheet(reader, path, sheet, None)
     used: list[bool] = []
     real_read = xlsx.read
 
@@ -41,7 +42,7 @@ def read_both_ways(path: Path, sheet: str, monkeypatch) -> tuple[pa.Table, pa.Ta
         return table
 
     monkeypatch.setattr(xlsx, "read", spy)
-    parts = io._read_sheet(reader, path, sheet, None)
+    parts = excel._read_sheet(reader, path, sheet, None)
     return whole, parts, used
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -57,6 +57,16 @@ def _non_product(cfg: CleaningConfig, _: date | None) -> str | None:
     return non_product_condition(cfg) if cfg.non_product and has_codes else None
 
 
+def _today(cfg: CleaningConfig) -> date:
+    """Today in UTC (not the machine's zone), unless the configuration fixes the day."""
+    return cfg.today or datetime.now(UTC).date()
+
+
+def _tomorrow(cfg: CleaningConfig) -> str:
+    """The first instant after today."""
+    return (_today(cfg) + timedelta(days=1)).isoformat()
+
+
 def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:
     if not cfg.non_positive:
         return None
@@ -67,11 +77,17 @@ def _non_positive(cfg: CleaningConfig, _: date | None) -> str | None:
 #: then what kind of line it is. A line outside the scope is counted there, so the stages that
 #: look at dropped lines (large cancellations) only see lines of the chosen market and period.
 RULES: tuple[Rule, ...] = (
+    Rule("invalid_number", "A quantity, price or amount that is infinite, not a number, or "
+         "beyond 10^12 in size is a corrupted cell, not a purchase.",
+         (), lambda _c, _: "NOT valid_numbers"),
     Rule("missing_customer", "A line without a customer id cannot be attributed to anyone.",
          ("customer_id",), lambda c, _: "customer_id IS NULL" if c.missing_customer else None),
     Rule("missing_values", "A line with an empty field (date, quantity, price, description, …) "
          "cannot be trusted; the seed dropped every row with a missing value.",
          (), _missing_values),
+    Rule("future_date", "A line dated after today cannot have happened yet: a typo in the "
+         "year, or a clock set wrong. Kept, it would move the snapshot and every recency.",
+         ("invoice_date",), lambda c, _: f"invoice_date >= TIMESTAMP '{_tomorrow(c)}'"),
     Rule("after_snapshot", "Lines on or after the as-of date are in the future of the snapshot.",
          ("invoice_date",),
          lambda _, as_of: f"invoice_date >= TIMESTAMP '{as_of.isoformat()}'" if as_of else None),
@@ -138,6 +154,7 @@ def _describe(rule: Rule, cfg: CleaningConfig, as_of: date | None) -> str:
         "country": f" (keep: {', '.join(cfg.countries)})",
         "max_line_total": f" (limit {cfg.max_line_total:g})" if cfg.max_line_total else "",
         "max_quantity": f" (limit {cfg.max_quantity:g})" if cfg.max_quantity else "",
+        "future_date": f" (today: {_today(cfg)})",
         "after_snapshot": f" (as of {as_of})" if as_of else "",
     }
     return rule.why + params.get(rule.name, "")
@@ -177,7 +194,7 @@ def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule,
                          for c in CANONICAL)
     cases = "\n    ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
     case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
-    columns = ", ".join(f"canon.{c}" for c in ("row_id", *CANONICAL))
+    columns = ", ".join(f"canon.{c}" for c in ("row_id", *CANONICAL, "valid_numbers"))
     key = ", ".join(DUPLICATE_KEY)
     if any(rule.name == "duplicate" for rule, _ in active):
         # The hash is computed once, inside the materialised rows; the few lines whose hash

@@ -237,6 +237,24 @@ class Config:
         """The default configuration."""
         return cls()
 
+    def with_preset(self, name: str | None) -> Config:
+        """This configuration with the data preset ``name`` (None: no preset) filling what
+        is left unset: the currency and the non-product stock codes."""
+        if name not in (None, *DATA_PRESETS):
+            from custseg.errors import ConfigError
+
+            raise ConfigError(f"Unknown data preset {name!r}. Use auto, "
+                              f"{', '.join(DATA_PRESETS)}.")
+        preset = DATA_PRESETS[name or "none"]
+        cleaning = self.cleaning
+        if cleaning.non_product_codes is None:
+            cleaning = dataclasses.replace(cleaning, non_product_codes=preset.non_product_codes)
+        if cleaning.non_product_prefixes is None:
+            cleaning = dataclasses.replace(cleaning,
+                                           non_product_prefixes=preset.non_product_prefixes)
+        currency = preset.currency if self.currency is None else self.currency
+        return dataclasses.replace(self, cleaning=cleaning, currency=currency)
+
     def replace(self, **changes: object) -> Config:
         """Return a copy with some top-level fields replaced."""
         return dataclasses.replace(self, **changes)

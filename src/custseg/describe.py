@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from custseg import io
+from custseg.config import Config
 from custseg.engine import connect
 from custseg.errors import MappingError
 
@@ -39,29 +39,35 @@ class SourceFacts:
             if absent:
                 pairs.append(("not found", ", ".join(absent) + " (optional; rules that need "
                               "them are switched off)"))
+        if info.preset:
+            pairs.append(("data preset", info.preset))
+        if info.encoding and info.encoding != "utf-8":
+            pairs.append(("encoding", info.encoding))
+        if info.decimal:
+            pairs.append(("decimal separator", repr(info.decimal)))
         if info.date_format:
             pairs.append(("date format", info.date_format))
         if self.first_date is not None:
             pairs.append(("date range", f"{self.first_date} → {self.last_date}"))
         if self.customers is not None:
             pairs.append(("customers", f"{self.customers:,}"))
+        pairs += [("note", note) for note in info.notes]
         return pairs
 
 
 def describe_source(path: str | Path, *, sheet: str | None = None,
-                    mapping: str | dict[str, str] | None = None) -> SourceFacts:
+                    mapping: str | dict[str, str] | None = None,
+                    config: Config | None = None) -> SourceFacts:
     """Read ``path`` and describe it. A mapping problem is reported, not raised."""
+    config = config or Config()
     overrides = io.parse_mapping(mapping) if isinstance(mapping, str) else dict(mapping or {})
-    con = connect()
-    info = io.register_source(con, path, sheet=sheet, overrides=overrides)
-    if info.format == "csv":
-        info = dataclasses.replace(info, delimiter=io.sniff_text(con, path)["delimiter"])
+    con = connect(config)
+    info = io.register_source(con, path, sheet=sheet, overrides=overrides, read=config.read)
     try:
-        info = dataclasses.replace(info, mapping=io.detect_mapping(
-            list(info.columns), overrides, info.path or "the input"))
+        info = io.map_columns(info, overrides, config.preset)
     except MappingError as exc:
         return SourceFacts(info, str(exc), None, None, None)
-    select_sql, info = io.canonical_select(con, info)
+    select_sql, info = io.canonical_select(con, info, config.read)
     first, last, customers = con.execute(
         f"SELECT min(invoice_date), max(invoice_date), count(DISTINCT customer_id) "
         f"FROM ({select_sql})").fetchall()[0]

@@ -29,6 +29,9 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     if config.memory_limit:
         con.execute("SET memory_limit = ?", [config.memory_limit])
     con.execute("SET temp_directory = ?", [tempfile.gettempdir() + "/custseg-duckdb"])
+    # Zone-aware timestamps become UTC explicitly (custseg.io.types); this makes sure no
+    # implicit conversion ever uses the machine's zone either.
+    con.execute("SET TimeZone = 'UTC'")
     # Scans must keep file order: row_id is the position of a line in the input.
     con.execute("SET preserve_insertion_order = true")
     return con

@@ -1,0 +1,266 @@
+"""Readers: any supported export becomes the DuckDB view ``source`` with its original columns.
+
+The file's content decides how it is read (:mod:`custseg.io.sniff`); workbooks go through
+calamine (:mod:`custseg.io.excel`); delimited text and Parquet are scanned by DuckDB, so they
+are never held in Python memory; frames are registered as they are (:mod:`custseg.io.frames`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from custseg.config import ReadConfig
+from custseg.errors import InputError
+from custseg.io import excel, frames, numbers, sniff
+from custseg.io.mapping import text_headers
+from custseg.io.sql import literal, reader_cause
+
+#: DuckDB's default longest line (2 MB) refuses exports with long description cells; lines up
+#: to this many bytes are read. DuckDB sizes its read buffers from it (16 times by default, a
+#: gigabyte here), so the buffer is set to twice the line instead.
+MAX_LINE_BYTES = 1 << 24
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What was read: format, sheets, columns, mapping and size, and how it was read."""
+
+    path: str | None
+    format: str
+    columns: tuple[str, ...]
+    mapping: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    sheets: tuple[str, ...] = ()
+    delimiter: str | None = None
+    date_format: str | None = None
+    #: Decimal separator of text numbers ("." or ","), when the input has any.
+    decimal: str | None = None
+    encoding: str | None = None
+    #: The data preset applied ("online_retail", …) or None.
+    preset: str | None = None
+    #: A total column found by name but not used, because quantity × unit price is per line.
+    total_column: str | None = None
+    #: Things the reader decided that a user should know (a wrong extension, an encoding, …).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        """How messages name the input."""
+        return self.path or "the input frame"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "columns": list(self.columns),
+            "mapping": self.mapping,
+            "rows": self.rows,
+            "sheets": list(self.sheets),
+            "delimiter": self.delimiter,
+            "date_format": self.date_format,
+            "decimal": self.decimal,
+            "encoding": self.encoding,
+            "preset": self.preset,
+            "total_column": self.total_column,
+            "notes": list(self.notes),
+        }
+
+
+def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str | None = None,
+                    overrides: Mapping[str, str] | None = None,
+                    read: ReadConfig | None = None) -> SourceInfo:
+    """Make ``source`` available as the DuckDB view ``source`` with its original columns.
+
+    Parameters
+    ----------
+    source:
+        A path (str or Path) or a pandas/polars/Arrow frame.
+    sheet:
+        Excel only: a sheet name, ``"all"`` to stack every sheet with the same header, or None
+        for the first sheet with recognisable columns.
+    overrides:
+        Explicit ``key -> column`` choices (from ``--map``); they also force id columns to text.
+    read:
+        Decimal separator and workbook size limit.
+
+    Returns
+    -------
+    SourceInfo, with ``mapping`` still empty (see :func:`custseg.io.map_columns`).
+    """
+    read = read or ReadConfig()
+    if not isinstance(source, str | Path):
+        frames.arrow_to_table(con, frames.to_arrow(source))
+        return _table_source(con, None, "frame")
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: no such file. Check the path and try again.")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the transaction file inside it.")
+    found = sniff.sniff(path, _temp_dir(con))
+    try:
+        if found.format == "excel":
+            sheets, notes = excel.register_workbook(con, found.path, sheet, overrides, read,
+                                                    shown=path)
+            return _table_source(con, path, "excel", sheets=sheets,
+                                 notes=tuple(found.notes) + notes)
+        if found.format == "parquet":
+            return _register_parquet(con, path, found)
+        return _register_csv(con, path, found, overrides, read)
+    finally:
+        found.cleanup()
+
+
+def _temp_dir(con: duckdb.DuckDBPyConnection) -> str | None:
+    """DuckDB's spill directory, which the user chose with --temp-dir (created if needed)."""
+    try:
+        folder = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+    except (duckdb.Error, OSError, IndexError):
+        return None
+
+
+def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Sniffed,
+                  overrides: Mapping[str, str] | None, read: ReadConfig) -> SourceInfo:
+    """Read delimited text once into a table; a column whose type guess fails further down the
+    file (numbers first, text later) is read again as text."""
+    notes = list(found.notes)
+    options = [f"header = true, max_line_size = {MAX_LINE_BYTES}, "
+               f"buffer_size = {2 * MAX_LINE_BYTES}"]
+    if found.compression:
+        options.append(f"compression = '{found.compression}'")
+    dialect = _dialect(con, found, options, shown)
+    decimal = read.decimal or numbers.sniff_decimal(dialect["samples"], shown)
+    if decimal == "," and dialect["delimiter"] != ",":
+        # DuckDB then types "2,55" as 2.55; a column it cannot type ("1.234,5") stays text
+        # and is converted in SQL with the same separator.
+        options.append("decimal_separator = ','")
+    text = text_headers(overrides)
+    for _ in range(32):
+        types = (", types = {" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in text) + "}"
+                 if text else "")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE source_table AS SELECT * FROM "
+                        f"read_csv({literal(str(found.path))}, {', '.join(options)}{types})")
+            break
+        except duckdb.ConversionException as exc:
+            column = re.search(r'column "(.+?)"', str(exc))
+            if column is None or column.group(1) in text:
+                raise _csv_error(shown, exc) from exc
+            text.add(column.group(1))
+        except duckdb.InvalidInputException as exc:
+            if "unicode" in str(exc).lower() and found.encoding == "utf-8":
+                # The first megabyte was UTF-8, a later line is not: read it as Windows text.
+                try:
+                    retry = sniff.transcode(found, "cp1252", _temp_dir(con))
+                except InputError:  # a byte cp1252 leaves undefined: latin-1 defines all
+                    retry = sniff.transcode(found, "latin-1", _temp_dir(con))
+                try:
+                    return _register_csv(con, shown, retry, overrides, read)
+                finally:
+                    retry.cleanup()
+            raise _csv_error(shown, exc) from exc
+        except duckdb.Error as exc:
+            raise _csv_error(shown, exc) from exc
+    info = _table_source(con, shown, "csv", delimiter=dialect["delimiter"], decimal=decimal,
+                         encoding=found.encoding, notes=tuple(notes))
+    _check_shape(con, info, found)
+    con.execute("CREATE OR REPLACE VIEW source AS SELECT rowid AS __row_id, * "
+                "FROM source_table")
+    return info
+
+
+def _dialect(con: duckdb.DuckDBPyConnection, found: sniff.Sniffed, options: list[str],
+             shown: Path) -> dict[str, Any]:
+    """The delimiter DuckDB's sniffer finds, and a sample of fields for the decimal check."""
+    try:
+        row = con.execute(f"SELECT Delimiter FROM sniff_csv({literal(str(found.path))}, "
+                          f"{', '.join(options)})").fetchall()[0]
+        samples = con.execute(
+            f"SELECT * FROM read_csv({literal(str(found.path))}, {', '.join(options)}, "
+            f"all_varchar = true) LIMIT 20000").fetchall()
+    except duckdb.Error as exc:
+        raise _csv_error(shown, exc) from exc
+    return {"delimiter": row[0], "samples": samples}
+
+
+def _check_shape(con: duckdb.DuckDBPyConnection, info: SourceInfo, found: sniff.Sniffed) -> None:
+    """Name the real cause when the text did not come out as a table of rows."""
+    if info.rows == 0:
+        raise InputError(f"{info.where}: the file has a header ({', '.join(info.columns)}) "
+                         f"but no data rows. Export the data again with its rows.")
+    if len(info.columns) == 1:
+        line = _ragged_line(found)
+        if line is not None:
+            number, count, expected, delimiter = line
+            raise InputError(
+                f"{info.where}: line {number} has {count} fields where the header has "
+                f"{expected} (delimiter {delimiter!r}), so the file is not one table. Fix or "
+                f"remove the lines with extra or missing fields (quote fields that contain "
+                f"the delimiter) and try again.")
+
+
+def _ragged_line(found: sniff.Sniffed) -> tuple[int, int, int, str] | None:
+    """The first line whose field count differs from the header's, for the most likely
+    delimiter: DuckDB's sniffer falls back to one column on ragged files without saying why."""
+    opener = gzip.open if found.compression == "gzip" else open
+    with opener(found.path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
+        head = handle.readline()
+        counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
+        delimiter = max(counts, key=lambda d: counts[d])
+        if not counts[delimiter]:
+            return None
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=delimiter)
+        expected = len(next(reader))
+        for number, row in enumerate(reader, start=2):
+            if row and len(row) != expected:
+                return number, len(row), expected, delimiter
+            if number > 1_000_000:
+                break
+    return None
+
+
+def _csv_error(path: Path, exc: Exception) -> InputError:
+    return InputError(
+        f"{path}: cannot be read as delimited text: {reader_cause(exc, 400)} Check that every "
+        f"line has the same number of fields, that the first line is a header, and that "
+        f"numbers use one format.", detail=str(exc))
+
+
+def _table_source(con: duckdb.DuckDBPyConnection, path: Path | None, fmt: str,
+                  **extra: Any) -> SourceInfo:
+    """Describe ``source_table``."""
+    names = [r[0] for r in con.execute("DESCRIBE source_table").fetchall()]
+    rows = int(con.execute("SELECT count(*) FROM source_table").fetchall()[0][0])
+    return SourceInfo(path=str(path) if path else None, format=fmt, columns=tuple(names),
+                      rows=rows, **extra)
+
+
+def _register_parquet(con: duckdb.DuckDBPyConnection, shown: Path,
+                      found: sniff.Sniffed) -> SourceInfo:
+    scan = f"read_parquet({literal(str(found.path))}, file_row_number = true)"
+    # A Parquet file taken out of a zip archive is a temporary copy: keep its rows.
+    kind = "TABLE" if found.temporary else "VIEW"
+    try:
+        con.execute(f"CREATE OR REPLACE {kind} source AS SELECT file_row_number AS __row_id, "
+                    f"* EXCLUDE (file_row_number) FROM {scan}")
+        names = [r[0] for r in con.execute("DESCRIBE source").fetchall()][1:]
+        rows = int(con.execute("SELECT count(*) FROM source").fetchall()[0][0])
+    except duckdb.Error as exc:
+        raise InputError(f"{shown}: not a readable Parquet file ({reader_cause(exc)}).",
+                         detail=str(exc)) from exc
+    if rows == 0:
+        raise InputError(f"{shown}: the Parquet file has columns ({', '.join(names)}) but no "
+                         f"rows. Export the data again with its rows.")
+    return SourceInfo(path=str(shown), format="parquet", columns=tuple(names), rows=rows,
+                      notes=tuple(found.notes))

@@ -1,0 +1,313 @@
+"""Canonical types: the SQL that turns the input's columns into the ``lines`` columns — ids as
+normalised text, numbers as DOUBLE (with the right decimal separator), dates as UTC timestamps.
+
+Anything the data cannot settle with certainty (two date orders that both read every value, a
+decimal separator) is refused with the setting that settles it; values that cannot be
+converted are reported row by row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import duckdb
+
+from custseg.config import ReadConfig
+from custseg.errors import InputError
+from custseg.io import numbers
+from custseg.io.mapping import CANONICAL
+from custseg.io.readers import SourceInfo
+from custseg.io.sql import literal, quote
+
+#: Date formats tried on text dates. Zone-aware forms (%z) are converted to UTC.
+DATE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S.%f%z",
+    "%Y-%m-%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%m-%d-%Y %H:%M",
+    "%m-%d-%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+)
+
+#: Excel serial day numbers accepted as dates: 1901-01-01 to 2099-12-31.
+SERIAL_RANGE = (367, 73415)
+#: Numbers beyond this (or infinite, or NaN) are not amounts but corrupted cells.
+MAX_ABS_NUMBER = 1e12
+
+_SAMPLE = 20_000
+
+SERIAL_NOTE = "the dates were Excel serial day numbers (days since 1899-12-30) and were converted"
+
+
+def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
+                     read: ReadConfig | None = None) -> tuple[str, SourceInfo]:
+    """SQL selecting the canonical columns (and ``row_id``, ``valid_numbers``) from the view
+    ``source``.
+
+    Absent optional columns become typed NULLs. Text numbers and text dates are converted;
+    values that cannot be converted raise :class:`InputError` naming the rows. Numbers that
+    are not finite or beyond :data:`MAX_ABS_NUMBER` make ``valid_numbers`` false (the
+    cleaning rule ``invalid_number`` drops those lines) and ``amount`` NULL.
+
+    Returns
+    -------
+    The SELECT statement and ``info`` updated with the date format and decimal separator.
+    """
+    read = read or ReadConfig()
+    mapping = info.mapping
+    types = _column_types(con)
+    exprs: dict[str, str] = {}
+    for key in ("invoice", "stock_code", "customer_id"):
+        exprs[key] = (_text_expr(mapping[key], types[mapping[key]]) if key in mapping
+                      else "CAST(NULL AS VARCHAR)")
+    for key in ("description", "country"):
+        exprs[key] = (f"NULLIF(trim(CAST({quote(mapping[key])} AS VARCHAR)), '')"
+                      if key in mapping else "CAST(NULL AS VARCHAR)")
+    decimals: dict[str, str] = {}
+    for key in ("quantity", "unit_price", "amount"):
+        if key not in mapping:
+            exprs[key] = "CAST(NULL AS DOUBLE)"
+            continue
+        column = mapping[key]
+        if _is_text(types[column]):
+            values = [r[0] for r in con.execute(
+                f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
+                f"LIMIT {_SAMPLE}").fetchall()]
+            decimals[key] = numbers.decide(values, column, info.where, info.decimal,
+                                           read.decimal)
+            exprs[key] = numbers.number_sql(column, decimals[key])
+        else:
+            exprs[key] = f"CAST({quote(column)} AS DOUBLE)"
+    date_col = mapping["invoice_date"]
+    exprs["invoice_date"], date_format, date_note = _date_expr(
+        con, info, date_col, types[date_col], read.date_format)
+    _check_conversions(con, info, exprs, types)
+    raw_amount = exprs["amount"] if "amount" in mapping else \
+        f"({exprs['quantity']}) * ({exprs['unit_price']})"
+    valid = " AND ".join(
+        f"(({e}) IS NULL OR (isfinite({e}) AND abs({e}) <= {MAX_ABS_NUMBER:.0f}))"
+        for e in (exprs["quantity"], exprs["unit_price"], raw_amount))
+    exprs["valid_numbers"] = valid
+    # Exact decimals (to 1/100 of a penny): sums of doubles depend on the order in which
+    # parallel threads add them, and results must be identical run to run.
+    exprs["amount"] = f"CASE WHEN {valid} THEN CAST(({raw_amount}) AS DECIMAL(18, 4)) END"
+    if "invoice" not in mapping:
+        # Without invoice numbers an order is a distinct (customer, timestamp).
+        exprs["invoice"] = (f"({exprs['customer_id']}) || '@' || "
+                            f"CAST(({exprs['invoice_date']}) AS VARCHAR)")
+    notes = info.notes + ((date_note,) if date_note else ())
+    if info.total_column:
+        notes += (_total_note(con, info, types, exprs, read),)
+    select = ",\n  ".join(f"{exprs[k]} AS {k}" for k in (*CANONICAL, "valid_numbers"))
+    sql = f"SELECT CAST(__row_id AS BIGINT) AS row_id,\n  {select}\nFROM source"
+    used = set(decimals.values())
+    decimal = used.pop() if len(used) == 1 else info.decimal
+    if decimal == "," and not read.decimal:
+        notes += ("numbers use a decimal comma (2,55 is two and 55 hundredths); say "
+                  "--decimal . if that is wrong",)
+    return sql, dataclasses.replace(info, date_format=date_format, decimal=decimal,
+                                    notes=notes)
+
+
+def _total_note(con: duckdb.DuckDBPyConnection, info: SourceInfo, types: dict[str, str],
+                exprs: dict[str, str], read: ReadConfig) -> str:
+    """How often the unused total column disagrees with quantity × unit price."""
+    column = info.total_column or ""
+    if _is_text(types[column]):
+        values = [r[0] for r in con.execute(
+            f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
+            f"LIMIT {_SAMPLE}").fetchall()]
+        total = numbers.number_sql(column, numbers.decide(
+            values, column, info.where, info.decimal, read.decimal))
+    elif _is_number(types[column]):
+        total = f"CAST({quote(column)} AS DOUBLE)"
+    else:
+        return (f"the column {column!r} was not used as the line amount: quantity × unit "
+                f"price was")
+    line = f"({exprs['quantity']}) * ({exprs['unit_price']})"
+    differ, compared = con.execute(
+        f"SELECT count(*) FILTER (WHERE abs({line} - {total}) > 0.005 + 1e-9 * abs({total})), "
+        f"count(*) FROM source WHERE {line} IS NOT NULL AND {total} IS NOT NULL").fetchall()[0]
+    share = f" ({differ / compared:.1%})" if compared else ""
+    return (f"the column {column!r} was not used as the line amount: quantity × unit price "
+            f"was, as it is per line; the two disagree on {differ:,} of {compared:,} lines"
+            f"{share}. If {column!r} is the line amount, say --map amount={column}")
+
+
+def _column_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {r[0]: r[1] for r in con.execute("DESCRIBE source").fetchall() if r[0] != "__row_id"}
+
+
+def _is_text(ctype: str) -> bool:
+    return ctype.upper().startswith(("VARCHAR", "STRING"))
+
+
+def _is_number(ctype: str) -> bool:
+    return ctype.upper().startswith(("DOUBLE", "FLOAT", "DECIMAL", "REAL", "BIGINT", "INTEGER",
+                                     "HUGEINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"))
+
+
+def _text_expr(col: str, ctype: str) -> str:
+    """Normalised text for an id: trimmed, empty as NULL, and numbers without ".0"."""
+    q = quote(col)
+    if ctype.upper().startswith(("DOUBLE", "FLOAT", "DECIMAL", "REAL")):
+        # Whole numbers (ids stored as floats, e.g. 17850.0) print without decimals.
+        return (f"CASE WHEN {q} = trunc({q}) THEN CAST(CAST({q} AS HUGEINT) AS VARCHAR) "
+                f"ELSE CAST({q} AS VARCHAR) END")
+    text = f"trim(CAST({q} AS VARCHAR))"
+    # LIKE guards the costly regexp: only text such as "17850.0" needs it.
+    return (f"NULLIF(CASE WHEN {text} LIKE '%.0' THEN regexp_replace({text}, '\\.0+$', '') "
+            f"ELSE {text} END, '')")
+
+
+def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype: str,
+               forced: str | None) -> tuple[str, str | None, str | None]:
+    """SQL for the invoice timestamp (UTC, without zone), the text date format used (None if
+    typed), and a note for the user (None if nothing to say)."""
+    upper = ctype.upper()
+    q = quote(col)
+    if upper.startswith("TIMESTAMP WITH TIME ZONE") or upper == "TIMESTAMPTZ":
+        # Explicit: a plain CAST would use the session's zone, i.e. the machine's.
+        return f"timezone('UTC', {q})", None, "zone-aware timestamps were converted to UTC"
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        return f"CAST({q} AS TIMESTAMP)", None, None
+    if _is_number(upper):
+        return _serial_expr(con, info, col), None, SERIAL_NOTE
+    if not _is_text(upper):
+        raise InputError(
+            f"{info.where}: column {col!r} (invoice_date) holds {ctype} values, not dates. "
+            f"Map the date column with --map invoice_date=<column>.")
+    sample = (f"(SELECT trim({q}) AS v FROM source WHERE {q} IS NOT NULL AND trim({q}) <> '' "
+              f"LIMIT {_SAMPLE})")
+    if forced:
+        return _parse(q, forced), forced, None
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(try_strptime(v, {literal(f)}))" for f in DATE_FORMATS)
+        + f", count(*) FROM {sample}").fetchall()[0]
+    total = counts[-1]
+    if not total:
+        raise InputError(
+            f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a "
+            f"date. Fill it, or map another column with --map invoice_date=<column>.")
+    best = max(counts[:-1])
+    if best < 0.5 * total:
+        examples = [r[0] for r in con.execute(f"SELECT v FROM {sample} LIMIT 3").fetchall()]
+        raise InputError(
+            f"{info.where}: cannot recognise the dates in column {col!r} (e.g. "
+            f"{', '.join(map(repr, examples))}). Give the format with --date-format, e.g. "
+            f"--date-format '%d/%m/%Y %H:%M', or export dates like 2011-12-09 12:50:00.")
+    candidates = [f for f, n in zip(DATE_FORMATS, counts, strict=False) if n == best]
+    fmt = _settle_order(con, info, col, candidates, sample)
+    return _parse(q, fmt), fmt, None
+
+
+def _parse(q: str, fmt: str) -> str:
+    parsed = f"try_strptime(trim({q}), {literal(fmt)})"
+    return f"timezone('UTC', {parsed})" if "%z" in fmt else parsed
+
+
+def _settle_order(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
+                  candidates: list[str], sample: str) -> str:
+    """Among formats that read the same number of sampled values, the one that reads the whole
+    column; refused when two of them read every value but differently (01/02 as 1 February and
+    as 2 January)."""
+    rivals = [f for f in candidates[1:] if _differ(con, candidates[0], f, sample)]
+    if not rivals:
+        return candidates[0]
+    formats = [candidates[0], *rivals]
+    q = quote(col)
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(try_strptime(trim({q}), {literal(f)}))" for f in formats)
+        + f" FROM source WHERE {q} IS NOT NULL").fetchall()[0]
+    best = max(counts)
+    winners = [f for f, n in zip(formats, counts, strict=False) if n == best]
+    if len(winners) == 1:
+        return winners[0]
+    first, second = winners[:2]
+    examples = con.execute(
+        f"SELECT v, try_strptime(v, {literal(first)}), try_strptime(v, {literal(second)}) "
+        f"FROM {sample} WHERE try_strptime(v, {literal(first)}) <> "
+        f"try_strptime(v, {literal(second)}) LIMIT 2").fetchall()
+    shown = "; ".join(f"{v!r} is {a:%d %B %Y} as {first} but {b:%d %B %Y} as {second}"
+                      for v, a, b in examples)
+    raise InputError(
+        f"{info.where}: the dates in column {col!r} read correctly in two orders, and no "
+        f"value settles which: {shown}. Say which is right with --date-format, e.g. "
+        f"--date-format '{first}' or --date-format '{second}'.")
+
+
+def _differ(con: duckdb.DuckDBPyConnection, a: str, b: str, sample: str) -> bool:
+    return bool(con.execute(
+        f"SELECT count(*) FROM {sample} WHERE try_strptime(v, {literal(a)}) <> "
+        f"try_strptime(v, {literal(b)})").fetchall()[0][0])
+
+
+def _serial_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str) -> str:
+    """Excel serial day numbers (days since 1899-12-30, the fraction the time of day), as
+    written by a workbook whose date cells lost their format, or a CSV saved from one."""
+    q = quote(col)
+    low, high, count = con.execute(
+        f"SELECT min({q}), max({q}), count({q}) FROM source").fetchall()[0]
+    if not count:
+        raise InputError(
+            f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a "
+            f"date. Fill it, or map another column with --map invoice_date=<column>.")
+    if not (SERIAL_RANGE[0] <= float(low) and float(high) <= SERIAL_RANGE[1]):
+        raise InputError(
+            f"{info.where}: column {col!r} (invoice_date) holds numbers from {low:g} to "
+            f"{high:g}, which are neither dates nor Excel serial dates (1901–2099). Map the "
+            f"date column with --map invoice_date=<column>.")
+    seconds = f"CAST(round(CAST({q} AS DOUBLE) * 86400) AS BIGINT)"
+    return f"(TIMESTAMP '1899-12-30' + to_seconds({seconds}))"
+
+
+def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: dict[str, str],
+                       types: dict[str, str]) -> None:
+    """Raise when a text number or text date does not convert, naming the first rows."""
+    for key in ("quantity", "unit_price", "amount", "invoice_date"):
+        col = info.mapping.get(key)
+        if col is None or not _is_text(types[col]):
+            continue
+        bad = f"{quote(col)} IS NOT NULL AND trim({quote(col)}) <> '' AND ({exprs[key]}) IS NULL"
+        rows = con.execute(
+            f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} ORDER BY 1 LIMIT 5"
+        ).fetchall()
+        if rows:
+            # Row numbers as a spreadsheet shows them: the header is row 1.
+            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
+            what = "dates in the detected format" if key == "invoice_date" else "numbers"
+            raise InputError(
+                f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
+                f"{where}. Fix or remove those rows and try again."
+                + (" If the format is wrong, give it with --date-format."
+                   if key == "invoice_date" else ""))
+
+
+def preview(con: duckdb.DuckDBPyConnection, select_sql: str) -> dict[str, Any]:
+    """First and last date and the number of customers, for ``custseg inspect``."""
+    first, last, customers = con.execute(
+        f"SELECT min(invoice_date), max(invoice_date), count(DISTINCT customer_id) "
+        f"FROM ({select_sql})").fetchall()[0]
+    return {"first": first, "last": last, "customers": int(customers)}
