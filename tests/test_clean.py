@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import custseg
 from custseg.clean import RULE_NAMES
-from custseg.config import CleaningConfig
+from custseg.config import NON_PRODUCT_CODES, CleaningConfig
 from custseg.errors import EmptyResultError
 from tests.logs import edge_log
 
@@ -37,7 +37,9 @@ def expected_drops(frame: pd.DataFrame, cfg: CleaningConfig) -> pd.Series:
         "adjustment": inv.str.upper().str.startswith("A") if cfg.adjustments else None,
         "non_positive": ((frame["Quantity"] <= 0) | (frame["UnitPrice"] <= 0))
         if cfg.non_positive else None,
-        "non_product": frame["StockCode"].str.upper().isin(cfg.non_product_codes)
+        # The edge log has Online Retail's columns, so that preset's codes apply.
+        "non_product": frame["StockCode"].str.upper().isin(
+            NON_PRODUCT_CODES if cfg.non_product_codes is None else cfg.non_product_codes)
         if cfg.non_product else None,
         "max_line_total": total > cfg.max_line_total if cfg.max_line_total else None,
         "max_quantity": frame["Quantity"] > cfg.max_quantity if cfg.max_quantity else None,
@@ -67,12 +69,15 @@ def test_default_rules_drop_each_edge_case_once_under_its_first_rule():
     # The cancelled 74,215-unit line is counted as a cancellation, not as an extreme quantity.
     assert report.dropped["cancellation"] == 2
     assert report.dropped["duplicate"] == 1
-    assert report.customers_kept == 3  # 12345, 12346 (its hand warmers) and 12347
+    # 12345, 12346 (its hand warmers), 12347, and France's 12348 and Germany's 12349: every
+    # country is kept by default.
+    assert report.customers_kept == 5
 
 
 def test_seed_preset_runs_only_the_seed_rules():
     dataset = run_clean(edge_log(), CleaningConfig.preset("seed"))
-    assert list(dataset.cleaning.dropped) == ["missing_customer", "missing_values", "country",
+    assert list(dataset.cleaning.dropped) == ["invalid_number", "missing_customer",
+                                              "missing_values", "future_date", "country",
                                               "cancellation", "max_line_total",
                                               "max_quantity"]
     assert {"duplicate", "adjustment", "non_positive", "non_product"} <= set(

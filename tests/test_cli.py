@@ -34,7 +34,8 @@ def test_run_writes_the_report_and_customers(edge_csv, tmp_path):
     for col in ("customer_id", "recency", "frequency", "monetary", "r_score", "f_score",
                 "m_score", "rfm_segment"):
         assert col in customers.columns
-    assert customers["customer_id"].tolist() == ["12345", "12346", "12347"]
+    # Every country is kept by default (France's 12348, Germany's 12349).
+    assert customers["customer_id"].tolist() == ["12345", "12346", "12347", "12348", "12349"]
     parquet = pd.read_parquet(out / "customers.parquet")
     assert parquet["monetary"].tolist() == pytest.approx(customers["monetary"].tolist())
     summary = json.loads((out / "summary.json").read_text())

@@ -10,8 +10,12 @@ import pandas as pd
 import pytest
 
 from custseg import products
-from custseg.config import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES
+from custseg.config import NON_PRODUCT_CODES, NON_PRODUCT_PREFIXES, CleaningConfig
 from custseg.errors import ConfigError, InputError
+
+#: The hand log uses Online Retail's non-product codes (POST, …): that preset's lists.
+UCI = CleaningConfig(non_product_codes=NON_PRODUCT_CODES,
+                     non_product_prefixes=NON_PRODUCT_PREFIXES)
 
 LINE_COLUMNS = ["invoice", "stock_code", "description", "quantity", "invoice_date",
                 "unit_price", "customer_id", "country", "drop_rule"]
@@ -97,7 +101,7 @@ def reference_mix(log: pd.DataFrame, assignment: pd.DataFrame) -> pd.DataFrame:
 
 def test_shares_and_lift_match_pandas():
     log = hand_log()
-    got = products.segment_products(connect(log), ASSIGNMENT, top_n=100)
+    got = products.segment_products(connect(log), ASSIGNMENT, top_n=100, cleaning=UCI)
     ref = reference_mix(log, ASSIGNMENT)
     merged = ref.merge(got, on=["segment", "stock_code"], suffixes=("_ref", ""),
                        how="outer", indicator=True)
@@ -112,7 +116,7 @@ def test_shares_and_lift_match_pandas():
 
 
 def test_non_product_codes_left_out_even_when_not_cleaned():
-    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100)
+    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100, cleaning=UCI)
     assert set(got["stock_code"]) == {"P1", "P2", "P3", "P4", "P5"}
     # Shares divide by product revenue only, so they add up to 1 in each segment.
     np.testing.assert_allclose(got.groupby("segment")["segment_share"].sum(), 1.0)
@@ -120,7 +124,7 @@ def test_non_product_codes_left_out_even_when_not_cleaned():
 
 def test_top_lists_are_the_union_of_both_rankings():
     log = hand_log()
-    got = products.segment_products(connect(log), ASSIGNMENT, top_n=1)
+    got = products.segment_products(connect(log), ASSIGNMENT, top_n=1, cleaning=UCI)
     ref = reference_mix(log, ASSIGNMENT)
     ref["rank_revenue"] = (ref.sort_values(["revenue", "stock_code"], ascending=[False, True])
                            .groupby("segment").cumcount() + 1)
@@ -138,22 +142,22 @@ def test_top_lists_are_the_union_of_both_rankings():
 
 
 def test_description_is_the_most_common_trimmed_one():
-    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100)
+    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100, cleaning=UCI)
     names = got.drop_duplicates("stock_code").set_index("stock_code")["description"]
     assert names["P1"] == "RED MUG"  # 3 × "RED MUG" (one with a trailing space) vs 1 × "MUG, RED"
 
 
 def test_segments_ordered_by_revenue():
-    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100)
+    got = products.segment_products(connect(hand_log()), ASSIGNMENT, top_n=100, cleaning=UCI)
     assert list(dict.fromkeys(got["segment"])) == ["C", "A", "B"]  # 480, 142, 121
 
 
 def test_bad_arguments_raise_with_a_fix():
     con = connect(hand_log())
     with pytest.raises(InputError, match="segment"):
-        products.segment_products(con, ASSIGNMENT.drop(columns="segment"))
+        products.segment_products(con, ASSIGNMENT.drop(columns="segment"), cleaning=UCI)
     with pytest.raises(ConfigError, match="top_n"):
-        products.segment_products(con, ASSIGNMENT, top_n=0)
+        products.segment_products(con, ASSIGNMENT, top_n=0, cleaning=UCI)
     with pytest.raises(ConfigError, match="cover"):
         products.valuable_segments(pd.DataFrame({"segment": ["A"], "revenue": [1.0]}), 0)
 
@@ -161,7 +165,7 @@ def test_bad_arguments_raise_with_a_fix():
 def test_assignment_stays_local_and_survives_an_unfinished_result():
     con = connect(hand_log())
     con.execute("SELECT count(*) FROM clean").fetchone()  # leaves a pending result behind
-    products.segment_products(con, ASSIGNMENT)
+    products.segment_products(con, ASSIGNMENT, cleaning=UCI)
     tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     assert products.ASSIGNMENT_TABLE not in tables
 
@@ -178,7 +182,8 @@ def test_stock_priorities_shares_and_trend_match_pandas():
     log = hand_log()
     # Profile order puts A first; A (19% of revenue) and B (16%) are needed to pass 30%.
     profile = pd.DataFrame({"segment": ["A", "B", "C"], "revenue": [142.0, 121.0, 480.0]})
-    got = products.stock_priorities(connect(log), ASSIGNMENT, profile, top_n=3, cover=0.3)
+    got = products.stock_priorities(connect(log), ASSIGNMENT, profile, top_n=3, cover=0.3,
+                                    cleaning=UCI)
     assert got.attrs["segments"] == ["A", "B"]
 
     kept = log[log["drop_rule"].isna()]
@@ -212,7 +217,7 @@ def test_trend_labels():
 def test_summary_records_are_json_ready():
     log = hand_log()
     profile = pd.DataFrame({"segment": ["A", "B", "C"], "revenue": [142.0, 121.0, 480.0]})
-    got = products.stock_priorities(connect(log), ASSIGNMENT, profile)
+    got = products.stock_priorities(connect(log), ASSIGNMENT, profile, cleaning=UCI)
     records = products.summary_records(got, n=2)
     assert len(records) == 2
     assert records[0]["revenue"] == round(float(got["revenue"].iloc[0]), 2)
@@ -221,7 +226,7 @@ def test_summary_records_are_json_ready():
 
 def test_no_stock_codes_gives_an_empty_table():
     log = hand_log().assign(stock_code=None)
-    got = products.segment_products(connect(log), ASSIGNMENT)
+    got = products.segment_products(connect(log), ASSIGNMENT, cleaning=UCI)
     assert got.empty and list(got.columns) == list(products.PRODUCT_COLUMNS)
 
 
@@ -242,10 +247,11 @@ def test_product_mix_is_both_tables_in_one_pass():
     log, profile = hand_log(), pd.DataFrame({"segment": ["C", "A", "B"],
                                              "revenue": [480.0, 142.0, 121.0]})
     mix, priorities = products.product_mix(connect(log), ASSIGNMENT, profile, top_n=2,
-                                           priorities_n=4)
-    pd.testing.assert_frame_equal(mix, products.segment_products(connect(log), ASSIGNMENT, 2))
+                                           priorities_n=4, cleaning=UCI)
+    pd.testing.assert_frame_equal(mix, products.segment_products(connect(log), ASSIGNMENT, 2,
+                                                                 cleaning=UCI))
     pd.testing.assert_frame_equal(priorities, products.stock_priorities(
-        connect(log), ASSIGNMENT, profile, top_n=4))
+        connect(log), ASSIGNMENT, profile, top_n=4, cleaning=UCI))
     assert priorities.attrs["segments"] == ["C"]
 
 
@@ -264,7 +270,7 @@ def rfm_grid_segments(rfm: pd.DataFrame) -> pd.DataFrame:
 def test_real_champions_buy_sensible_products(seed_dataset, seed_rfm):
     con = seed_dataset.con
     assignment = rfm_grid_segments(seed_rfm)
-    mix = products.segment_products(con, assignment, top_n=10)
+    mix = products.segment_products(con, assignment, top_n=10, cleaning=UCI)
     champs = mix[mix["segment"] == "Champions"].sort_values("rank_revenue")
     assert 10 <= len(champs) <= 20
     assert champs["description"].notna().all()

@@ -155,7 +155,7 @@ def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Snif
         except duckdb.ConversionException as exc:
             column = re.search(r'column "(.+?)"', str(exc))
             if column is None or column.group(1) in text:
-                raise _csv_error(shown, exc) from exc
+                raise _csv_error(shown, exc, found) from exc
             text.add(column.group(1))
         except duckdb.InvalidInputException as exc:
             if "unicode" in str(exc).lower() and found.encoding == "utf-8":
@@ -168,9 +168,9 @@ def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Snif
                     return _register_csv(con, shown, retry, overrides, read)
                 finally:
                     retry.cleanup()
-            raise _csv_error(shown, exc) from exc
+            raise _csv_error(shown, exc, found) from exc
         except duckdb.Error as exc:
-            raise _csv_error(shown, exc) from exc
+            raise _csv_error(shown, exc, found) from exc
     info = _table_source(con, shown, "csv", delimiter=dialect["delimiter"], decimal=decimal,
                          encoding=found.encoding, notes=tuple(notes))
     _check_shape(con, info, found)
@@ -189,22 +189,23 @@ def _dialect(con: duckdb.DuckDBPyConnection, found: sniff.Sniffed, options: list
             f"SELECT * FROM read_csv({literal(str(found.path))}, {', '.join(options)}, "
             f"all_varchar = true) LIMIT 20000").fetchall()
     except duckdb.Error as exc:
-        raise _csv_error(shown, exc) from exc
+        raise _csv_error(shown, exc, found) from exc
     return {"delimiter": row[0], "samples": samples}
 
 
 def _check_shape(con: duckdb.DuckDBPyConnection, info: SourceInfo, found: sniff.Sniffed) -> None:
     """Name the real cause when the text did not come out as a table of rows."""
+    said = "".join(f" ({note})" for note in found.notes[:1])
     if info.rows == 0:
         raise InputError(f"{info.where}: the file has a header ({', '.join(info.columns)}) "
-                         f"but no data rows. Export the data again with its rows.")
+                         f"but no data rows{said}. Export the data again with its rows.")
     if len(info.columns) == 1:
         line = _ragged_line(found)
         if line is not None:
             number, count, expected, delimiter = line
             raise InputError(
                 f"{info.where}: line {number} has {count} fields where the header has "
-                f"{expected} (delimiter {delimiter!r}), so the file is not one table. Fix or "
+                f"{expected} (delimiter {delimiter!r}){said}, so the file is not one table. Fix or "
                 f"remove the lines with extra or missing fields (quote fields that contain "
                 f"the delimiter) and try again.")
 
@@ -230,9 +231,11 @@ def _ragged_line(found: sniff.Sniffed) -> tuple[int, int, int, str] | None:
     return None
 
 
-def _csv_error(path: Path, exc: Exception) -> InputError:
+def _csv_error(path: Path, exc: Exception, found: sniff.Sniffed) -> InputError:
+    said = "".join(f" ({note})" for note in found.notes[:1])
     return InputError(
-        f"{path}: cannot be read as delimited text: {reader_cause(exc, 400)} Check that every "
+        f"{path}: cannot be read as delimited text{said}. The reader says: "
+        f"{reader_cause(exc, 400)} Check that every "
         f"line has the same number of fields, that the first line is a header, and that "
         f"numbers use one format.", detail=str(exc))
 

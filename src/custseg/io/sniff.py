@@ -135,6 +135,13 @@ def _text(path: Path, head: bytes, temp_dir: str | None, compressed: bool) -> Sn
     compression = "gzip" if compressed else None
     if head.startswith(_UTF16_BOMS):
         return transcode(Sniffed(path, "csv", compression), "utf-16", temp_dir)
+    start = head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1]
+    if start in (b"{", b"[") and not compressed:
+        raise InputError(f"{path}: JSON data, not a table. custseg reads workbooks, delimited "
+                         f"text and Parquet: export the transactions as CSV.")
+    if start == b"<":
+        raise InputError(f"{path}: an HTML or XML document, not a table (a download that "
+                         f"returned a web page?). Export the transactions as CSV or .xlsx.")
     if b"\x00" in head:
         raise InputError(f"{path}: binary data, not a table custseg reads (.xlsx/.xls, "
                          f"delimited text, Parquet). Export the data to one of these.")
