@@ -39,7 +39,7 @@ def test_run_writes_the_report_and_customers(edge_csv, tmp_path):
     parquet = pd.read_parquet(out / "customers.parquet")
     assert parquet["monetary"].tolist() == pytest.approx(customers["monetary"].tolist())
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["customers"] == 3
+    assert summary["customers"] == 5
 
 
 def test_rule_options_change_the_account(edge_csv, tmp_path):
