@@ -5,16 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from custseg import money
 from custseg.rfm import GRID_SEGMENTS
 
 
-def rfm_grid_bar(rfm: pd.DataFrame) -> go.Figure:
+def rfm_grid_bar(rfm: pd.DataFrame, *, currency: str = "") -> go.Figure:
     """Customers and revenue per RFM-grid segment, most valuable segment first.
 
     Parameters
     ----------
     rfm:
         The RFM table (``rfm_segment``, ``monetary``).
+    currency:
+        Written before money (see :mod:`custseg.money`).
 
     Returns
     -------
@@ -25,8 +28,9 @@ def rfm_grid_bar(rfm: pd.DataFrame) -> go.Figure:
         x=per["rfm_segment"], y=per["customers"], marker_color="#4e79a7",
         customdata=per[["revenue", "revenue_share"]],
         text=[f"{s:.0%} of revenue" for s in per["revenue_share"]], textposition="outside",
-        hovertemplate="%{x}<br>%{y:,} customers<br>£%{customdata[0]:,.0f} "
-                      "(%{customdata[1]:.1%} of revenue)<extra></extra>"))
+        hovertemplate="%{x}<br>%{y:,} customers<br>"
+                      + money.hover("%{customdata[0]:,.0f}", currency)
+                      + " (%{customdata[1]:.1%} of revenue)<extra></extra>"))
     fig.update_xaxes(title_text="RFM-grid segment (from R, F and M scores 1–5)")
     fig.update_yaxes(title_text="customers", tickformat=",.0f")
     fig.update_layout(title={"text": "Customers per RFM-grid segment", "x": 0.01},

@@ -9,7 +9,7 @@ from datetime import date
 
 import streamlit as st
 
-from custseg import clean
+from custseg import clean, money
 from custseg.app import state
 from custseg.app.state import Source
 from custseg.config import (
@@ -126,14 +126,24 @@ def _sheet(source: Source) -> Source:
 
 def settings(source: Source) -> Config:
     """Every setting of the sidebar as a :class:`Config`."""
-    cleaning = _cleaning(source)
+    currency = _currency()
+    cleaning = _cleaning(source, currency or "")
     as_of = _as_of()
     cluster, anomalies, seed = _modelling()
     return Config(cleaning=cleaning, rfm=RFMConfig(as_of=as_of), cluster=cluster,
-                  anomalies=anomalies, seed=seed)
+                  anomalies=anomalies, seed=seed, currency=currency)
 
 
-def _cleaning(source: Source) -> CleaningConfig:
+def _currency() -> str | None:
+    """The currency typed in the sidebar; None (an empty box) takes the data preset's."""
+    text = st.sidebar.text_input(
+        "Currency", key=_keep("currency", ""), max_chars=8, placeholder="none",
+        help="Written before every amount: a symbol (£, $, €) or a code (EUR). Empty: none, "
+             "unless the file is a known export whose currency is known.")
+    return text.strip() or None
+
+
+def _cleaning(source: Source, currency: str) -> CleaningConfig:
     st.sidebar.header("Cleaning")
     found = state.countries(source)
     default = [c for c in CleaningConfig().countries if c in found]
@@ -146,7 +156,8 @@ def _cleaning(source: Source) -> CleaningConfig:
         for field, rule, label in RULE_SWITCHES:
             switches[field] = st.checkbox(label, key=_keep(f"rule_{field}", True),
                                           help=_WHY.get(rule))
-        max_total = _limit("Maximum line total (£)", "max_line_total", 500.0, 10.0)
+        max_total = _limit(money.label("Maximum line total", currency), "max_line_total",
+                           500.0, 10.0)
         max_qty = _limit("Maximum quantity per line", "max_quantity", 100.0, 1.0)
     return CleaningConfig(countries=tuple(chosen), max_line_total=max_total,
                           max_quantity=max_qty, **switches)
@@ -154,7 +165,8 @@ def _cleaning(source: Source) -> CleaningConfig:
 
 def _limit(label: str, key: str, default: float, step: float) -> float | None:
     """A threshold with a switch; None when switched off."""
-    on = st.checkbox(f"Limit: {label.lower()}", key=_keep(f"{key}_on", True),
+    # Only the first letter is lowered: a currency code in the label keeps its capitals.
+    on = st.checkbox(f"Limit: {label[:1].lower()}{label[1:]}", key=_keep(f"{key}_on", True),
                      help=_WHY.get(key))
     value = st.number_input(label, min_value=step, step=step, key=_keep(key, default),
                             disabled=not on, format="%.0f")

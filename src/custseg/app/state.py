@@ -211,43 +211,49 @@ def search_k(source: Source, cleaning: CleaningConfig, as_of: date | None,
 
 @st.cache_data(max_entries=8, show_spinner="Scoring unusual customers…")
 def score_customers(source: Source, cleaning: CleaningConfig, as_of: date | None,
-                    transform: str, anomalies: AnomalyConfig, seed: int) -> Timed[Any]:
-    """Customer anomaly scores (:func:`custseg.pipeline.customer_anomalies`); independent of k."""
+                    transform: str, anomalies: AnomalyConfig, seed: int,
+                    currency: str = "") -> Timed[Any]:
+    """Customer anomaly scores (:func:`custseg.pipeline.customer_anomalies`); independent of k.
+    ``currency`` is the one the reasons are written in."""
     table = compute_rfm(source, cleaning, as_of).value
-    config = Config(cluster=ClusterConfig(transform=transform), anomalies=anomalies, seed=seed)
+    config = Config(cluster=ClusterConfig(transform=transform), anomalies=anomalies, seed=seed,
+                    currency=currency)
     return timed(lambda: pipeline.customer_anomalies(table, config))
 
 
 @st.cache_data(max_entries=16, show_spinner="Segmenting customers…")
 def fit_model(source: Source, cleaning: CleaningConfig, as_of: date | None,
               cluster: ClusterConfig, explain: ExplainConfig, anomalies: AnomalyConfig,
-              seed: int) -> Timed[pipeline.Model]:
+              seed: int, currency: str = "") -> Timed[pipeline.Model]:
     """Clusters, names, explanation and customer anomalies (:func:`custseg.pipeline.model`),
     reusing the cached k search and customer scores: a new k only re-fits the explanation."""
     table = compute_rfm(source, cleaning, as_of).value
     search = search_k(source, cleaning, as_of, dataclasses.replace(cluster, k=None), seed).value
-    scored = score_customers(source, cleaning, as_of, cluster.transform, anomalies, seed).value
-    config = Config(cluster=cluster, explain=explain, anomalies=anomalies, seed=seed)
+    scored = score_customers(source, cleaning, as_of, cluster.transform, anomalies, seed,
+                             currency).value
+    config = Config(cluster=cluster, explain=explain, anomalies=anomalies, seed=seed,
+                    currency=currency)
     return timed(lambda: pipeline.model(table, config, search=search, scored=scored))
 
 
 @st.cache_data(max_entries=8, show_spinner="Looking for unusual transactions…")
 def flag_transactions(source: Source, cleaning: CleaningConfig, as_of: date | None,
-                      anomalies: AnomalyConfig) -> Timed[pd.DataFrame]:
+                      anomalies: AnomalyConfig, currency: str = "") -> Timed[pd.DataFrame]:
     """Flagged lines and invoices (:func:`custseg.pipeline.transaction_anomalies`)."""
     dataset = load_dataset(source, cleaning, as_of).value
     with using(dataset):
         return timed(lambda: pipeline.transaction_anomalies(
-            dataset, Config(anomalies=anomalies)))
+            dataset, Config(anomalies=anomalies, currency=currency)))
 
 
 @st.cache_data(max_entries=8, show_spinner="Working out what each segment buys…")
 def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
                 cluster: ClusterConfig, explain: ExplainConfig, anomalies: AnomalyConfig,
-                seed: int) -> Timed[tuple[pd.DataFrame, pd.DataFrame]]:
+                seed: int, currency: str = "") -> Timed[tuple[pd.DataFrame, pd.DataFrame]]:
     """Product mix per segment and stock priorities (:func:`custseg.pipeline.product_mix`)."""
     dataset = load_dataset(source, cleaning, as_of).value
-    fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed).value
+    fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed,
+                       currency).value
     with using(dataset):
         return timed(lambda: pipeline.product_mix(dataset, fitted.customers, fitted.segments,
                                                      Config(cleaning=cleaning)))
@@ -310,19 +316,28 @@ class Context:
         """The RFM table."""
         return compute_rfm(*self._data_key())
 
+    def currency(self) -> str:
+        """The currency every amount is shown in: the sidebar's, else the data preset's (which
+        :func:`custseg.load` resolves from the file), else none."""
+        if self.config.currency is not None:
+            return self.config.currency
+        return self.dataset().value.config.currency or ""
+
     def model(self) -> Timed[pipeline.Model]:
         """The fitted model."""
         c = self.config
-        return fit_model(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed)
+        return fit_model(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed,
+                         self.currency())
 
     def flagged(self) -> Timed[pd.DataFrame]:
         """Flagged transactions."""
-        return flag_transactions(*self._data_key(), self.config.anomalies)
+        return flag_transactions(*self._data_key(), self.config.anomalies, self.currency())
 
     def mix(self) -> Timed[tuple[pd.DataFrame, pd.DataFrame]]:
         """What each segment buys, and the stock priorities."""
         c = self.config
-        return product_mix(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed)
+        return product_mix(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed,
+                           self.currency())
 
     def result(self) -> pipeline.Result:
         """Everything assembled as a :class:`custseg.Result` (for the summary, report and
@@ -333,5 +348,6 @@ class Context:
                    "Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds,
                    "Products": mix.seconds}
         with using(dataset.value):
-            return pipeline.assemble(self.config, dataset.value, rfm.value, fitted=fitted.value,
+            config = self.config.replace(currency=self.currency())
+            return pipeline.assemble(config, dataset.value, rfm.value, fitted=fitted.value,
                                      flagged=flagged.value, mix=mix.value, timings=timings)

@@ -12,11 +12,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from custseg import io
+from custseg import io, money
 from custseg.app import state
 from custseg.app.state import MAPPINGS_KEY, Context, Source
 from custseg.errors import CustsegError, MappingError
-from custseg.narrative import fmt_count, fmt_days, fmt_money, fmt_share
+from custseg.narrative import fmt_count, fmt_days, fmt_share
 from custseg.segments import segment_color
 
 __all__ = ["fmt_count", "fmt_days", "fmt_money", "fmt_share"]
@@ -109,6 +109,18 @@ def query(sql: str, params: list | None = None) -> pd.DataFrame:
         return state.query(dataset, sql, params)
 
 
+def currency() -> str:
+    """The currency every amount on the pages is shown in (see :meth:`Context.currency`)."""
+    ctx = context()
+    with guard(STAGES["dataset"], ctx.source):
+        return ctx.currency()
+
+
+def fmt_money(value: float) -> str:
+    """An amount in whole units of the current currency: ``£5,699,668``."""
+    return money.money(value, currency())
+
+
 def seconds(name: str) -> float:
     """How long stage ``name`` took when it was last computed."""
     return float(getattr(context(), name)().seconds)
@@ -182,8 +194,9 @@ def _enough(mapping: dict[str, str]) -> bool:
 
 
 def money_col(label: str, help: str | None = None) -> Any:
-    """A table column shown as £ with thousands separators."""
-    return st.column_config.NumberColumn(label, help=help, format="£%,.2f")
+    """A table column of amounts in the current currency, with thousands separators."""
+    return st.column_config.NumberColumn(label, help=help,
+                                         format=money.number_format(currency()))
 
 
 def count_col(label: str, help: str | None = None) -> Any:
@@ -201,26 +214,28 @@ def share_col(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, help=help, format="percent")
 
 
-#: Column formats of the tables the pages show, by column name.
+#: Columns of amounts, by column name: (label, help). Their format depends on the currency,
+#: so :func:`column_formats` makes them for each table.
+MONEY_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "monetary": ("monetary", "Total spend"), "avg_order_value": ("avg. order", None),
+    "revenue": ("revenue", None), "monetary_mean": ("mean monetary", None),
+    "monetary_median": ("median monetary", None), "amount": ("amount", None),
+    "unit_price": ("unit price", None), "first_half": ("first half", None),
+    "second_half": ("second half", None),
+}
+#: Column formats of the tables the pages show, by column name (amounts: :data:`MONEY_COLUMNS`).
 COLUMNS: dict[str, Any] = {
     "customer_id": st.column_config.TextColumn("customer"),
     "recency": days_col("recency", "Days since the last purchase"),
     "frequency": count_col("frequency", "Distinct invoices"),
-    "monetary": money_col("monetary", "Total spend"),
     "tenure": days_col("tenure", "Days since the first purchase"),
-    "avg_order_value": money_col("avg. order"),
     "customers": count_col("customers"),
-    "revenue": money_col("revenue"),
     "revenue_share": share_col("share of revenue"),
     "customer_share": share_col("share of customers"),
     "recency_median": days_col("median recency"),
     "recency_mean": st.column_config.NumberColumn("mean recency", format="%,.0f days"),
     "frequency_mean": st.column_config.NumberColumn("mean frequency", format="%,.1f"),
-    "monetary_mean": money_col("mean monetary"),
     "frequency_median": st.column_config.NumberColumn("median frequency", format="%,.1f"),
-    "monetary_median": money_col("median monetary"),
-    "amount": money_col("amount"),
-    "unit_price": money_col("unit price"),
     "quantity": st.column_config.NumberColumn("quantity", format="%,g"),
     "anomaly_score": st.column_config.NumberColumn("anomaly score", format="%.3f"),
     "score": st.column_config.NumberColumn("score", format="%.2f"),
@@ -230,8 +245,6 @@ COLUMNS: dict[str, Any] = {
     "share": share_col("share"),
     "lift": st.column_config.NumberColumn("lift", format="%.2f×",
                                           help="Share in the segment ÷ share among all"),
-    "first_half": money_col("first half"),
-    "second_half": money_col("second half"),
     "trend": st.column_config.NumberColumn("trend", format="percent",
                                            help="Second half ÷ first half − 1"),
     "invoice_date": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
@@ -240,9 +253,15 @@ COLUMNS: dict[str, Any] = {
 }
 
 
+def column_formats(columns: Any) -> dict[str, Any]:
+    """The shared formats of those of ``columns`` that have one."""
+    formats = {c: COLUMNS[c] for c in columns if c in COLUMNS}
+    return formats | {c: money_col(*MONEY_COLUMNS[c]) for c in columns if c in MONEY_COLUMNS}
+
+
 def table(frame: pd.DataFrame, **kwargs: Any) -> None:
     """``st.dataframe`` with the shared column formats and no index."""
-    config = {c: COLUMNS[c] for c in frame.columns if c in COLUMNS}
+    config = column_formats(frame.columns)
     config |= kwargs.pop("column_config", {})
     kwargs.setdefault("height", _fit_height(len(frame)))
     st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
@@ -270,7 +289,7 @@ def segment_table(segments: pd.DataFrame, columns: list[str]) -> None:
     styled = frame.style.map(
         lambda name: f"background-color: {segment_color(name)}; color: white; "
                      "font-weight: 600", subset=["segment"])
-    config = {c: COLUMNS[c] for c in frame.columns if c in COLUMNS}
+    config = column_formats(frame.columns)
     config |= {"action": st.column_config.TextColumn("action", width="large"),
                "opportunity": st.column_config.TextColumn("opportunity", width="medium")}
     st.dataframe(styled, hide_index=True, column_config=config, height=_fit_height(len(frame)))

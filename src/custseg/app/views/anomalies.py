@@ -11,6 +11,7 @@ model = ui.stage("model")
 customers = model.customers
 scored = model.customer_anomalies
 seed = ui.context().config.seed
+currency = ui.currency()
 
 st.subheader("Unusual customers")
 cols = st.columns(3)
@@ -23,7 +24,8 @@ if agreement is not None:
 tabs = st.tabs([f"{x} vs {y}" for x, y in charts.ANOMALY_VIEWS])
 for tab, (x, y) in zip(tabs, charts.ANOMALY_VIEWS, strict=True):
     with tab:
-        ui.chart(charts.anomaly_scatter(customers, x, y, seed=seed), key=f"anomaly_{x}_{y}")
+        ui.chart(charts.anomaly_scatter(customers, x, y, seed=seed, currency=currency),
+                 key=f"anomaly_{x}_{y}")
 flagged = customers[customers["is_anomaly"].fillna(False).astype(bool)]
 flagged = flagged.sort_values("anomaly_score", ascending=False)
 ui.table(flagged[["customer_id", "segment", "recency", "frequency", "monetary", "anomaly_score",
@@ -32,7 +34,7 @@ ui.table(flagged[["customer_id", "segment", "recency", "frequency", "monetary", 
 
 st.subheader("Unusual transactions")
 lines = ui.stage("flagged")
-ui.chart(charts.flagged_kinds(lines), key="flagged_kinds")
+ui.chart(charts.flagged_kinds(lines, currency=currency), key="flagged_kinds")
 if not lines.empty:
     kinds = sorted(lines["kind"].unique())
     chosen = st.multiselect("Kind", kinds, key="tx_kinds", placeholder="All kinds")

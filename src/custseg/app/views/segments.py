@@ -10,12 +10,14 @@ ui.page()
 model = ui.stage("model")
 clustering = model.clustering
 seed = ui.context().config.seed
+currency = ui.currency()
 
 ui.segment_table(model.segments, ["segment", "customers", "customer_share", "revenue_share",
                                   "opportunity", "action"])
 ui.chart(charts.pca_scatter(clustering.pca, model.customers, clustering.pca_explained,
-                            getattr(clustering, "pca_loadings", None), seed=seed), key="pca")
-ui.chart(charts.segment_profiles(model.segments), key="profiles")
+                            getattr(clustering, "pca_loadings", None), seed=seed,
+                            currency=currency), key="pca")
+ui.chart(charts.segment_profiles(model.segments, currency=currency), key="profiles")
 st.subheader("Profiles")
 ui.segment_table(model.segments, [c for c in model.segments.columns if c != "action"])
 
@@ -26,7 +28,7 @@ if mix.empty:
 else:
     names = model.segments["segment"].astype(str).tolist()
     chosen = st.selectbox("Segment", names, key="mix_segment")
-    ui.chart(charts.product_mix_bar(mix, chosen), key="mix")
+    ui.chart(charts.product_mix_bar(mix, chosen, currency=currency), key="mix")
     st.caption("Lift above 1: the segment buys this product more than customers overall.")
     ui.table(mix[mix["segment"] == chosen].drop(columns="segment"))
 st.subheader("Stock priorities")
@@ -34,6 +36,6 @@ if not priorities.empty:
     segments_used = ", ".join(priorities.attrs.get("segments", []))
     st.caption(f"Products ranked by revenue from {segments_used}, with the change from the "
                f"first to the second half of the period.")
-    ui.chart(charts.stock_priorities_bar(priorities), key="stock")
+    ui.chart(charts.stock_priorities_bar(priorities, currency=currency), key="stock")
     ui.table(priorities)
 ui.timing_note("model")
