@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from custseg.config import CleaningConfig, Config, Detector, Transform
+from custseg.config import DATA_PRESETS, CleaningConfig, Config, Detector, ReadConfig, Transform
 from custseg.errors import ConfigError, CustsegError, describe_error
 
 app = typer.Typer(
@@ -109,14 +110,44 @@ def _k_range(text: str | None) -> tuple[int, int] | None:
     return pair
 
 
+def _bytes(text: str, option: str) -> int:
+    """'2GB', '500MB', '1.5G' or a plain number of bytes."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    try:
+        number = float(match.group(1)) if match else -1.0
+    except ValueError:
+        number = -1.0
+    if number <= 0 or match is None:
+        raise ConfigError(f"{option}: {text!r} is not a size; give e.g. 2GB or 500MB.")
+    return int(number * 1000 ** " kmgt".index(match.group(2) or " "))
+
+
+def read_config(*, decimal: str | None = None, date_format: str | None = None,
+                max_excel_size: str | None = None) -> ReadConfig:
+    """The reading settings from command-line style values, checked."""
+    if decimal is not None and decimal not in (".", ","):
+        raise ConfigError(f"--decimal: {decimal!r}; use . (2.55) or , (2,55).")
+    if date_format is not None and "%" not in date_format:
+        raise ConfigError(f"--date-format: {date_format!r} has no %-codes; write it like "
+                          f"'%d/%m/%Y %H:%M' (day/month) or '%m/%d/%Y' (month/day).")
+    read = ReadConfig(decimal=decimal, date_format=date_format)
+    if max_excel_size is not None:
+        read = dataclasses.replace(read, max_excel_bytes=_bytes(max_excel_size,
+                                                                 "--max-excel-size"))
+    return read
+
+
 def build_config(*, rules: str = "default", on: str | None = None, off: str | None = None,
                  country: str | None = None, max_line_total: str | None = None,
                  max_quantity: str | None = None, as_of: str | None = None,
                  k: int | None = None, k_range: str | None = None,
                  transform: str | None = None, contamination: float | None = None,
                  detector: str | None = None, seed: int = 42,
-                 memory_limit: str | None = "1GB") -> Config:
+                 memory_limit: str | None = "1GB", currency: str | None = None,
+                 preset: str = "auto", read: ReadConfig | None = None) -> Config:
     """Build a :class:`Config` from command-line style values, checking each one."""
+    if preset != "auto" and preset not in DATA_PRESETS:
+        raise ConfigError(f"--preset: {preset!r}; use auto, {', '.join(DATA_PRESETS)}.")
     cleaning = CleaningConfig.preset(rules)
     switches = {RULE_SWITCHES[n]: True for n in _rule_list(on, "--on")}
     switches |= {RULE_SWITCHES[n]: False for n in _rule_list(off, "--off")}
@@ -128,7 +159,8 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
     switches["max_quantity"] = _parse_limit(max_quantity, "--max-quantity",
                                             cleaning.max_quantity)
     cleaning = dataclasses.replace(cleaning, **switches)
-    config = Config(cleaning=cleaning, seed=seed, memory_limit=memory_limit)
+    config = Config(cleaning=cleaning, seed=seed, memory_limit=memory_limit,
+                    currency=currency, preset=preset, read=read or ReadConfig())
     if as_of:
         try:
             snapshot = date.fromisoformat(as_of)
@@ -181,6 +213,18 @@ SheetOpt = Annotated[str | None, typer.Option(
     help="Excel sheet to read, or 'all' to stack sheets with the same header.")]
 MapOpt = Annotated[str | None, typer.Option(
     "--map", help="Column mapping, e.g. customer_id=Client,invoice_date=Date.")]
+DecimalOpt = Annotated[str | None, typer.Option(
+    "--decimal", help="Decimal separator of text numbers: . or , (default: detected; "
+                      "asked for when the data cannot tell).")]
+DateFormatOpt = Annotated[str | None, typer.Option(
+    "--date-format", help="Format of text dates, e.g. '%d/%m/%Y %H:%M' (default: detected; "
+                          "asked for when two date orders both fit).")]
+PresetOpt = Annotated[str, typer.Option(
+    "--preset", help="Data preset: auto (applied when the file is recognised), none, or "
+                     "online_retail (£, Online Retail's non-product stock codes).")]
+ExcelSizeOpt = Annotated[str | None, typer.Option(
+    "--max-excel-size", help="Refuse workbooks whose sheet or shared strings inflate to more "
+                             "than this (default 2GB).")]
 
 
 def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
@@ -243,6 +287,8 @@ def _print_summary(result: Any, written: list[Path]) -> None:
                         row.action)
         out.print(seg)
         out.print(f"[dim]{result.clustering.reason}[/dim]")
+    for note in result.summary.get("notes", []):
+        out.print(Text(note, style="yellow"))
     out.print(f"Wrote {len(written)} files to [bold]{written[0].parent}[/bold]")
 
 
@@ -259,7 +305,7 @@ def run(
     off: Annotated[str | None, typer.Option(help="Rules to switch off, comma-separated: "
                                                  + ", ".join(RULE_SWITCHES))] = None,
     country: Annotated[str | None, typer.Option(help="Countries to keep (comma-separated), or "
-                                                     "'all'. Default: United Kingdom.")] = None,
+                                                     "'all' (the default).")] = None,
     max_line_total: Annotated[str | None, typer.Option(help="Drop lines above this total "
                                                             "(default 500), or 'off'.")] = None,
     max_quantity: Annotated[str | None, typer.Option(help="Drop lines above this quantity "
@@ -276,6 +322,13 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; it spills to disk "
                                                    "above it.")] = "1GB",
+    currency: Annotated[str | None, typer.Option(help="Currency written before money, e.g. "
+                                                      "£, $ or EUR (default: none, or the "
+                                                      "data preset's).")] = None,
+    preset: PresetOpt = "auto",
+    decimal: DecimalOpt = None,
+    date_format: DateFormatOpt = None,
+    max_excel_size: ExcelSizeOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
@@ -284,18 +337,24 @@ def run(
                               max_line_total=max_line_total, max_quantity=max_quantity,
                               as_of=as_of, k=k, k_range=k_range, transform=transform,
                               contamination=contamination, detector=detector, seed=seed,
-                              memory_limit=memory_limit)
+                              memory_limit=memory_limit, currency=currency, preset=preset,
+                              read=read_config(decimal=decimal, date_format=date_format,
+                                               max_excel_size=max_excel_size))
         _execute(file, out_dir, config, sheet, mapping, quiet)
 
 
 @app.command()
 def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to look at.")],
-            sheet: SheetOpt = None, mapping: MapOpt = None) -> None:
+            sheet: SheetOpt = None, mapping: MapOpt = None, preset: PresetOpt = "auto",
+            decimal: DecimalOpt = None, date_format: DateFormatOpt = None,
+            max_excel_size: ExcelSizeOpt = None) -> None:
     """Show FILE's detected format, column mapping, row count and date range; run nothing."""
     from custseg import describe
 
     with _user_errors():
-        facts = describe.describe_source(file, sheet=sheet, mapping=mapping)
+        config = build_config(preset=preset, read=read_config(
+            decimal=decimal, date_format=date_format, max_excel_size=max_excel_size))
+        facts = describe.describe_source(file, sheet=sheet, mapping=mapping, config=config)
         table = Table(title=str(file), show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value")

@@ -35,7 +35,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "unit_price": ("unitprice", "price", "priceeach", "unitcost"),
     "amount": ("amount", "linetotal", "totalcost", "totalprice", "total", "revenue", "sales"),
     "customer_id": ("customerid", "customer", "customerno", "customernumber", "clientid",
-                    "userid"),
+                    "client", "userid"),
     "country": ("country", "countryname"),
 }
 
