@@ -46,6 +46,21 @@ class MappingError(InputError):
         self.missing = missing or []
 
 
+class ReadingChoiceError(InputError):
+    """The data reads correctly in more than one way (two date orders, two decimal
+    separators): a reading setting must say which, and a form can offer ``choices``."""
+
+    title = "The data can be read two ways"
+
+    def __init__(self, message: str, setting: str, choices: list[str], *,
+                 detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        #: The :class:`custseg.config.ReadConfig` field that settles it.
+        self.setting = setting
+        #: The values that read the data, most likely first.
+        self.choices = choices
+
+
 class ConfigError(CustsegError):
     """A setting is out of range or inconsistent."""
 
@@ -56,6 +71,13 @@ class EmptyResultError(CustsegError):
     """Cleaning or filtering left too little data to continue."""
 
     title = "Too little data"
+
+
+class NoSegmentsError(EmptyResultError):
+    """The customers cannot be segmented: too few, or too alike. The RFM table and grid still
+    stand; the message is the note a run writes in their place."""
+
+    title = "No segments formed"
 
 
 def describe_error(exc: CustsegError) -> tuple[str, str]:

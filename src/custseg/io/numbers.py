@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from custseg.errors import InputError
+from custseg.errors import ReadingChoiceError
 from custseg.io.sql import quote
 
 _SYMBOLS = re.compile(r"[£$€¥\s\u00a0]")
@@ -62,21 +62,23 @@ def decide(values: list[object], column: str, where: str, file_decimal: str | No
         return forced
     comma, point, either = evidence(values)
     if comma and point:
-        raise InputError(
+        raise ReadingChoiceError(
             f"{where}: column {column!r} mixes decimal commas and decimal points "
             f"({comma:,} values like 2,55 and {point:,} like 2.55 in the first rows), so its "
             f"numbers cannot be read with certainty. Say which is right with --decimal , or "
-            f"--decimal . (the other values are then reported row by row).")
+            f"--decimal . (the other values are then reported row by row).",
+            setting="decimal", choices=[",", "."] if comma >= point else [".", ","])
     if comma:
         return ","
     if point:
         return "."
     if either and file_decimal is None:
-        raise InputError(
+        raise ReadingChoiceError(
             f"{where}: column {column!r} has numbers such as {', '.join(map(repr, either))} "
             f"that read as thousands with one decimal separator and as fractions with the "
             f"other. Say which separator the file uses: --decimal . (1,500 is fifteen "
-            f"hundred) or --decimal , (1,500 is one and a half).")
+            f"hundred) or --decimal , (1,500 is one and a half).",
+            setting="decimal", choices=[".", ","])
     return file_decimal or "."
 
 

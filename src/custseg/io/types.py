@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from custseg.config import ReadConfig
-from custseg.errors import InputError
+from custseg.errors import InputError, ReadingChoiceError
 from custseg.io import numbers
 from custseg.io.mapping import CANONICAL
 from custseg.io.readers import SourceInfo
@@ -252,10 +252,11 @@ def _settle_order(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
         f"try_strptime(v, {literal(second)}) LIMIT 2").fetchall()
     shown = "; ".join(f"{v!r} is {a:%d %B %Y} as {first} but {b:%d %B %Y} as {second}"
                       for v, a, b in examples)
-    raise InputError(
+    raise ReadingChoiceError(
         f"{info.where}: the dates in column {col!r} read correctly in two orders, and no "
         f"value settles which: {shown}. Say which is right with --date-format, e.g. "
-        f"--date-format '{first}' or --date-format '{second}'.")
+        f"--date-format '{first}' or --date-format '{second}'.",
+        setting="date_format", choices=[first, second])
 
 
 def _differ(con: duckdb.DuckDBPyConnection, a: str, b: str, sample: str) -> bool:
