@@ -180,6 +180,26 @@ def test_unrecognised_columns_show_the_mapping_form(demo_frame: pd.DataFrame) ->
     assert _segment_names(at) == set(expected.segments["segment"].astype(str))
 
 
+def test_two_date_orders_ask_which_and_use_the_answer(demo_frame: pd.DataFrame) -> None:
+    """Month-first dates whose days are all ≤ 12 read both ways: the app asks, like
+    --date-format, and then shows what the core computes with that format."""
+    frame = demo_frame[demo_frame["InvoiceDate"].dt.day <= 12].copy()
+    fmt = "%m/%d/%Y %H:%M"
+    frame["InvoiceDate"] = frame["InvoiceDate"].dt.strftime(fmt)
+    at = _app()
+    _upload(at, "us_dates.csv", _csv_bytes(frame))
+    assert not at.exception and not at.error
+    assert at.warning and "two orders" in at.warning[0].value
+    assert "--date-format" in at.warning[0].value
+    at.radio[0].set_value(fmt)
+    next(b for b in at.button if b.label == "Read the file this way").click()
+    at.run()
+    _ok(at)
+    config = custseg.Config(read=custseg.config.ReadConfig(date_format=fmt))
+    expected = _expected(frame, config)
+    assert _segment_names(at) == set(expected.segments["segment"].astype(str))
+
+
 def test_mapping_form_refuses_an_incomplete_choice(demo_frame: pd.DataFrame) -> None:
     frame = demo_frame.rename(columns={"CustomerID": "Kunde", "InvoiceDate": "Wann"})
     at = _app()

@@ -75,7 +75,8 @@ def data_source() -> Source:
                            "Upload a file to analyse your own.")
     source = _sheet(source)
     mapping = st.session_state.get(state.MAPPINGS_KEY, {}).get(source.digest)
-    return state.with_mapping(source, mapping)
+    reading = st.session_state.get(state.READING_KEY, {}).get(source.digest)
+    return state.with_mapping(source, mapping, reading)
 
 
 _LAST_UPLOAD = "custseg_last_upload"

@@ -32,6 +32,7 @@ from custseg.config import (
     ClusterConfig,
     Config,
     ExplainConfig,
+    ReadConfig,
     RFMConfig,
 )
 from custseg.engine import connect
@@ -48,6 +49,8 @@ SOURCE_PATH_KEY = "custseg_source_path"
 DEMO_CUSTOMERS_KEY = "custseg_demo_customers"
 #: Per-file column mappings chosen in the mapping form: {content digest: {key: column}}.
 MAPPINGS_KEY = "custseg_mappings"
+#: Per-file reading choices from the same form: {content digest: {"date_format": …}}.
+READING_KEY = "custseg_reading"
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "custseg-uploads"
 
 
@@ -63,6 +66,8 @@ class Source:
     #: Explicit ``key -> column`` choices from the mapping form, as sorted pairs (hashable).
     mapping: tuple[tuple[str, str], ...] = ()
     customers: int = 0  # demo only
+    #: Reading choices from the form, where the data cannot settle them (date order, decimal).
+    read: ReadConfig = dataclasses.field(default_factory=ReadConfig)
 
     @property
     def overrides(self) -> dict[str, str] | None:
@@ -116,10 +121,13 @@ def save_upload(name: str, data: bytes) -> tuple[Path, str]:
     return path, digest
 
 
-def with_mapping(source: Source, mapping: dict[str, str] | None) -> Source:
-    """``source`` with the mapping-form choices for its file, if any."""
+def with_mapping(source: Source, mapping: dict[str, str] | None,
+                 reading: dict[str, str] | None = None) -> Source:
+    """``source`` with the mapping form's choices for its file, if any: columns, and the
+    reading settings (``date_format``, ``decimal``) the data could not settle."""
     pairs = tuple(sorted((mapping or {}).items()))
-    return dataclasses.replace(source, mapping=pairs)
+    read = dataclasses.replace(ReadConfig(), **(reading or {}))
+    return dataclasses.replace(source, mapping=pairs, read=read)
 
 
 # --------------------------------------------------------------------------- timing
@@ -142,7 +150,7 @@ def read_raw(source: Source) -> Timed[tuple[Any, io.SourceInfo | None]]:
     def read() -> tuple[Any, io.SourceInfo]:
         con = connect()
         info = io.register_source(con, source.path, sheet=source.sheet,
-                                  overrides=source.overrides)
+                                  overrides=source.overrides, read=source.read)
         table = con.sql("SELECT * EXCLUDE (__row_id) FROM source").to_arrow_table()
         con.close()
         return table, info
@@ -155,13 +163,15 @@ def load_dataset(source: Source, cleaning: CleaningConfig,
                  as_of: date | None) -> Timed[pipeline.Dataset]:
     """Map and clean the source (:func:`custseg.load`); holds the DuckDB connection."""
     frame, info = read_raw(source).value
-    config = Config(cleaning=cleaning, rfm=RFMConfig(as_of=as_of))
+    config = Config(cleaning=cleaning, rfm=RFMConfig(as_of=as_of), read=source.read)
 
     def load() -> pipeline.Dataset:
         dataset = pipeline.load(frame, config, mapping=source.overrides)
         if info is not None:  # describe the file, not the in-memory table it was read into
             dataset.source = dataclasses.replace(
-                dataset.source, path=source.name, format=info.format, sheets=info.sheets)
+                dataset.source, path=source.name, format=info.format, sheets=info.sheets,
+                encoding=info.encoding, delimiter=info.delimiter,
+                notes=info.notes + dataset.source.notes)
         return dataset
 
     return timed(load)
@@ -255,8 +265,9 @@ def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
     fitted = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed,
                        currency).value
     with using(dataset):
+        # The dataset's own config: the data preset's non-product codes apply here too.
         return timed(lambda: pipeline.product_mix(dataset, fitted.customers, fitted.segments,
-                                                     Config(cleaning=cleaning)))
+                                                     dataset.config))
 
 
 def preview(source: Source, rows: int = 200) -> pd.DataFrame:

@@ -14,8 +14,8 @@ import streamlit as st
 
 from custseg import io, money
 from custseg.app import state
-from custseg.app.state import MAPPINGS_KEY, Context, Source
-from custseg.errors import CustsegError, MappingError
+from custseg.app.state import MAPPINGS_KEY, READING_KEY, Context, Source
+from custseg.errors import CustsegError, MappingError, ReadingChoiceError
 from custseg.narrative import fmt_count, fmt_days, fmt_share
 from custseg.segments import segment_color
 
@@ -78,6 +78,9 @@ def guard(stage: str, source: Source | None = None) -> Iterator[None]:
         yield
     except MappingError as exc:
         mapping_form(exc, source)
+        st.stop()
+    except ReadingChoiceError as exc:
+        reading_form(exc, source)
         st.stop()
     except CustsegError as exc:
         text = source.display(str(exc)) if source else str(exc)
@@ -165,6 +168,35 @@ def mapping_form(exc: MappingError, source: Source | None) -> None:
             return
         st.session_state.setdefault(MAPPINGS_KEY, {})[source.digest] = chosen
         st.rerun()
+
+
+READING_LABELS = {"date_format": "Date format", "decimal": "Decimal separator"}
+
+
+def reading_form(exc: ReadingChoiceError, source: Source | None) -> None:
+    """The data reads correctly two ways (date order, decimal separator): let the user say
+    which, as ``--date-format`` / ``--decimal`` do on the command line, then re-run."""
+    text = source.display(str(exc)) if source else str(exc)
+    st.warning(f"**{exc.title}.** {text}", icon=":material/help:")
+    with st.form("reading_form"):
+        choice = st.radio(READING_LABELS.get(exc.setting, exc.setting), exc.choices,
+                          format_func=lambda value: _reading_choice(exc.setting, value))
+        submitted = st.form_submit_button("Read the file this way", type="primary")
+    if submitted and source is not None:
+        choices = st.session_state.setdefault(READING_KEY, {}).setdefault(source.digest, {})
+        choices[exc.setting] = choice
+        st.rerun()
+
+
+def _reading_choice(setting: str, value: str) -> str:
+    if setting == "decimal":
+        return {".": "Decimal point: 2.55 and 1,500 (fifteen hundred)",
+                ",": "Decimal comma: 2,55 and 1.500 (fifteen hundred)"}.get(value, value)
+    if "%d" in value and "%m" in value:
+        order = "day before month" if value.index("%d") < value.index("%m") else \
+            "month before day"
+        return f"{value} ({order})"
+    return value
 
 
 def _column_select(key: str, columns: list[str], current: dict[str, str], empty: str) -> str:
