@@ -1,4 +1,8 @@
-"""Writing a :class:`~custseg.pipeline.Result` to a folder of files."""
+"""Writing a :class:`~custseg.pipeline.Result` to a folder of files.
+
+Every CSV goes through :func:`custseg.safe_cells.to_csv`, so no cell runs as a formula when
+the file is opened in a spreadsheet.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from custseg.safe_cells import to_csv
 
 if TYPE_CHECKING:
     from custseg.pipeline import Result
@@ -71,24 +77,24 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [_json(out / "cleaning_report.json", result.cleaning.to_dict())]
     customers = customers_frame(result)
-    customers.to_csv(out / "customers.csv", index=False)
+    to_csv(customers, out / "customers.csv")
+    # Parquet is read by programs, not spreadsheets: it keeps the raw values (an id "@17841"
+    # stays "@17841", where the CSV has "'@17841").
     customers.to_parquet(out / "customers.parquet", index=False)
     written += [out / "customers.csv", out / "customers.parquet"]
     if result.segments is not None:
-        result.segments.to_csv(out / "segments.csv", index=False)
-        table = result.clustering.k_table
-        table.to_csv(out / "k_selection.csv", index=False)
-        result.explanation.importances.to_csv(out / "importances.csv", index=False)
+        to_csv(result.segments, out / "segments.csv")
+        to_csv(result.clustering.k_table, out / "k_selection.csv")
+        to_csv(result.explanation.importances, out / "importances.csv")
         (out / "rules.md").write_text(result.explanation.rules_markdown, encoding="utf-8")
         written += [out / n for n in ("segments.csv", "k_selection.csv", "importances.csv",
                                       "rules.md")]
     if result.flagged_transactions is not None:
-        flagged_in_original_columns(result).to_csv(out / "flagged_transactions.csv",
-                                                   index=False)
+        to_csv(flagged_in_original_columns(result), out / "flagged_transactions.csv")
         written.append(out / "flagged_transactions.csv")
     if result.segment_products is not None:
-        result.segment_products.to_csv(out / "segment_products.csv", index=False)
-        result.stock_priorities.to_csv(out / "stock_priorities.csv", index=False)
+        to_csv(result.segment_products, out / "segment_products.csv")
+        to_csv(result.stock_priorities, out / "stock_priorities.csv")
         written += [out / "segment_products.csv", out / "stock_priorities.csv"]
     written.append(_json(out / "summary.json", result.summary))
     if result.summary_markdown:

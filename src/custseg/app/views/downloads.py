@@ -1,10 +1,14 @@
-"""Downloads: customers (CSV/Parquet), flagged lists and the HTML report."""
+"""Downloads: customers (CSV/Parquet), flagged lists and the HTML report.
+
+CSVs go through :func:`custseg.safe_cells.to_csv` (no cell runs as a spreadsheet formula);
+the Parquet file keeps the raw values.
+"""
 
 import io
 
 import streamlit as st
 
-from custseg import outputs, report
+from custseg import outputs, report, safe_cells
 from custseg.app import state, ui
 
 st.title("Downloads")
@@ -26,14 +30,14 @@ def _parquet() -> bytes:
 
 rows = [
     ("Customers (CSV)", f"{len(customers):,} customers with RFM, scores, segment and anomaly "
-     "verdict", lambda: customers.to_csv(index=False), f"{stem}_customers.csv", "text/csv"),
+     "verdict", lambda: safe_cells.to_csv(customers), f"{stem}_customers.csv", "text/csv"),
     ("Customers (Parquet)", "The same table, typed, for Python/Spark/DuckDB", _parquet,
      f"{stem}_customers.parquet", "application/octet-stream"),
     ("Flagged customers (CSV)", f"{len(flagged_customers):,} outlier customers with the reason",
-     lambda: flagged_customers.to_csv(index=False), f"{stem}_flagged_customers.csv",
+     lambda: safe_cells.to_csv(flagged_customers), f"{stem}_flagged_customers.csv",
      "text/csv"),
     ("Flagged transactions (CSV)", f"{len(flagged_lines):,} lines in the file's own columns, "
-     "with kind, reason and score", lambda: flagged_lines.to_csv(index=False),
+     "with kind, reason and score", lambda: safe_cells.to_csv(flagged_lines),
      f"{stem}_flagged_transactions.csv", "text/csv"),
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
