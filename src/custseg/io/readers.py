@@ -181,11 +181,17 @@ def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Snif
 
 def _dialect(con: duckdb.DuckDBPyConnection, found: sniff.Sniffed, options: list[str],
              shown: Path) -> dict[str, Any]:
-    """The delimiter DuckDB's sniffer finds, and a sample of fields for the decimal check."""
+    """The delimiter DuckDB's sniffer finds, and a sample of fields for the decimal check.
+
+    Only a file whose delimiter is not a comma can use decimal commas unquoted, which DuckDB
+    must be told before it types the columns; in a comma-delimited file a decimal comma sits
+    in quoted text, which :mod:`custseg.io.types` decides column by column. So the sample
+    (0.2 s on the real 540k-line file, and the check 0.7 s) is only taken when it can matter.
+    """
     try:
         row = con.execute(f"SELECT Delimiter FROM sniff_csv({literal(str(found.path))}, "
                           f"{', '.join(options)})").fetchall()[0]
-        samples = con.execute(
+        samples = [] if row[0] == "," else con.execute(
             f"SELECT * FROM read_csv({literal(str(found.path))}, {', '.join(options)}, "
             f"all_varchar = true) LIMIT 20000").fetchall()
     except duckdb.Error as exc:
