@@ -10,6 +10,7 @@ from custseg import io
 from custseg.config import Config
 from custseg.engine import connect
 from custseg.errors import MappingError
+from custseg.io import excel, sniff
 
 
 @dataclass(frozen=True)
@@ -21,13 +22,17 @@ class SourceFacts:
     first_date: Any
     last_date: Any
     customers: int | None
+    #: Every sheet of a workbook with the rows it spans (None when that is not cheap to know).
+    workbook_sheets: tuple[tuple[str, int | None], ...] = ()
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for display."""
         info = self.source
         pairs = [("format", info.format + (f" (delimiter {info.delimiter!r})"
                                            if info.delimiter else ""))]
-        if info.sheets:
+        if self.workbook_sheets:
+            pairs.append(("sheets", _sheet_list(self.workbook_sheets, info.sheets)))
+        elif info.sheets:
             pairs.append(("sheets", ", ".join(info.sheets)))
         pairs.append(("rows", f"{info.rows:,}"))
         pairs.append(("columns", ", ".join(info.columns)))
@@ -62,13 +67,43 @@ def describe_source(path: str | Path, *, sheet: str | None = None,
     config = config or Config()
     overrides = io.parse_mapping(mapping) if isinstance(mapping, str) else dict(mapping or {})
     con = connect(config)
-    info = io.register_source(con, path, sheet=sheet, overrides=overrides, read=config.read)
+    try:
+        info = io.register_source(con, path, sheet=sheet, overrides=overrides, read=config.read)
+    except MappingError as exc:
+        # No sheet of the workbook has transaction columns: describe its first sheet, as it is,
+        # beside the message that names the others.
+        sheets = _workbook_sheets(path)
+        if not sheets:
+            raise
+        info = io.register_source(con, path, sheet=sheets[0][0], overrides=overrides,
+                                  read=config.read)
+        return SourceFacts(info, str(exc), None, None, None, sheets)
+    sheets = _workbook_sheets(path) if info.format == "excel" else ()
     try:
         info = io.map_columns(info, overrides, config.preset)
     except MappingError as exc:
-        return SourceFacts(info, str(exc), None, None, None)
+        return SourceFacts(info, str(exc), None, None, None, sheets)
     select_sql, info = io.canonical_select(con, info, config.read)
     first, last, customers = con.execute(
         f"SELECT min(invoice_date), max(invoice_date), count(DISTINCT customer_id) "
         f"FROM ({select_sql})").fetchall()[0]
-    return SourceFacts(info, None, first, last, int(customers))
+    return SourceFacts(info, None, first, last, int(customers), sheets)
+
+
+def _workbook_sheets(path: str | Path) -> tuple[tuple[str, int | None], ...]:
+    """Every sheet of the workbook at ``path`` (found by content, as the reader finds it)."""
+    found = sniff.sniff(Path(path))
+    try:
+        return tuple(excel.sheet_rows(found.path)) if found.format == "excel" else ()
+    finally:
+        found.cleanup()
+
+
+def _sheet_list(sheets: tuple[tuple[str, int | None], ...], read: tuple[str, ...]) -> str:
+    """"Cover (3 rows), Data (1,204 rows, read)"."""
+    shown = []
+    for name, rows in sheets:
+        facts = ([f"{rows:,} rows"] if rows is not None else []) + (["read"] if name in read
+                                                                     else [])
+        shown.append(f"{name} ({', '.join(facts)})" if facts else name)
+    return ", ".join(shown)

@@ -8,6 +8,11 @@ rows are exactly those of a single read. Anything unexpected — no ``<sheetData
 numbers, parts whose columns disagree — makes :func:`plan` or :func:`read` give up (return
 None) and the caller reads the sheet the ordinary way. Measured on the 541,909-line Online
 Retail workbook with 2 cores: 0.8 s instead of 1.45 s (docs/benchmarks.md).
+
+It also answers what the package holds without inflating it whole, so a workbook can be judged
+before calamine parses it: the declared sizes of a sheet's XML and of the shared strings
+(:func:`declared_sizes`), and a sheet's first rows (:func:`head`). Whatever is inflated here
+stops at a limit, because a zip's declared sizes can lie.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.etree import ElementTree
@@ -54,6 +60,8 @@ class Plan:
     sheet: str
     member: zipfile.ZipInfo
     parts: int
+    #: Most bytes of XML inflated before :class:`TooLargeError` (None: no limit).
+    limit: int | None = None
 
 
 def workers() -> int:
@@ -64,27 +72,31 @@ def workers() -> int:
         return os.cpu_count() or 1
 
 
-def plan(path: Path, sheet: str) -> Plan | None:
+def plan(path: Path, sheet: str, limit: int | None = None) -> Plan | None:
     """A split plan for ``sheet`` of the .xlsx/.xlsm at ``path``, or None when a plain read is
-    the better (or the only safe) way: a small sheet, one core, or an unusual package."""
+    the better (or the only safe) way: a small sheet, one core, or an unusual package.
+
+    ``limit`` bounds the sheet's XML inflated by :func:`read`, and the other members each part
+    copies (beyond it the plain read, which does not copy them, is used)."""
     cores = workers()
     if cores < 2 or path.suffix.lower() not in (".xlsx", ".xlsm"):
         return None
     try:
         with zipfile.ZipFile(path) as book:
             member = book.getinfo(_sheet_member(book, sheet))
-            strings = sum(i.file_size for i in book.infolist()
-                          if i.filename.lower().endswith("sharedstrings.xml"))
+            strings = _strings_size(book)
+            copied = sum(i.file_size for i in book.infolist()
+                         if i.filename != member.filename and not _emptied(i))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
         return None
     if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return None
-    if member.file_size < SPLIT_ABOVE:
+    if member.file_size < SPLIT_ABOVE or (limit is not None and copied > limit):
         return None
     parts = -(-member.file_size // PART_BYTES)
     if strings:  # the strings parsed again per part stay under half the sheet's own work
         parts = min(parts, max(cores, member.file_size // (2 * strings)))
-    return Plan(path, sheet, member, max(2, min(parts, MAX_PARTS)))
+    return Plan(path, sheet, member, max(2, min(parts, MAX_PARTS)), limit)
 
 
 def _sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
@@ -100,6 +112,185 @@ def _sheet_member(book: zipfile.ZipFile, sheet: str) -> str:
     if target.startswith("/"):
         return target.lstrip("/")
     return str(PurePosixPath("xl") / target)
+
+
+def declared_sizes(path: Path, sheet: str | None) -> tuple[int, int] | None:
+    """The declared uncompressed sizes of ``sheet``'s data (0 for None) and of the shared
+    strings, read from the zip directory without inflating anything; None when the workbook is
+    not a zip (a legacy .xls is not compressed, so its size on disk is what is read).
+
+    A sheet whose part cannot be found from workbook.xml (.xlsb, .ods, an unusual package)
+    counts as the largest sheet part, or content.xml, which holds every sheet of an .ods.
+    """
+    try:
+        with zipfile.ZipFile(path) as book:
+            strings = _strings_size(book)
+            if sheet is None:
+                return 0, strings
+            try:
+                return book.getinfo(_sheet_member(book, sheet)).file_size, strings
+            except (KeyError, ValueError, ElementTree.ParseError):
+                sheets = [i.file_size for i in book.infolist()
+                          if i.filename.startswith("xl/worksheets/")
+                          or i.filename == "content.xml"]
+                return max(sheets, default=0), strings
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def sheet_names(path: Path) -> list[str] | None:
+    """The sheet names of the .xlsx/.xlsm at ``path``, in order, from workbook.xml alone
+    (calamine parses the shared strings when it opens a workbook); None for other packages."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
+    return [s.get("name", "") for s in workbook.iter(f"{_MAIN_NS}sheet")]
+
+
+@dataclass(frozen=True)
+class Head:
+    """A sheet's first rows, as calamine would number them (index = sheet row − 1)."""
+
+    #: Cell values by column index: text (str), numbers (float), booleans, or None.
+    rows: list[list[Any]]
+    #: Rows the sheet spans by its ``<dimension>`` (None when it does not say).
+    height: int | None
+
+
+#: At most this much of a sheet's XML is inflated to find its first rows.
+_HEAD_LIMIT = 16 * 2**20
+
+
+def head(path: Path, sheet: str, rows: int) -> Head | None:
+    """The first ``rows`` rows of ``sheet`` from the start of its XML only (a few kilobytes
+    are inflated, not the sheet), with shared strings resolved; None when the package is not
+    an .xlsx laid out as expected (the caller then asks calamine)."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            cells, height = _first_rows(book, _sheet_member(book, sheet), rows)
+            wanted = {int(v) for row in cells for kind, v in row.values() if kind == "s"}
+            strings = _shared_strings(book, wanted) if wanted else {}
+    except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile,
+            ElementTree.ParseError):
+        return None
+    table = []
+    for row in cells:
+        values: list[Any] = [None] * (max(row) + 1 if row else 0)
+        for col, (kind, value) in row.items():
+            values[col] = strings.get(int(value)) if kind == "s" else _cell_value(kind, value)
+        table.append(values)
+    return Head(table, height)
+
+
+def _local(tag: str) -> str:
+    """An element's name without its namespace (strict OOXML uses another one)."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def _first_rows(book: zipfile.ZipFile, member: str,
+                rows: int) -> tuple[list[dict[int, tuple[str, str]]], int | None]:
+    """Raw cells ``{column: (type, text)}`` of the first ``rows`` sheet rows, and the height
+    the sheet's ``<dimension>`` gives."""
+    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    found: list[dict[int, tuple[str, str]]] = [{} for _ in range(rows)]
+    height, number, taken = None, 0, 0
+    with book.open(member) as xml:
+        while taken < _HEAD_LIMIT and (chunk := xml.read(1 << 16)):
+            taken += len(chunk)
+            parser.feed(chunk)
+            for event, element in parser.read_events():
+                name = _local(element.tag)
+                if event == "start" and name == "dimension":
+                    height = _height(element.get("ref", ""))
+                if event != "end" or name != "row":
+                    continue
+                number = int(element.get("r", number + 1))
+                if number > rows:
+                    return found, height
+                found[number - 1] = _row_cells(element)
+                element.clear()
+    return found, height
+
+
+def _row_cells(row: ElementTree.Element) -> dict[int, tuple[str, str]]:
+    cells: dict[int, tuple[str, str]] = {}
+    col = -1
+    for cell in row:
+        if _local(cell.tag) != "c":
+            continue
+        ref = cell.get("r")
+        col = _column(ref) if ref else col + 1
+        kind = cell.get("t", "n")
+        if kind == "inlineStr":
+            text = "".join(t.text or "" for t in cell.iter() if _local(t.tag) == "t")
+        else:
+            text = next((v.text or "" for v in cell if _local(v.tag) == "v"), "")
+        if text or kind == "inlineStr":
+            cells[col] = (kind, text)
+    return cells
+
+
+def _column(ref: str) -> int:
+    """Column index of a cell reference ("C7" → 2)."""
+    index = 0
+    for char in ref:
+        if not char.isalpha():
+            break
+        index = index * 26 + ord(char.upper()) - 64
+    return index - 1
+
+
+def _height(ref: str) -> int | None:
+    """Rows spanned by a ``<dimension ref="A1:H541910">``."""
+    numbers = [int(n) for n in re.findall(r"\d+", ref)]
+    return numbers[-1] - numbers[0] + 1 if numbers else None
+
+
+def _cell_value(kind: str, text: str) -> Any:
+    if kind in ("inlineStr", "str"):
+        return text
+    if kind == "b":
+        return text == "1"
+    if kind == "e":
+        return None
+    if kind == "d":  # an ISO 8601 date cell
+        return datetime.fromisoformat(text)
+    return float(text)  # a number, or a date as its serial number
+
+
+def _shared_strings(book: zipfile.ZipFile, wanted: set[int]) -> dict[int, str]:
+    """The shared strings numbered in ``wanted``, read only as far as the last of them."""
+    member = next(i for i in book.infolist()
+                  if i.filename.lower().endswith("sharedstrings.xml"))
+    last, index, found = max(wanted), 0, {}
+    parser = ElementTree.XMLPullParser(events=("start", "end"))
+    root: ElementTree.Element | None = None
+    with book.open(member) as xml:
+        while chunk := xml.read(1 << 16):
+            parser.feed(chunk)
+            for event, element in parser.read_events():
+                root = element if root is None else root
+                if event != "end" or _local(element.tag) != "si":
+                    continue
+                if index in wanted:
+                    found[index] = _string_text(element)
+                root.clear()  # memory stays flat however far the last wanted string is
+                index += 1
+                if index > last:
+                    return found
+    return found
+
+
+def _string_text(item: ElementTree.Element) -> str:
+    """The text of a shared string, rich-text runs joined, phonetic hints left out."""
+    runs = [r for r in item if _local(r.tag) == "r"]
+    if runs:
+        parts = [next((t.text for t in r if _local(t.tag) == "t"), "") for r in runs]
+    else:
+        parts = [next((t.text for t in item if _local(t.tag) == "t"), "")]
+    return "".join(p or "" for p in parts)
 
 
 def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
@@ -119,14 +310,25 @@ def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
                 part = Path(tmp) / f"part{i}.xlsx"
                 _write_part(split, others, part, piece)
                 futures.append(pool.submit(_load, part, split.sheet, dtypes, coercion))
-        except _UnsplittableError:
+        except (_UnsplittableError, TooLargeError) as exc:
             for future in futures:
                 future.cancel()
+            if isinstance(exc, TooLargeError):
+                raise
             return None
         tables = [f.result() for f in futures]
     if len({tuple(t.column_names) for t in tables}) > 1:
         return None
     return _concat(tables)
+
+
+class TooLargeError(ValueError):
+    """A member inflates to more than the limit, whatever size the package declares for it."""
+
+    def __init__(self, member: str, limit: int) -> None:
+        super().__init__(f"{member} inflates to more than {limit:,} bytes")
+        self.member = member
+        self.limit = limit
 
 
 class MixedTypesError(ValueError):
@@ -205,14 +407,24 @@ class _Stream:
                 import zlib as inflater
             self.inflater = inflater.decompressobj(-15)
         self.done = False
+        self.name = member.filename
+        self.limit = split.limit
+        self.inflated = 0
 
     def take(self, size: int | None = None) -> bytes:
-        """The next ``size`` bytes of XML (fewer at the end), or all the rest."""
+        """The next ``size`` bytes of XML (fewer at the end), or all the rest.
+
+        Raises :class:`TooLargeError` as soon as more than the limit has come out.
+        """
+        if self.limit is not None:
+            # One byte past the limit is enough to know the limit is passed.
+            room = self.limit - self.inflated + 1
+            size = room if size is None else min(size, room)
         if self.inflater is None:
             block = self.pending if size is None else self.pending[:size]
             self.pending = self.pending[len(block):]
             self.done = not self.pending
-            return block
+            return self._counted(block)
         block = self.inflater.decompress(self.pending, size or 0)
         self.pending = self.inflater.unconsumed_tail
         if size is None:
@@ -221,6 +433,14 @@ class _Stream:
         self.done = self.inflater.eof
         if not block and not self.done:
             raise _UnsplittableError("the sheet's compressed XML is truncated")
+        return self._counted(block)
+
+    def _counted(self, block: bytes) -> bytes:
+        # The declared size passed the caller's check, but it is only a claim: count what
+        # really comes out.
+        self.inflated += len(block)
+        if self.limit is not None and self.inflated > self.limit:
+            raise TooLargeError(self.name, self.limit)
         return block
 
 
@@ -301,9 +521,19 @@ def _other_members(split: Plan) -> list[tuple[zipfile.ZipInfo, bytes]]:
     """The workbook's members other than the sheet, read once for every part (styles and
     shared strings are needed; other big sheets, never read, become empty ones)."""
     with zipfile.ZipFile(split.path) as book:
-        return [(info, _EMPTY_SHEET if info.filename.startswith("xl/worksheets/")
-                 and info.file_size > 2**20 else book.read(info))
+        return [(info, _EMPTY_SHEET if _emptied(info) else book.read(info))
                 for info in book.infolist() if info.filename != split.member.filename]
+
+
+def _emptied(info: zipfile.ZipInfo) -> bool:
+    """Whether the parts hold an empty sheet in place of this member (another big sheet)."""
+    return info.filename.startswith("xl/worksheets/") and info.file_size > 2**20
+
+
+def _strings_size(book: zipfile.ZipFile) -> int:
+    """Declared size of the shared-strings table (0 when the workbook has none)."""
+    return sum(i.file_size for i in book.infolist()
+               if i.filename.lower().endswith(("sharedstrings.xml", "sharedstrings.bin")))
 
 
 def _write_part(split: Plan, others: list[tuple[zipfile.ZipInfo, bytes]], file: Path,
