@@ -136,8 +136,8 @@ def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Snif
     notes = list(found.notes)
     options = [f"header = true, max_line_size = {MAX_LINE_BYTES}, "
                f"buffer_size = {2 * MAX_LINE_BYTES}"]
-    if found.compression:
-        options.append(f"compression = '{found.compression}'")
+    # Explicit: DuckDB would otherwise decide from the extension, and the content decides.
+    options.append(f"compression = '{found.compression or 'none'}'")
     dialect = _dialect(con, found, options, shown)
     decimal = read.decimal or numbers.sniff_decimal(dialect["samples"], shown)
     if decimal == "," and dialect["delimiter"] != ",":
@@ -206,43 +206,91 @@ def _check_shape(con: duckdb.DuckDBPyConnection, info: SourceInfo, found: sniff.
         raise InputError(f"{info.where}: the file has a header ({', '.join(info.columns)}) "
                          f"but no data rows{said}. Export the data again with its rows.")
     if len(info.columns) == 1:
-        line = _ragged_line(found)
-        if line is not None:
-            number, count, expected, delimiter = line
-            raise InputError(
-                f"{info.where}: line {number} has {count} fields where the header has "
-                f"{expected} (delimiter {delimiter!r}){said}, so the file is not one table. Fix or "
-                f"remove the lines with extra or missing fields (quote fields that contain "
-                f"the delimiter) and try again.")
+        cause = _diagnose(found)
+        if cause is not None:
+            raise InputError(f"{info.where}: {cause}{said}, so the file is not one table. "
+                             f"{FIX_LINES}")
 
 
-def _ragged_line(found: sniff.Sniffed) -> tuple[int, int, int, str] | None:
-    """The first line whose field count differs from the header's, for the most likely
-    delimiter: DuckDB's sniffer falls back to one column on ragged files without saying why."""
+#: What to do about a line that breaks the table.
+FIX_LINES = ("Fix or remove that line (quote fields that contain the delimiter or a line "
+             "break) and try again.")
+#: Lines looked at when a reader failure is explained.
+DIAGNOSE_LINES = 1_000_000
+
+
+def _diagnose(found: sniff.Sniffed) -> str | None:
+    """The first line that breaks the table, in words (None when none is found): a carriage
+    return inside a field that is not quoted, or a field count that differs from the header's.
+    DuckDB's sniffer falls back to one column, or fails, on such files without saying why."""
     opener = gzip.open if found.compression == "gzip" else open
-    with opener(found.path, "rt", encoding="utf-8", errors="replace", newline="") as handle:
-        head = handle.readline()
-        counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
-        delimiter = max(counts, key=lambda d: counts[d])
-        if not counts[delimiter]:
-            return None
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=delimiter)
-        expected = len(next(reader))
-        for number, row in enumerate(reader, start=2):
-            if row and len(row) != expected:
-                return number, len(row), expected, delimiter
-            if number > 1_000_000:
-                break
+    try:
+        with opener(found.path, "rb") as handle:
+            cause = _bare_cr(handle)
+        if cause is None:
+            with opener(found.path, "rt", encoding="utf-8", errors="replace",
+                        newline="") as handle:
+                cause = _ragged_line(handle)
+    except (*sniff.GZIP_ERRORS, csv.Error):
+        return None  # the reader's own message stands
+    return cause
+
+
+def _bare_cr(handle: Any) -> str | None:
+    """A carriage return (CR) outside quotes that is not part of a CRLF line end splits a row
+    in two; the line that holds it (lines counted by line feeds, as in an editor)."""
+    quoted = False
+    for number, line in enumerate(handle, start=1):
+        body = line.removesuffix(b"\n").removesuffix(b"\r")
+        if b"\r" in body:
+            parts = body.split(b'"')
+            if any(b"\r" in part for part in parts[(1 if quoted else 0)::2]):
+                if number == 1:
+                    return None  # CR line ends (old Mac files): DuckDB reads those
+                start = body.split(b"\r")[0][-40:].decode("utf-8", "replace")
+                return (f"line {number} has a carriage return (CR) inside a field that is not "
+                        f"quoted (right after {start!r}), which splits its row in two")
+        quoted ^= body.count(b'"') % 2 == 1
+        if number > DIAGNOSE_LINES:
+            break
+    return None
+
+
+def _ragged_line(handle: Any) -> str | None:
+    """The first line whose field count differs from the header's, for the most likely
+    delimiter (the one the header holds most often)."""
+    head = handle.readline()
+    counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=lambda d: counts[d])
+    if not counts[delimiter]:
+        return None
+    handle.seek(0)
+    reader = csv.reader(handle, delimiter=delimiter)
+    expected = len(next(reader))
+    line = reader.line_num
+    for row in reader:
+        number, line = line + 1, reader.line_num  # a quoted line break spans lines
+        if row and len(row) != expected:
+            if not "".join(row).strip():
+                return f"line {number} is blank but for spaces"
+            return (f"line {number} has {len(row)} field{'s' * (len(row) != 1)} where the "
+                    f"header has {expected} (delimiter {delimiter!r})")
+        if line > DIAGNOSE_LINES:
+            break
     return None
 
 
 def _csv_error(path: Path, exc: Exception, found: sniff.Sniffed) -> InputError:
     said = "".join(f" ({note})" for note in found.notes[:1])
+    # The reader names the file it opened: a temporary UTF-8 copy is the user's file.
+    cause = reader_cause(exc, 400).replace(str(found.path), str(path))
+    line = _diagnose(found)
+    if line is not None:
+        return InputError(f"{path}: cannot be read as one table{said}: {line}. {FIX_LINES}",
+                          detail=str(exc))
     return InputError(
-        f"{path}: cannot be read as delimited text{said}. The reader says: "
-        f"{reader_cause(exc, 400)} Check that every "
-        f"line has the same number of fields, that the first line is a header, and that "
+        f"{path}: cannot be read as delimited text{said}. The reader says: {cause} Check that "
+        f"every line has the same number of fields, that the first line is a header, and that "
         f"numbers use one format.", detail=str(exc))
 
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,18 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and other Office binaries)
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_EMPTY_ZIP = b"PK\x05\x06"  # a zip archive with no member
+#: Control bytes (not tab, line feed, form feed or carriage return): text has next to none.
+_CONTROL = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+#: More than this share of control bytes in the first megabyte is binary data, not text; a
+#: stray NUL or two in a text export is not.
+MAX_CONTROL_SHARE = 0.02
+#: Share of one byte of each pair that is NUL in UTF-16 text of Latin letters and digits.
+UTF16_NUL_SHARE = 0.9
+
+LABELS = {"utf-16": "UTF-16", "utf-16-le": "UTF-16 (little-endian, without a byte-order mark)",
+          "utf-16-be": "UTF-16 (big-endian, without a byte-order mark)",
+          "cp1252": "Windows-1252 (cp1252)", "latin-1": "Latin-1"}
 
 
 @dataclass
@@ -67,7 +80,7 @@ def sniff(path: Path, temp_dir: str | None = None) -> Sniffed:
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     name = path.name.lower()
-    if head.startswith(b"PK\x03\x04"):
+    if head.startswith((b"PK\x03\x04", _EMPTY_ZIP)):
         return _zip(path, name, temp_dir)
     if head.startswith(_OLE):
         return _named(Sniffed(path, "excel"), name, EXCEL_SUFFIXES, "an Excel (.xls) workbook")
@@ -95,6 +108,7 @@ def _named(sniffed: Sniffed, name: str, suffixes: tuple[str, ...], what: str,
 
 
 def _zip(path: Path, name: str, temp_dir: str | None) -> Sniffed:
+    target: Path | None = None
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()
@@ -103,19 +117,33 @@ def _zip(path: Path, name: str, temp_dir: str | None) -> Sniffed:
                 return _named(Sniffed(path, "excel"), name, EXCEL_SUFFIXES, "an Excel workbook")
             tables = [m for m in members if m.lower().endswith(
                 TEXT_SUFFIXES + PARQUET_SUFFIXES + EXCEL_SUFFIXES) and not m.endswith("/")]
+            if not members:
+                raise InputError(f"{path}: an empty zip archive (it holds no file). Download "
+                                 f"or compress the transaction file again.")
             if len(tables) != 1:
                 listed = ", ".join(members[:8]) + (" …" if len(members) > 8 else "")
                 raise InputError(
                     f"{path}: a zip archive holding {len(members)} file(s) ({listed}), not one "
                     f"table. Extract the transaction file and give it instead.")
-            target = Path(tempfile.mkstemp(prefix="custseg-unzip-", dir=temp_dir,
-                                           suffix=Path(tables[0]).suffix)[1])
-            with archive.open(tables[0]) as src, target.open("wb") as dst:
+            fd, name = tempfile.mkstemp(prefix="custseg-unzip-", dir=temp_dir,
+                                        suffix=Path(tables[0]).suffix)
+            target = Path(name)
+            with archive.open(tables[0]) as src, os.fdopen(fd, "wb") as dst:
                 shutil.copyfileobj(src, dst, BLOCK)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+            OSError, EOFError) as exc:
+        # RuntimeError: an encrypted member; NotImplementedError: an unknown compression.
+        if target is not None:
+            target.unlink(missing_ok=True)
         raise InputError(f"{path}: looks like a zip archive or workbook but cannot be opened "
                          f"({exc}). Save or download it again.") from exc
-    inner = sniff(target, temp_dir)
+    try:
+        inner = sniff(target, temp_dir)
+    except InputError as exc:
+        target.unlink(missing_ok=True)
+        # Name the archive and its member, not the temporary copy.
+        raise InputError(str(exc).replace(str(target), f"{path} ({tables[0]})"),
+                         detail=exc.detail) from exc
     inner.temporary.append(target)
     inner.notes.insert(0, f"read {tables[0]!r} from inside the zip archive")
     return inner
@@ -125,16 +153,27 @@ def _gunzip_head(path: Path) -> bytes:
     try:
         with gzip.open(path, "rb") as handle:
             return handle.read(SNIFF_BYTES)
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: a damaged gzip file ({exc}). Download or compress it "
-                         f"again.") from exc
+    except GZIP_ERRORS as exc:
+        raise damaged_gzip(path, exc) from exc
+
+
+#: What a truncated or corrupted gzip stream raises while it is read.
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def damaged_gzip(path: Path, exc: BaseException) -> InputError:
+    return InputError(f"{path}: a damaged gzip file ({exc or type(exc).__name__}). Download "
+                      f"or compress it again.")
 
 
 def _text(path: Path, head: bytes, temp_dir: str | None, compressed: bool) -> Sniffed:
     """Text: UTF-8 as it is; UTF-16 (with a byte-order mark) and cp1252/latin-1 transcoded."""
     compression = "gzip" if compressed else None
-    if head.startswith(_UTF16_BOMS):
-        return transcode(Sniffed(path, "csv", compression), "utf-16", temp_dir)
+    utf16 = "utf-16" if head.startswith(_UTF16_BOMS) else _bomless_utf16(head)
+    if utf16:
+        _refuse_empty(path, _decode_head(head, utf16).encode("utf-8"), compressed)
+        return transcode(Sniffed(path, "csv", compression), utf16, temp_dir)
+    _refuse_empty(path, head, compressed)
     start = head.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:1]
     if start in (b"{", b"[") and not compressed:
         raise InputError(f"{path}: JSON data, not a table. custseg reads workbooks, delimited "
@@ -142,12 +181,41 @@ def _text(path: Path, head: bytes, temp_dir: str | None, compressed: bool) -> Sn
     if start == b"<":
         raise InputError(f"{path}: an HTML or XML document, not a table (a download that "
                          f"returned a web page?). Export the transactions as CSV or .xlsx.")
-    if b"\x00" in head:
+    if sum(head.count(b) for b in _CONTROL) > MAX_CONTROL_SHARE * len(head):
         raise InputError(f"{path}: binary data, not a table custseg reads (.xlsx/.xls, "
                          f"delimited text, Parquet). Export the data to one of these.")
     encoding = "utf-8" if _is_utf8(head) else _single_byte(head)
     sniffed = Sniffed(path, "csv", compression)
     return sniffed if encoding == "utf-8" else transcode(sniffed, encoding, temp_dir)
+
+
+def _refuse_empty(path: Path, head: bytes, compressed: bool) -> None:
+    """A file holding nothing but a byte-order mark, spaces or line ends is empty."""
+    if len(head) < SNIFF_BYTES and not head.lstrip(codecs.BOM_UTF8 + b" \t\r\n\x0c"):
+        inside = " once decompressed" if compressed else ""
+        raise InputError(f"{path}: the file is empty{inside}: it holds no text, only blank "
+                         f"lines or a byte-order mark. Export the data again; the export may "
+                         f"have been interrupted.")
+
+
+def _bomless_utf16(head: bytes) -> str | None:
+    """UTF-16 without a byte-order mark, told by its NUL bytes: text of Latin letters and
+    digits has a NUL as every second byte (the first of each pair when big-endian)."""
+    pairs = head[: len(head) // 2 * 2][:SNIFF_BYTES]
+    if len(pairs) < 4:
+        return None
+    odd, even = pairs[1::2].count(0), pairs[0::2].count(0)
+    half = len(pairs) // 2
+    if odd >= UTF16_NUL_SHARE * half and even < (1 - UTF16_NUL_SHARE) * half:
+        return "utf-16-le"
+    if even >= UTF16_NUL_SHARE * half and odd < (1 - UTF16_NUL_SHARE) * half:
+        return "utf-16-be"
+    return None
+
+
+def _decode_head(head: bytes, encoding: str) -> str:
+    """The start of UTF-16 text (the sample may end inside a character)."""
+    return codecs.getincrementaldecoder(encoding)(errors="replace").decode(head)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -174,6 +242,7 @@ def transcode(sniffed: Sniffed, encoding: str, temp_dir: str | None = None) -> S
     opener = gzip.open if sniffed.compression == "gzip" else open
     fd, name = tempfile.mkstemp(prefix="custseg-utf8-", suffix=".csv", dir=temp_dir)
     target = Path(name)
+    label = LABELS.get(encoding, encoding)
     try:
         with opener(sniffed.path, "rb") as src, os.fdopen(fd, "wb") as dst:
             decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -182,13 +251,14 @@ def transcode(sniffed: Sniffed, encoding: str, temp_dir: str | None = None) -> S
             dst.write(decoder.decode(b"", final=True).encode("utf-8"))
     except UnicodeDecodeError as exc:
         target.unlink(missing_ok=True)
-        raise InputError(f"{sniffed.path}: the text is neither UTF-8 nor {encoding} ({exc}). "
-                         f"Save it again as UTF-8 CSV.") from exc
-    except OSError:
+        raise InputError(f"{sniffed.path}: the text is neither UTF-8 nor {label}: byte "
+                         f"{exc.start:,} cannot be read ({exc.reason}), so the file is damaged "
+                         f"or in another encoding. Save it again as UTF-8 CSV.") from exc
+    except GZIP_ERRORS as exc:
         target.unlink(missing_ok=True)
-        raise
-    label = {"utf-16": "UTF-16", "cp1252": "Windows-1252 (cp1252)",
-             "latin-1": "Latin-1"}.get(encoding, encoding)
+        if sniffed.compression != "gzip" or isinstance(exc, FileNotFoundError | PermissionError):
+            raise
+        raise damaged_gzip(sniffed.path, exc) from exc
     return Sniffed(target, "csv", None, encoding,
-                   [*sniffed.notes, f"the text is {label}, not UTF-8: read as {label}"],
+                   [*sniffed.notes, f"the text is {label}, not UTF-8, and was read as such"],
                    [*sniffed.temporary, target])
