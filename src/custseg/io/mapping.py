@@ -117,6 +117,7 @@ def detect_mapping(columns: list[str], overrides: Mapping[str, str] | None = Non
         for alias in ALIASES[key]:
             col = by_norm.get(alias)
             if col is not None and col not in used:
+                _refuse_repeated(key, col, alias, columns, where)
                 mapping[key] = col
                 used.add(col)
                 break
@@ -131,6 +132,25 @@ def detect_mapping(columns: list[str], overrides: Mapping[str, str] | None = Non
             columns=list(columns), missing=missing,
         )
     return {key: mapping[key] for key in CANONICAL if key in mapping}
+
+
+def _refuse_repeated(key: str, col: str, alias: str, columns: list[str], where: str) -> None:
+    """Refuse a header that names more than one column: which one holds the field is a guess.
+
+    Readers keep repeated headers apart by a suffix ("Quantity", "Quantity_1"), and
+    "Unit Price" and "UnitPrice" read the same once spaces are ignored.
+    """
+    twin = re.compile(re.escape(str(col)) + r"_\d+", re.IGNORECASE)
+    twins = [c for c in columns if twin.fullmatch(str(c))]
+    same = [c for c in columns if normalise_header(c) == alias or c in twins]
+    if len(same) > 1:
+        why = ("the header repeats a name, and the reader numbered the repeats" if twins else
+               "their names differ only in case, spaces, '_' or '-'")
+        raise MappingError(
+            f"{where}: {len(same)} columns could hold the {key}: "
+            f"{', '.join(map(repr, same))} ({why}). Say which one with --map, e.g. "
+            f"--map {key}={same[0]}, or rename the others.", columns=list(columns),
+            missing=[key])
 
 
 def _headerless_hint(columns: list[str]) -> str:

@@ -38,7 +38,7 @@ def evidence(values: Iterable[object]) -> tuple[int, int, list[str]]:
             comma += 1
         elif _POINT.match(text):
             point += 1
-        elif len(either) < 3 and _EITHER.match(text):
+        elif len(either) < 3 and value not in either and _EITHER.match(text):
             either.append(value)
     return comma, point, either
 

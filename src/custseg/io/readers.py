@@ -98,7 +98,7 @@ def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str |
     """
     read = read or ReadConfig()
     if not isinstance(source, str | Path):
-        frames.arrow_to_table(con, frames.to_arrow(source))
+        frames.arrow_to_table(con, frames.to_arrow(_unique_columns(source)))
         return _table_source(con, None, "frame")
     path = Path(source)
     if not path.exists():
@@ -117,6 +117,22 @@ def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str |
         return _register_csv(con, path, found, overrides, read)
     finally:
         found.cleanup()
+
+
+def _unique_columns(frame: Any) -> Any:
+    """A pandas frame whose repeated column names are numbered as the file readers number
+    them ("Quantity", "Quantity_1"), so that each column can be named."""
+    names = getattr(frame, "columns", None)
+    if names is None or not hasattr(names, "duplicated") or not names.duplicated().any():
+        return frame
+    unique: list[str] = []
+    for name in map(str, names):
+        new, n = name, 0
+        while new.lower() in {u.lower() for u in unique}:
+            n += 1
+            new = f"{name}_{n}"
+        unique.append(new)
+    return frame.set_axis(unique, axis=1)
 
 
 def _temp_dir(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -135,24 +135,27 @@ def _total_note(con: duckdb.DuckDBPyConnection, info: SourceInfo, types: dict[st
                 exprs: dict[str, str], read: ReadConfig) -> str:
     """How often the unused total column disagrees with quantity × unit price."""
     column = info.total_column or ""
+    unused = (f"the column {column!r} was not used as the line amount: quantity × unit price "
+              f"was")
     if _is_text(types[column]):
         values = [r[0] for r in con.execute(
             f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
             f"LIMIT {_SAMPLE}").fetchall()]
-        total = numbers.number_sql(column, numbers.decide(
-            values, column, info.where, info.decimal, read.decimal))
+        try:
+            decimal = numbers.decide(values, column, info.where, info.decimal, read.decimal)
+        except InputError:  # a column that is not used does not stop the run
+            return f"{unused} (its numbers cannot be read with certainty, so not compared)"
+        total = numbers.number_sql(column, decimal)
     elif _is_number(types[column]):
         total = f"CAST({quote(column)} AS DOUBLE)"
     else:
-        return (f"the column {column!r} was not used as the line amount: quantity × unit "
-                f"price was")
+        return unused
     line = f"({exprs['quantity']}) * ({exprs['unit_price']})"
     differ, compared = con.execute(
         f"SELECT count(*) FILTER (WHERE abs({line} - {total}) > 0.005 + 1e-9 * abs({total})), "
         f"count(*) FROM source WHERE {line} IS NOT NULL AND {total} IS NOT NULL").fetchall()[0]
     share = f" ({differ / compared:.1%})" if compared else ""
-    return (f"the column {column!r} was not used as the line amount: quantity × unit price "
-            f"was, as it is per line; the two disagree on {differ:,} of {compared:,} lines"
+    return (f"{unused}, as it is per line; the two disagree on {differ:,} of {compared:,} lines"
             f"{share}. If {column!r} is the line amount, say --map amount={column}")
 
 
@@ -213,7 +216,8 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype
             f"date. Fill it, or map another column with --map invoice_date=<column>.")
     best = max(counts[:-1])
     if best < 0.5 * total:
-        examples = [r[0] for r in con.execute(f"SELECT v FROM {sample} LIMIT 3").fetchall()]
+        examples = [r[0] for r in con.execute(
+            f"SELECT DISTINCT v FROM {sample} ORDER BY v LIMIT 3").fetchall()]
         raise InputError(
             f"{info.where}: cannot recognise the dates in column {col!r} (e.g. "
             f"{', '.join(map(repr, examples))}). Give the format with --date-format, e.g. "
@@ -248,8 +252,8 @@ def _settle_order(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
     first, second = winners[:2]
     examples = con.execute(
         f"SELECT v, try_strptime(v, {literal(first)}), try_strptime(v, {literal(second)}) "
-        f"FROM {sample} WHERE try_strptime(v, {literal(first)}) <> "
-        f"try_strptime(v, {literal(second)}) LIMIT 2").fetchall()
+        f"FROM (SELECT DISTINCT v FROM {sample}) WHERE try_strptime(v, {literal(first)}) <> "
+        f"try_strptime(v, {literal(second)}) ORDER BY v LIMIT 2").fetchall()
     shown = "; ".join(f"{v!r} is {a:%d %B %Y} as {first} but {b:%d %B %Y} as {second}"
                       for v, a, b in examples)
     raise ReadingChoiceError(
