@@ -72,10 +72,12 @@ def test_run_outputs_hold_the_promised_columns(planted, tmp_path):
 def test_too_few_customers_still_gives_rfm_with_a_note(tmp_path):
     result = custseg.run(edge_log())
     assert result.segments is None
-    assert "segmenting needs at least" in result.summary["notes"][0]
+    note = result.summary["notes"][-1]  # after what the reader noticed
+    assert "segmenting needs at least" in note
     written = {p.name for p in custseg.write_outputs(result, tmp_path)}
-    assert {"cleaning_report.json", "customers.csv", "summary.json"} <= written
-    assert "report.html" not in written
+    assert {"cleaning_report.json", "customers.csv", "summary.json", "report.html"} <= written
+    assert "segments.csv" not in written
+    assert note in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 def test_progress_names_every_stage_in_order(planted):

@@ -95,6 +95,71 @@ def transform_features(rfm: pd.DataFrame, transform: str) -> np.ndarray:
     return values
 
 
+#: A feature whose log1p values spread less than this (standard deviation: about a 1%
+#: relative difference between customers) counts as constant. Scaling would blow such noise
+#: (a few cents on the same spend) up to the size of a real difference.
+FLAT_SPREAD = 0.01
+_WORDS = {"recency": "recency", "frequency": "frequency", "monetary": "spend"}
+#: How :func:`why_unclusterable` states each feature's span: text, decimals, plural ending.
+_SPANS = (("recency", "recency {} day", 0, "s"), ("frequency", "{} order", 0, "s"),
+          ("monetary", "spend {}", 2, ""))
+
+
+def why_unclusterable(rfm: pd.DataFrame, cfg: ClusterConfig) -> str | None:
+    """Why these customers cannot be segmented, in words for the user; None when they can.
+
+    The customers are too alike when, on the log1p scale (relative differences, whatever
+    ``cfg.transform``):
+
+    1. no feature spreads by :data:`FLAT_SPREAD` or more: there is nothing to cluster;
+    2. the features that do spread take fewer than ``cfg.k_min + 1`` distinct profiles: the
+       segments would be the profiles themselves (the RFM grid already lists them);
+    3. one profile holds so many customers that the rest cannot fill ``cfg.k_min - 1`` more
+       segments of ``cfg.min_cluster_share`` each: identical customers always share a
+       cluster, so every k would leave a segment below the minimum share.
+
+    Raises
+    ------
+    ConfigError, InputError
+        As :func:`transform_features`.
+    """
+    logged = transform_features(rfm, "log1p")
+    varying = logged.std(axis=0) >= FLAT_SPREAD
+    n, ranges = len(rfm), _ranges(rfm)
+    if not varying.any():
+        same = "the same" if (rfm[list(FEATURES)].nunique() == 1).all() else "nearly the same"
+        return (f"All {n:,} customers have {same} recency, frequency and spend "
+                f"({', '.join(ranges)}): there is nothing to cluster, so only the RFM table "
+                f"and grid were produced.")
+    _, profile, counts = np.unique(logged[:, varying], axis=0, return_inverse=True,
+                                   return_counts=True)
+    if len(counts) < cfg.k_min + 1:
+        words = [_WORDS[f] for f, v in zip(FEATURES, varying, strict=True) if v]
+        only = "" if varying.all() else f" only in {' and '.join(words)}"
+        return (f"The {n:,} customers differ{only}, and take just {len(counts)} distinct "
+                f"R/F/M profiles ({', '.join(ranges)}): at least {cfg.k_min + 1} are needed "
+                f"to find {cfg.k_min} or more segments, so only the RFM table and grid were "
+                f"produced.")
+    top = int(counts.argmax())
+    if n - counts[top] < (cfg.k_min - 1) * cfg.min_cluster_share * n:
+        return (f"{counts[top]:,} of {n:,} customers ({_floor_pct(counts[top] / n)}) have the "
+                f"same R/F/M profile ({', '.join(_ranges(rfm[profile.ravel() == top]))}), so "
+                f"any {cfg.k_min} or more segments would include one with under "
+                f"{cfg.min_cluster_share:.0%} of customers: only the RFM table and grid were "
+                f"produced.")
+    return None
+
+
+def _ranges(rfm: pd.DataFrame) -> list[str]:
+    """'recency 340 days', '1 order', 'spend 9.96–10.04': each feature's span."""
+    parts = []
+    for feature, template, digits, plural in _SPANS:
+        lo, hi = (f"{v:,.{digits}f}" for v in (rfm[feature].min(), rfm[feature].max()))
+        text = template.format(lo if lo == hi else f"{lo}–{hi}")
+        parts.append(text + plural if hi != "1" else text)
+    return parts
+
+
 @dataclass
 class KSearch:
     """Every candidate k fitted once: the part of clustering that does not depend on the k

@@ -100,9 +100,9 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     if result.summary_markdown:
         (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")
         written.append(out / "summary.md")
-    if result.segments is not None:
-        from custseg import report
+    from custseg import report
 
-        report.write_html(result, out / "report.html")
-        written.append(out / "report.html")
+    # Without segments too: the row account, the RFM grid and the note still make a report.
+    report.write_html(result, out / "report.html")
+    written.append(out / "report.html")
     return written

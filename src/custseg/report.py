@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from custseg import charts, money
+from custseg.rfm import GRID_SEGMENTS
 from custseg.segments import segment_color
 
 #: Rows of the flagged-customer table.
@@ -402,7 +403,21 @@ def _data(result: Any, fig: _Figures) -> str:
     if rfm is not None and len(rfm):
         parts.append(fig(charts.rfm_distributions(rfm, currency=currency),
                          "rfm-distributions"))
+    if rfm is not None and "rfm_segment" in rfm:
+        parts.append("<h3>RFM grid</h3><p class=\"muted\">Customers named from their R, F and "
+                     "M scores (quintiles, 5 = best).</p>" + table(_grid(rfm), currency=currency))
     return "".join(parts)
+
+
+def _grid(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Customers and revenue per RFM-grid segment, most valuable segment first."""
+    per = (rfm.groupby("rfm_segment").agg(customers=("customer_id", "size"),
+                                           revenue=("monetary", "sum"))
+           .reindex([s for s in GRID_SEGMENTS if s in set(rfm["rfm_segment"])]))
+    total = per["revenue"].sum()
+    per["customer_share"] = per["customers"] / len(rfm)
+    per["revenue_share"] = per["revenue"] / total if total else 0.0
+    return per.rename_axis("RFM-grid segment").reset_index()
 
 
 def _choosing_k(result: Any, fig: _Figures) -> str:

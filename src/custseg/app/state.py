@@ -52,6 +52,9 @@ MAPPINGS_KEY = "custseg_mappings"
 #: Per-file reading choices from the same form: {content digest: {"date_format": …}}.
 READING_KEY = "custseg_reading"
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "custseg-uploads"
+#: What the core's messages call an in-memory input. The dashboard loads a file's rows as a
+#: table (:func:`read_raw`), so messages from cleaning it say this where the CLI names the file.
+FRAME_WHERE = "the input frame"
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,11 @@ class Source:
         return dict(self.mapping) or None
 
     def display(self, text: str) -> str:
-        """``text`` with the temporary upload path replaced by the file's own name."""
-        if self.path:
-            return text.replace(self.path, self.name)
+        """``text`` naming the data as the user knows it: the temporary upload path, and the
+        in-memory copy that cleaning reads (:data:`FRAME_WHERE`), become the source's name."""
+        for alias in (self.path, FRAME_WHERE):
+            if alias:
+                text = text.replace(alias, self.name)
         return text
 
 
@@ -354,11 +359,15 @@ class Context:
         """Everything assembled as a :class:`custseg.Result` (for the summary, report and
         downloads), exactly as :func:`custseg.run` assembles it."""
         dataset, rfm = self.dataset(), self.rfm()
-        fitted, flagged, mix = self.model(), self.flagged(), self.mix()
-        timings = {"Reading and cleaning": dataset.seconds, "RFM": rfm.seconds,
-                   "Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds,
-                   "Products": mix.seconds}
+        note = pipeline.why_no_segments(rfm.value, self.config)
+        timings = {"Reading and cleaning": dataset.seconds, "RFM": rfm.seconds}
+        stages: dict[str, Any] = {}
+        if note is None:  # as run(): without segments, only the RFM outputs and the note
+            fitted, flagged, mix = self.model(), self.flagged(), self.mix()
+            timings |= {"Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds,
+                        "Products": mix.seconds}
+            stages = {"fitted": fitted.value, "flagged": flagged.value, "mix": mix.value}
         with using(dataset.value):
             config = self.config.replace(currency=self.currency())
-            return pipeline.assemble(config, dataset.value, rfm.value, fitted=fitted.value,
-                                     flagged=flagged.value, mix=mix.value, timings=timings)
+            return pipeline.assemble(config, dataset.value, rfm.value, timings=timings,
+                                     notes=[note] if note else [], **stages)

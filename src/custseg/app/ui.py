@@ -15,7 +15,13 @@ import streamlit as st
 from custseg import io, money
 from custseg.app import state
 from custseg.app.state import MAPPINGS_KEY, READING_KEY, Context, Source
-from custseg.errors import CustsegError, MappingError, ReadingChoiceError
+from custseg.errors import (
+    CustsegError,
+    MappingError,
+    NoSegmentsError,
+    ReadingChoiceError,
+    describe_error,
+)
 from custseg.narrative import fmt_count, fmt_days, fmt_share
 from custseg.segments import segment_color
 
@@ -70,9 +76,10 @@ def context() -> Context:
 def guard(stage: str, source: Source | None = None) -> Iterator[None]:
     """Show any failure inside the block as a message in the page and stop the page.
 
-    A :class:`MappingError` shows the mapping form instead; other custseg errors show their
-    own message (what, where, how to fix); anything else is logged on the server and shown
-    as a one-line message — never a traceback.
+    A :class:`MappingError` or :class:`ReadingChoiceError` shows its form instead; a
+    :class:`NoSegmentsError` the note a run writes in place of the segments; other custseg
+    errors their title and text as the CLI shows them (:func:`describe_error`); anything else
+    is logged on the server and shown as a one-line message — never a traceback.
     """
     try:
         yield
@@ -82,9 +89,13 @@ def guard(stage: str, source: Source | None = None) -> Iterator[None]:
     except ReadingChoiceError as exc:
         reading_form(exc, source)
         st.stop()
+    except NoSegmentsError as exc:
+        st.info(str(exc), icon=":material/info:")
+        st.stop()
     except CustsegError as exc:
-        text = source.display(str(exc)) if source else str(exc)
-        st.error(f"**{stage}:** {text}", icon=":material/error:")
+        title, text = describe_error(exc)
+        st.error(f"**{title}**\n\n{source.display(text) if source else text}",
+                 icon=":material/error:")
         st.stop()
     except Exception as exc:
         log.exception("%s failed", stage)

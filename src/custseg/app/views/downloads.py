@@ -16,7 +16,11 @@ ui.page()
 result = ui.stage("result")
 stem = ui.context().source.name.split(".")[0] or "custseg"
 customers = outputs.customers_frame(result)
-flagged_customers = customers[customers["is_anomaly"].fillna(False).astype(bool)]
+for note in result.summary["notes"]:  # e.g. why there are no segments
+    st.info(note, icon=":material/info:")
+# Without segments (too few customers, or too alike) no customer is scored.
+flagged_customers = (customers[customers["is_anomaly"].fillna(False).astype(bool)]
+                     if "is_anomaly" in customers else customers.iloc[:0])
 with ui.guard("Preparing the flagged transactions", ui.context().source), \
         state.using(result.dataset):
     flagged_lines = outputs.flagged_in_original_columns(result)

@@ -10,6 +10,14 @@ source = ui.context().source
 st.caption(f"Data: **{source.name}**. Every page follows from the settings in the sidebar.")
 
 result = ui.stage("result")
+if result.clustering is None:  # the customers cannot be segmented: the note says why
+    cols = st.columns(2)
+    cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
+    cols[1].metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
+    for note in result.summary["notes"]:
+        st.info(note, icon=":material/info:")
+    st.caption("The RFM table and grid are on page 3 · RFM; the row account on 2 · Cleaning.")
+    st.stop()
 cols = st.columns(5)
 cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
 cols[1].metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
