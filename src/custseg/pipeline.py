@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import pandas as pd
 from custseg import clean, io, rfm
 from custseg.config import Config
 from custseg.engine import connect
-from custseg.errors import EmptyResultError
+from custseg.errors import NoSegmentsError
 
 T = TypeVar("T")
 
@@ -38,6 +39,9 @@ class Dataset:
     source: io.SourceInfo
     cleaning: clean.CleaningReport
     snapshot: datetime
+    #: The configuration with the data preset applied (currency, non-product codes): the
+    #: stages after loading use this one.
+    config: Config = field(default_factory=Config)
 
 
 @dataclass
@@ -96,21 +100,32 @@ def load(source: Any, config: Config | None = None, *, sheet: str | None = None,
         Explicit ``key -> column`` overrides.
     """
     config = config or Config()
+    if config.preset != "auto":
+        config.with_preset(config.preset)  # an unknown name fails before the file is read
     con = con or connect(config)
-    info = io.register_source(con, source, sheet=sheet, overrides=mapping)
-    where = info.path or "the input frame"
-    info = _with_mapping(info, io.detect_mapping(list(info.columns), mapping, where))
-    select_sql, info = io.canonical_select(con, info)
+    info = io.register_source(con, source, sheet=sheet, overrides=mapping, read=config.read)
+    info = io.map_columns(info, mapping, config.preset)
+    config = config.with_preset(info.preset)
+    if info.preset:
+        info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
+                                                *info.notes))
+    select_sql, info = io.canonical_select(con, info, config.read)
     report = clean.build_lines(con, select_sql, info.mapping, config.cleaning,
                                config.rfm.as_of)
     snapshot = rfm.snapshot_for(con, config.rfm.as_of)
-    return Dataset(con=con, source=info, cleaning=report, snapshot=snapshot)
+    return Dataset(con=con, source=info, cleaning=report, snapshot=snapshot, config=config)
 
 
-def _with_mapping(info: io.SourceInfo, mapping: dict[str, str]) -> io.SourceInfo:
-    absent = [k for k in io.CANONICAL if k not in mapping and k != "amount"]
-    notes = tuple(f"no {k} column" for k in absent)
-    return dataclasses.replace(info, mapping=mapping, notes=info.notes + notes)
+def _preset_note(config: Config, name: str) -> str:
+    from custseg.config import DATA_PRESETS
+
+    preset = DATA_PRESETS[name]
+    codes = len(config.cleaning.non_product_codes or ()) + len(
+        config.cleaning.non_product_prefixes or ())
+    # The currency is named, not shown: the dashboard may show money in another one.
+    return (f"the columns are those of {preset.title}: its data preset applies (the "
+            f"export's currency unless --currency says otherwise, and {codes} non-product "
+            f"stock codes and prefixes); --preset none turns it off")
 
 
 def compute_rfm(dataset: Dataset) -> pd.DataFrame:
@@ -142,7 +157,7 @@ def search_k(table: pd.DataFrame, config: Config | None = None) -> Any:
     from custseg import cluster
 
     config = config or Config()
-    _check_customers(table)
+    _check_customers(table, config)
     with _checked_inputs():
         return cluster.search_k(table, config.cluster, config.seed)
 
@@ -154,11 +169,14 @@ def customer_anomalies(table: pd.DataFrame, config: Config | None = None) -> Any
     config = config or Config()
     features = cluster.transform_features(table, config.cluster.transform)
     with _checked_inputs():
-        return anomalies.score_customers(table, config.anomalies, features, config.seed)
+        return anomalies.score_customers(table, config.anomalies, features, config.seed,
+                                         config.currency or "")
 
 
-def _checked_inputs() -> Any:
-    """scikit-learn without its per-call input checks (sklearn's config is per thread).
+@contextmanager
+def _checked_inputs() -> Iterator[None]:
+    """scikit-learn without its per-call input checks (sklearn's config is per thread), and
+    without the warnings that real data legitimately triggers.
 
     The features are checked once (finite, see :func:`custseg.cluster.transform_features`)
     and the options by custseg's config; repeating the checks in each of ~90 K-Means fits and
@@ -166,14 +184,51 @@ def _checked_inputs() -> Any:
     """
     import sklearn
 
-    return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True), \
+            _expected_warnings():
+        yield
 
 
-def _check_customers(table: pd.DataFrame) -> None:
+@contextmanager
+def _expected_warnings() -> Iterator[None]:
+    """Silence the library warnings custseg expects and accounts for, nothing else.
+
+    LOF warns when many customers are identical (its cross-check scores are then coarse; the
+    agreement figure shows it), and K-Means when a sample holds fewer distinct points than
+    clusters (the k table's smallest share and stability show it). Warning filters are
+    process-wide: entered in the calling thread around the worker threads, they cover them,
+    and nested entries in workers restore a list that still holds these filters.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Duplicate values are leading",
+                                category=UserWarning)
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        yield
+
+
+def why_no_segments(table: pd.DataFrame, config: Config | None = None) -> str | None:
+    """Why the customers of an RFM table cannot be segmented, or None when they can.
+
+    The one test :func:`run`, :func:`model`, :func:`search_k` and the dashboard apply: fewer
+    than :data:`MIN_CUSTOMERS_TO_MODEL` customers, or customers too alike to cluster
+    (:func:`custseg.cluster.why_unclusterable`). The text is the note written in place of
+    the segments.
+    """
+    from custseg import cluster
+
     if len(table) < MIN_CUSTOMERS_TO_MODEL:
-        raise EmptyResultError(
-            f"Only {len(table)} customers are left after cleaning; segmenting needs at least "
-            f"{MIN_CUSTOMERS_TO_MODEL}. Relax the cleaning rules (e.g. --country all).")
+        return (f"Only {len(table)} customers after cleaning: segmenting needs at least "
+                f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table and grid were produced. "
+                f"Relax the cleaning rules or add data.")
+    return cluster.why_unclusterable(table, (config or Config()).cluster)
+
+
+def _check_customers(table: pd.DataFrame, config: Config) -> None:
+    note = why_no_segments(table, config)
+    if note is not None:
+        raise NoSegmentsError(note)
 
 
 def model(table: pd.DataFrame, config: Config | None = None,
@@ -201,13 +256,13 @@ def model(table: pd.DataFrame, config: Config | None = None,
 
     Raises
     ------
-    EmptyResultError
-        With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers.
+    NoSegmentsError
+        When :func:`why_no_segments` gives a reason (too few customers, or too alike).
     """
     from custseg import cluster
 
     config = config or Config()
-    _check_customers(table)
+    _check_customers(table, config)
     step = progress or (lambda _: None)
     # Customer scores do not depend on the clusters: they are computed on a second core while
     # the clusters are fitted. That pays on large tables, where both spend their time in
@@ -260,7 +315,8 @@ def _explain(table: pd.DataFrame, names: np.ndarray, config: Config) -> Any:
     from custseg import explain
 
     with _checked_inputs():  # scikit-learn's config is per thread
-        return explain.explain_segments(table, names, config.explain, config.seed)
+        return explain.explain_segments(table, names, config.explain, config.seed,
+                                        config.currency or "")
 
 
 def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.DataFrame:
@@ -272,7 +328,8 @@ def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.
 
     cursor = dataset.con.cursor()
     try:
-        return anomalies.flag_transactions(cursor, (config or Config()).anomalies)
+        config = config or Config()
+        return anomalies.flag_transactions(cursor, config.anomalies, config.currency or "")
     finally:
         cursor.close()
 
@@ -288,6 +345,21 @@ def product_mix(dataset: Dataset, customers: pd.DataFrame, profile: pd.DataFrame
 
     return products.product_mix(dataset.con, customers, profile,
                                 cleaning=(config or Config()).cleaning)
+
+
+def reading_notes(dataset: Dataset) -> list[str]:
+    """What the reader decided and the user should know (a preset, an encoding, a decimal
+    comma, a wrong extension, lines dated in the future), as sentences."""
+    notes = [f"Reading: {note}." for note in dataset.source.notes
+             if not note.startswith("no ")]
+    future = dataset.cleaning.dropped.get("future_date", 0)
+    if future:
+        latest = dataset.con.execute("SELECT max(invoice_date) FROM lines "
+                                     "WHERE drop_rule = 'future_date'").fetchall()[0][0]
+        notes.append(f"{future:,} line(s) dated after today (the latest {latest:%Y-%m-%d}) "
+                     f"were dropped under the rule future_date: a wrong year or clock would "
+                     f"otherwise move the snapshot and every recency.")
+    return notes
 
 
 def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
@@ -310,7 +382,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
     if mix is not None:
         result.segment_products, result.stock_priorities = mix
     result.summary = build_summary(result)
-    result.summary["notes"] = list(notes or [])
+    result.summary["notes"] = reading_notes(dataset) + list(notes or [])
     result.summary_markdown = narrative.executive_summary(result.summary)
     return result
 
@@ -323,8 +395,9 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
         mapping: Mapping[str, str] | None = None, progress: Progress | None = None) -> Result:
     """Run every stage on ``source`` and return the :class:`Result`.
 
-    With fewer than :data:`MIN_CUSTOMERS_TO_MODEL` customers the modelling stages are
-    skipped (``result.summary["notes"]`` says why) and only the RFM outputs are produced.
+    When the customers cannot be segmented (too few, or too alike: :func:`why_no_segments`)
+    the modelling stages are skipped (``result.summary["notes"]`` says why) and only the RFM
+    outputs are produced.
 
     Raises
     ------
@@ -335,11 +408,12 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
     stages = _Stages(list(STAGES), progress)
     with stages.stage("Reading and cleaning"):
         dataset = load(source, config, sheet=sheet, mapping=mapping)
+    config = dataset.config
     with stages.stage("RFM"):
         table = compute_rfm(dataset)
     fitted = flagged = mix = None
-    notes: list[str] = []
-    if len(table) >= MIN_CUSTOMERS_TO_MODEL:
+    note = why_no_segments(table, config)
+    if note is None:
         # Transaction anomalies need only the cleaned lines and the product mix only the
         # segments: both run in DuckDB (on cursors of their own, without the GIL) in threads
         # beside the modelling. Their timings are their own durations, overlapping others.
@@ -361,12 +435,9 @@ def run(source: Any, config: Config | None = None, *, sheet: str | None = None,
                     done[name] = future.result()
                 stages.timings[name] = done[name].seconds
             flagged, mix = done["Transaction anomalies"].value, done["Products"].value
-    else:
-        notes.append(f"Only {len(table)} customers after cleaning: segmenting needs at least "
-                     f"{MIN_CUSTOMERS_TO_MODEL}, so only the RFM table was produced.")
     with stages.stage("Summary"):
         result = assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
-                          timings=stages.timings, notes=notes)
+                          timings=stages.timings, notes=[note] if note else [])
     return result
 
 
@@ -420,6 +491,7 @@ def build_summary(result: Result) -> dict[str, Any]:
         "customers": len(table),
         "invoices": int(invoices or 0),
         "revenue": round(float(table["monetary"].sum()), 2),
+        "currency": result.config.currency or "",
         "period": {"first": _iso(first), "last": _iso(last)},
         "snapshot": _iso(result.snapshot),
         "rfm_segments": {str(k): int(v) for k, v in
