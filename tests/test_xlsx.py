@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -170,3 +171,88 @@ def test_real_workbook_parts_equal_the_single_read(real_xlsx, monkeypatch):
     assert used == [True]
     assert whole.num_rows == 541_909
     assert parts.equals(whole.cast(parts.schema))
+
+
+def understate(path: Path, member: str, size: int) -> None:
+    """Make the zip declare ``size`` bytes for ``member`` (local header and directory), as a
+    crafted file can: the compressed data still inflates to its real size."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as book:
+        offset = book.getinfo(member).header_offset
+    struct.pack_into("<I", data, offset + 22, size)
+    entry = data.find(b"PK\x01\x02")
+    while entry >= 0:
+        name_len = struct.unpack_from("<H", data, entry + 28)[0]
+        if data[entry + 46:entry + 46 + name_len] == member.encode():
+            struct.pack_into("<I", data, entry + 24, size)
+        entry = data.find(b"PK\x01\x02", entry + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_the_parts_stop_inflating_at_the_limit_whatever_the_size_declared(tmp_path,
+                                                                          small_parts):
+    path = write_book(tmp_path / "t.xlsx", sample_rows(3000))
+    real = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet1.xml").file_size
+    understate(path, "xl/worksheets/sheet1.xml", real // 3)  # cuts land in the first third
+    split = xlsx.plan(path, "Sheet1", limit=real // 2)
+    assert split is not None and split.member.file_size == real // 3
+    with pytest.raises(xlsx.TooLargeError) as caught:
+        xlsx.read(split, {}, "strict")
+    assert caught.value.limit == real // 2
+    # with room for the real size, the same parts read every row
+    assert xlsx.read(xlsx.plan(path, "Sheet1", limit=real), {"Code": "string"},
+                     "strict").num_rows == 3000
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["plain-read", "parts"])
+def test_a_sheet_larger_than_declared_is_refused_before_calamine_parses_it(
+        tmp_path, monkeypatch, split):
+    import custseg
+    from custseg.config import Config, ReadConfig
+    from custseg.errors import InputError
+
+    if split:
+        monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)
+        monkeypatch.setattr(xlsx, "workers", lambda: 2)
+    rows = [["Invoice", "Customer", "Date", "Amount"]] + [
+        [f"N{i}", 17000 + i % 5, datetime(2011, 1, 1) + timedelta(hours=i), 2.5]
+        for i in range(3000)]
+    path = write_book(tmp_path / "t.xlsx", rows)
+    real = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet1.xml").file_size
+    understate(path, "xl/worksheets/sheet1.xml", 5000)
+    limit = real // 2
+    with pytest.raises(InputError, match=rf"sheet 'Sheet1'.*more than .*{limit:,} bytes.*"
+                                         r"declares less.*--max-excel-size"):
+        custseg.load(path, Config(read=ReadConfig(max_excel_bytes=limit)))
+    assert custseg.load(path, Config(read=ReadConfig(max_excel_bytes=real))).source.rows == 3000
+
+
+@pytest.mark.parametrize("options", [{}, {"constant_memory": True}],
+                         ids=["shared-strings", "inline-strings"])
+def test_head_reads_the_first_rows_as_calamine_numbers_them(tmp_path, options):
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(str(path), options)
+    sheet = book.add_worksheet("Data")
+    sheet.write(1, 1, "Report")  # rows 1 and 3 stay empty, column A of row 2 too
+    sheet.write_row(3, 0, ["Id", "When", "Paid"])
+    sheet.write_row(4, 0, [7, 40513.5, True])
+    sheet.write_row(5, 0, ["x8", None, False])
+    sheet.write_row(40, 0, ["far below"])
+    book.close()
+    head = xlsx.head(path, "Data", 6)
+    assert head is not None and head.height == 41 - 1  # rows 2 to 41
+    calamine = fastexcel.read_excel(str(path)).load_sheet(
+        "Data", header_row=None, skip_rows=0, n_rows=6, eager=True).to_pylist()
+    assert len(head.rows) == len(calamine) == 6
+    for ours, theirs in zip(head.rows, calamine, strict=True):
+        theirs = list(theirs.values())
+        ours = ours + [None] * (len(theirs) - len(ours))
+        # the same cells are empty, and text is the same text (calamine gives text for every
+        # cell of a column that holds some text, so numbers are compared apart)
+        assert [v is None for v in ours] == [v is None for v in theirs]
+        assert [v for v in ours if isinstance(v, str)] == \
+            [t for v, t in zip(ours, theirs, strict=True) if isinstance(v, str)]
+    assert head.rows[1] == [None, "Report"]
+    assert head.rows[3] == ["Id", "When", "Paid"]
+    assert head.rows[4] == [7.0, 40513.5, True]
+    assert head.rows[5] == ["x8", None, False]

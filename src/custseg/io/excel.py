@@ -61,6 +61,7 @@ def register_workbook(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | N
     # calamine parses the shared strings as it opens the workbook: check them first.
     _check_size(path, shown, sheet if sheet not in (None, "all") else names_in_package[0],
                 read.max_excel_bytes, strings_only=True)
+    _check_inflated(path, shown, None, read.max_excel_bytes)
     try:
         # calamine picks its parser from the file name; a workbook under another name (found
         # by its content, see :mod:`custseg.io.sniff`) is handed over as bytes instead.
@@ -164,6 +165,7 @@ def _layout(reader: Any, path: Path, shown: Path, name: str,
     if head is not None:
         return _find_header(head.rows, overrides)
     _check_size(path, shown, name, read.max_excel_bytes)
+    _check_inflated(path, shown, name, read.max_excel_bytes)
     import fastexcel
 
     try:
@@ -237,6 +239,25 @@ def _check_size(path: Path, shown: Path, sheet: str | None, limit: int,
         f"the file, raise the limit with --max-excel-size.")
 
 
+def _check_inflated(path: Path, shown: Path, sheet: str | None, limit: int) -> None:
+    """Refuse a sheet (the shared strings when None) that really inflates past ``limit``
+    whatever size its package declares: calamine would parse all of it."""
+    try:
+        xlsx.check_inflated(path, sheet, limit)
+    except xlsx.TooLargeError as exc:
+        raise _understated(shown, sheet, exc) from exc
+
+
+def _understated(shown: Path, sheet: str | None, exc: xlsx.TooLargeError) -> InputError:
+    what = f"sheet {sheet!r}'s XML" if sheet is not None else "the shared strings"
+    return InputError(
+        f"{shown}: {what} inflates to more than the workbook size limit "
+        f"(Config.read.max_excel_bytes) of {_size(exc.limit)}, though the file declares less: "
+        f"the workbook is damaged or built to exhaust memory, and reading stopped at the "
+        f"limit. Export the sheet as CSV from a program you trust, or raise the limit with "
+        f"--max-excel-size.", detail=str(exc))
+
+
 def _size(count: int) -> str:
     """A byte count, exact and in round units."""
     unit = next(((div, name) for div, name in ((10**9, "GB"), (10**6, "MB")) if count >= div),
@@ -269,12 +290,16 @@ def _read_sheet(reader: Any, path: Path, name: str, overrides: Mapping[str, str]
         _check_size(path, shown, name, limit)
     # The parts repeat the sheet's first row as their header: only for a header on row 1.
     split = xlsx.plan(path, name, limit) if header == 0 else None
+    if split is None and limit is not None:
+        _check_inflated(path, shown, name, limit)  # the parts count as they inflate
     text_columns: set[str] = set()
     for _ in range(64):
         dtypes = dict.fromkeys(text_columns | _known_text_spellings(overrides), "string")
         try:
             table = _read_split(split, dtypes)
             if table is None:
+                if split is not None and limit is not None:
+                    _check_inflated(path, shown, name, limit)  # the parts stopped early
                 split = None
                 # eager=True builds the Arrow batch directly: ~15% faster than via ExcelSheet.
                 # Types come from every row (schema_sample_rows=None): with fastexcel's default
@@ -293,12 +318,7 @@ def _read_sheet(reader: Any, path: Path, name: str, overrides: Mapping[str, str]
             text_columns.add(column)
             continue
         except xlsx.TooLargeError as exc:
-            raise InputError(
-                f"{shown}, sheet {name!r}: the sheet's XML inflates to more than the workbook "
-                f"size limit (Config.read.max_excel_bytes) of {_size(exc.limit)}, though the "
-                f"file declares less: the workbook is damaged or built to exhaust memory, and "
-                f"reading stopped at the limit. Export the sheet as CSV from a program you "
-                f"trust, or raise the limit with --max-excel-size.", detail=str(exc)) from exc
+            raise _understated(shown, name, exc) from exc
         except fastexcel.FastExcelError as exc:
             raise InputError(f"{shown}, sheet {name!r}: cannot be read ({exc}).",
                              detail=str(exc)) from exc
