@@ -66,6 +66,16 @@ def flagged_in_original_columns(result: Result) -> pd.DataFrame:
     return pd.concat([originals, extra], axis=1)
 
 
+def cleaning_report(result: Result) -> dict[str, Any]:
+    """The row account with how the input was read: what a reader of the numbers needs to
+    trust them (a decimal comma, a date format, an encoding, a preset, a set-aside total)."""
+    source = result.source
+    reading = {key: value for key, value in source.to_dict().items()
+               if key in ("format", "encoding", "delimiter", "decimal", "date_format", "preset",
+                          "total_column", "notes")}
+    return {**result.cleaning.to_dict(), "reading": reading}
+
+
 def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     """Write every output file of ``result`` into ``out_dir`` (created if needed).
 
@@ -75,7 +85,7 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = [_json(out / "cleaning_report.json", result.cleaning.to_dict())]
+    written = [_json(out / "cleaning_report.json", cleaning_report(result))]
     customers = customers_frame(result)
     to_csv(customers, out / "customers.csv")
     # Parquet is read by programs, not spreadsheets: it keeps the raw values (an id "@17841"

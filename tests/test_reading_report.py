@@ -1,0 +1,60 @@
+"""What the reader decided reaches the user: cleaning_report.json, the summary and `inspect`."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+import custseg
+from custseg.cli import app
+from tests.logs import edge_log
+
+runner = CliRunner()
+
+
+def _european_csv(path):
+    """The edge log as a German-style export: ';' between fields, decimal commas."""
+    frame = edge_log()
+    frame.to_csv(path, index=False, sep=";", decimal=",")
+    return path
+
+
+def test_decimal_comma_is_read_and_reported(tmp_path):
+    path = _european_csv(tmp_path / "de.csv")
+    assert "2,55" in path.read_text()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "cleaning_report.json").read_text())
+    assert report["reading"]["decimal"] == ","
+    assert report["reading"]["delimiter"] == ";"
+    summary = json.loads((out / "summary.json").read_text())
+    assert any("decimal comma" in note for note in summary["notes"])
+    # The same numbers as the clean frame: prices were not multiplied by 100.
+    got = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})
+    want = custseg.compute_rfm(custseg.load(edge_log()))
+    assert got["monetary"].round(2).tolist() == want["monetary"].round(2).tolist()
+    assert report["revenue_kept"] == round(float(want["monetary"].sum()), 2)
+
+
+def test_inspect_names_the_separator_and_the_preset(tmp_path):
+    path = _european_csv(tmp_path / "de.csv")
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "decimal separator" in text and "','" in text
+    assert "online_retail" in text
+
+
+def test_forcing_the_point_reads_commas_as_thousands(tmp_path):
+    """--decimal . is obeyed: '2,55' is then 255, as the user said."""
+    path = tmp_path / "points.csv"
+    path.write_text("InvoiceNo;InvoiceDate;Quantity;UnitPrice;CustomerID\n"
+                    "1;2011-01-01 10:00;1;2,55;A\n2;2011-01-02 10:00;1;1,50;B\n")
+    comma = custseg.compute_rfm(custseg.load(path))
+    point = custseg.compute_rfm(custseg.load(path, custseg.Config(
+        read=custseg.config.ReadConfig(decimal="."))))
+    assert comma["monetary"].tolist() == [2.55, 1.5]
+    assert point["monetary"].tolist() == [255.0, 150.0]
