@@ -249,7 +249,7 @@ def _check_inflated(path: Path, shown: Path, sheet: str | None, limit: int) -> N
 
 
 def _understated(shown: Path, sheet: str | None, exc: xlsx.TooLargeError) -> InputError:
-    what = f"sheet {sheet!r}'s XML" if sheet is not None else "the shared strings"
+    what = f"the XML of sheet {sheet!r}" if sheet is not None else "the shared strings"
     return InputError(
         f"{shown}: {what} inflates to more than the workbook size limit "
         f"(Config.read.max_excel_bytes) of {_size(exc.limit)}, though the file declares less: "
