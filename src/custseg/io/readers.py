@@ -244,9 +244,14 @@ def _diagnose(found: sniff.Sniffed) -> str | None:
         with opener(found.path, "rb") as handle:
             cause = _bare_cr(handle)
         if cause is None:
-            with opener(found.path, "rt", encoding="utf-8", errors="replace",
-                        newline="") as handle:
-                cause = _ragged_line(handle)
+            # Python's csv module refuses fields above 128 kB; DuckDB reads longer ones.
+            limit = csv.field_size_limit(MAX_LINE_BYTES)
+            try:
+                with opener(found.path, "rt", encoding="utf-8", errors="replace",
+                            newline="") as handle:
+                    cause = _ragged_line(handle)
+            finally:
+                csv.field_size_limit(limit)
     except (*sniff.GZIP_ERRORS, csv.Error):
         return None  # the reader's own message stands
     return cause

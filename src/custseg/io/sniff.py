@@ -88,7 +88,7 @@ def sniff(path: Path, temp_dir: str | None = None) -> Sniffed:
         return _named(Sniffed(path, "parquet"), name, PARQUET_SUFFIXES, "a Parquet file")
     if head.startswith(b"\x1f\x8b"):
         inner = _gunzip_head(path)
-        if inner.startswith((b"PK\x03\x04", _OLE, b"PAR1")):
+        if inner.startswith((b"PK\x03\x04", _OLE, b"PAR1", b"\x1f\x8b")):
             raise InputError(f"{path}: a gzip file holding a binary file. Decompress it "
                              f"(gunzip) and give the file inside.")
         sniffed = _text(path, inner, temp_dir, compressed=True)

@@ -23,7 +23,8 @@ def reader_cause(exc: BaseException, limit: int = 800) -> str:
     lines = []
     for line in str(exc).strip().splitlines():
         if line.strip().lower().startswith(("possible fix", "possible solution",
-                                            "the csv reader", "  file =")):
+                                            "the csv reader", "  file =", "line 1:")):
+            # "LINE 1: …" quotes custseg's own SQL, which says nothing about the file.
             break
         if line.strip():
             lines.append(line.strip())
