@@ -182,6 +182,30 @@ def test_title_rows_on_the_second_sheet(tmp_path, clean_rfm):
     pd.testing.assert_frame_equal(custseg.compute_rfm(dataset)[RFM_COLS], clean_rfm)
 
 
+def test_title_rows_found_through_calamine_when_the_xml_cannot_be_peeked(tmp_path, clean_rfm,
+                                                                        monkeypatch):
+    # .xls, .xlsb and .ods have no sheet XML to peek at: calamine's first rows are used, with
+    # leading empty rows kept so that row numbers match fastexcel's header_row.
+    from custseg import xlsx
+
+    monkeypatch.setattr(xlsx, "head", lambda *_: None)
+    path = write_book(tmp_path / "t.xlsx", {"Report": [[], *TITLE, *log_rows()]})
+    dataset = custseg.load(path)
+    assert "the header is on row 5; rows 1–4 were skipped" in dataset.source.notes
+    pd.testing.assert_frame_equal(custseg.compute_rfm(dataset)[RFM_COLS], clean_rfm)
+
+
+def test_every_sheet_finds_its_own_header_with_sheet_all(tmp_path, clean_rfm):
+    rows = log_rows()
+    half = [rows[0], *rows[1::2]], [rows[0], *rows[2::2]]
+    path = write_book(tmp_path / "t.xlsx", {"North": TITLE + half[0], "South": half[1]})
+    dataset = custseg.load(path, sheet="all")
+    assert dataset.source.sheets == ("North", "South")
+    assert ("the header is on row 4 of sheet 'North'; rows 1–3 were skipped"
+            in dataset.source.notes)
+    pd.testing.assert_frame_equal(custseg.compute_rfm(dataset)[RFM_COLS], clean_rfm)
+
+
 def test_unknown_headers_under_title_rows_are_listed_in_the_mapping_error(tmp_path):
     rows = log_rows()
     rows[0] = ["Order", "Item", "Text", "Units", "When", "Each", "Client", "Land"]
