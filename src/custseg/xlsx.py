@@ -288,9 +288,11 @@ def _cell_value(kind: str, text: str) -> Any:
 
 def _shared_strings(book: zipfile.ZipFile, wanted: set[int]) -> dict[int, str]:
     """The shared strings numbered in ``wanted``, read only as far as the last of them."""
-    member = next(i for i in book.infolist()
-                  if i.filename.lower().endswith("sharedstrings.xml"))
+    member = next((i for i in book.infolist()
+                   if i.filename.lower().endswith("sharedstrings.xml")), None)
     last, index, found = max(wanted), 0, {}
+    if member is None:  # cells refer to a table that is not there: calamine will say so
+        return found
     parser = ElementTree.XMLPullParser(events=("start", "end"))
     root: ElementTree.Element | None = None
     with book.open(member) as xml:
