@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -636,6 +637,11 @@ def test_the_cli_exits_2_naming_the_cause(tmp_path, content, cause):
     path = tmp_path / "export.csv"
     path.write_bytes(content)
     result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    # The CLI imports the modelling modules in a thread while it reads; let it finish, or
+    # the interpreter may shut down under it at the end of the test session.
+    for thread in threading.enumerate():
+        if thread.name == "custseg-imports":
+            thread.join(60)
     assert result.exit_code == 2, result.output
     assert cause in result.output
     assert "Traceback" not in result.output
