@@ -325,6 +325,48 @@ def test_excel_serial_dates_in_a_csv_are_converted(tmp_path, clean):
     assert "Excel serial" in notes(dataset)
 
 
+def test_dates_as_yyyymmdd_numbers_are_converted(tmp_path):
+    days = edge_log()["InvoiceDate"].dt.normalize()
+    frame = text_log().assign(InvoiceDate=days.dt.strftime("%Y%m%d").astype(int))
+    got = load(write(frame, tmp_path / "ymd.csv"))
+    want = load(write(text_log().assign(InvoiceDate=days.dt.strftime("%Y-%m-%d")),
+                      tmp_path / "iso.csv"))
+    assert_same(got, want)
+    assert got.snapshot == datetime(2011, 12, 10)
+    assert "yyyymmdd" in notes(got)
+
+
+def test_day_first_digits_are_read_with_the_date_format_setting(tmp_path):
+    days = edge_log()["InvoiceDate"].dt.normalize()
+    frame = text_log().assign(InvoiceDate=days.dt.strftime("%d%m%Y").astype(int))
+    path = write(frame, tmp_path / "dmy.csv")
+    with pytest.raises(InputError) as info:
+        load(path)
+    # 01/06/2011 to 30/11/2011, written as numbers (so without their leading zero).
+    assert "holds numbers from 1062011 to 30112011" in str(info.value)
+    assert "--date-format" in str(info.value) and "yyyymmdd" in str(info.value)
+    got = load(path, CONFIG.replace(read=ReadConfig(date_format="%d%m%Y")))
+    want = load(write(text_log().assign(InvoiceDate=days.dt.strftime("%Y-%m-%d")),
+                      tmp_path / "iso.csv"))
+    assert_same(got, want)
+
+
+def test_a_date_format_that_does_not_read_some_numbers_names_their_rows(tmp_path):
+    days = edge_log()["InvoiceDate"].dt.normalize()
+    frame = text_log().assign(InvoiceDate=days.dt.strftime("%Y%m%d").astype(int))
+    path = write(frame, tmp_path / "ymd.csv")
+    # Month-first digits: 20101201 has no month 20 (that row is line 2 of the file).
+    with pytest.raises(InputError, match=r"'InvoiceDate' \(invoice_date\) has values that are "
+                                         r"not dates .*row 2 \(20101201\)"):
+        load(path, CONFIG.replace(read=ReadConfig(date_format="%m%d%Y")))
+
+
+def test_twelve_hour_times_are_read(tmp_path, clean):
+    stamps = edge_log()["InvoiceDate"].dt.strftime("%m/%d/%Y %I:%M %p")
+    assert "03:45 PM" in stamps.iloc[3]
+    assert_same(load(write(text_log().assign(InvoiceDate=stamps), tmp_path / "us.csv")), clean)
+
+
 def test_an_empty_date_column_is_called_empty(tmp_path):
     with pytest.raises(InputError, match=r"date column 'InvoiceDate' \(invoice_date\) is empty"):
         load(write(text_log().assign(InvoiceDate=""), tmp_path / "nodates.csv"))
@@ -426,6 +468,15 @@ def test_a_3_mb_cell_is_read(tmp_path, clean):
     dataset = load(write(frame, tmp_path / "long.csv"))
     assert_same(dataset, clean)
     assert len(description0(dataset)) == 3_000_000
+
+
+def test_a_line_longer_than_the_reader_takes_says_so(tmp_path):
+    frame = text_log().assign(Description=lambda f: f["Description"].where(
+        f.index != 0, "X" * 17_000_000))
+    with pytest.raises(InputError) as info:
+        load(write(frame, tmp_path / "huge.csv"))
+    assert "a line is 17,000,065 bytes long, above the 16,777,216 bytes" in str(info.value)
+    assert len(info.value.detail) < 3000  # the reader's cause, not the 17 MB line
 
 
 def test_line_breaks_delimiters_and_quotes_inside_quoted_fields(tmp_path, clean):

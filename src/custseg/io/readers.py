@@ -305,14 +305,24 @@ def _csv_error(path: Path, exc: Exception, found: sniff.Sniffed) -> InputError:
     said = "".join(f" ({note})" for note in found.notes[:1])
     # The reader names the file it opened: a temporary UTF-8 copy is the user's file.
     cause = reader_cause(exc, 400).replace(str(found.path), str(path))
+    # The raw message quotes the offending line, which can be megabytes long.
+    detail = reader_cause(exc, 2000).replace(str(found.path), str(path))
+    too_long = re.search(r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+)",
+                         str(exc))
+    if too_long:
+        limit, size = (int(n) for n in too_long.groups())
+        return InputError(
+            f"{path}: a line is {size:,} bytes long, above the {limit:,} bytes custseg reads in "
+            f"one line{said}. Shorten or remove the cell that holds so much text (a whole "
+            f"document or image pasted into a cell?) and try again.", detail=detail)
     line = _diagnose(found)
     if line is not None:
         return InputError(f"{path}: cannot be read as one table{said}: {line}. {FIX_LINES}",
-                          detail=str(exc))
+                          detail=detail)
     return InputError(
         f"{path}: cannot be read as delimited text{said}. The reader says: {cause} Check that "
         f"every line has the same number of fields, that the first line is a header, and that "
-        f"numbers use one format.", detail=str(exc))
+        f"numbers use one format.", detail=detail)
 
 
 def _table_source(con: duckdb.DuckDBPyConnection, path: Path | None, fmt: str,

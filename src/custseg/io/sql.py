@@ -26,6 +26,9 @@ def reader_cause(exc: BaseException, limit: int = 800) -> str:
                                             "the csv reader", "  file =", "line 1:")):
             # "LINE 1: …" quotes custseg's own SQL, which says nothing about the file.
             break
+        if line.strip().startswith("Original Line:") and len(line.strip()) > 120:
+            # The offending line itself can be megabytes long: the cause comes after it.
+            line = line.strip()[:100] + "…"
         if line.strip():
             lines.append(line.strip())
     text = " ".join(lines) or type(exc).__name__

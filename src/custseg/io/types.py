@@ -9,6 +9,7 @@ converted are reported row by row.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -39,6 +40,10 @@ DATE_FORMATS: tuple[str, ...] = (
     "%m/%d/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M",
     "%m/%d/%Y",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %I:%M %p",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%d/%m/%Y %I:%M %p",
     "%d.%m.%Y %H:%M:%S",
     "%d.%m.%Y %H:%M",
     "%d.%m.%Y",
@@ -53,6 +58,8 @@ DATE_FORMATS: tuple[str, ...] = (
 
 #: Excel serial day numbers accepted as dates: 1901-01-01 to 2099-12-31.
 SERIAL_RANGE = (367, 73415)
+#: Whole numbers accepted as dates written yyyymmdd (20111209).
+YMD_RANGE = (19000101, 21001231)
 #: Numbers beyond this (or infinite, or NaN) are not amounts but corrupted cells.
 MAX_ABS_NUMBER = 1e12
 
@@ -103,7 +110,7 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
     date_col = mapping["invoice_date"]
     exprs["invoice_date"], date_format, date_note = _date_expr(
         con, info, date_col, types[date_col], read.date_format)
-    _check_conversions(con, info, exprs, types)
+    _check_conversions(con, info, exprs, types, parsed_date=date_format is not None)
     raw_amount = exprs["amount"] if "amount" in mapping else \
         f"({exprs['quantity']}) * ({exprs['unit_price']})"
     valid = " AND ".join(
@@ -197,7 +204,7 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype
     if upper.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({q} AS TIMESTAMP)", None, None
     if _is_number(upper):
-        return _serial_expr(con, info, col), None, SERIAL_NOTE
+        return _numeric_date(con, info, col, forced)
     if not _is_text(upper):
         raise InputError(
             f"{info.where}: column {col!r} (invoice_date) holds {ctype} values, not dates. "
@@ -269,33 +276,52 @@ def _differ(con: duckdb.DuckDBPyConnection, a: str, b: str, sample: str) -> bool
         f"try_strptime(v, {literal(b)})").fetchall()[0][0])
 
 
-def _serial_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str) -> str:
-    """Excel serial day numbers (days since 1899-12-30, the fraction the time of day), as
-    written by a workbook whose date cells lost their format, or a CSV saved from one."""
+def _numeric_date(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
+                  forced: str | None) -> tuple[str, str | None, str | None]:
+    """Dates stored as numbers: Excel serial day numbers (days since 1899-12-30, the fraction
+    the time of day), as written by a workbook whose date cells lost their format or a CSV
+    saved from one; or whole numbers written yyyymmdd. With ``forced``, the digits are read
+    with that format."""
     q = quote(col)
-    low, high, count = con.execute(
-        f"SELECT min({q}), max({q}), count({q}) FROM source").fetchall()[0]
+    digits = f"CAST(TRY_CAST({q} AS BIGINT) AS VARCHAR)"
+    if forced:
+        # A number loses its leading zero (01122011 is 1122011): pad to the format's width.
+        width = datetime(2011, 12, 9, 12, 50, 59).strftime(forced)
+        if width.isdigit():
+            digits = f"lpad({digits}, {len(width)}, '0')"
+        return _parse(digits, forced), forced, None
+    low, high, count, ymd = con.execute(
+        f"SELECT min({q}), max({q}), count({q}), count(*) FILTER (WHERE {q} = trunc({q}) AND "
+        f"try_strptime({digits}, '%Y%m%d') IS NOT NULL) FROM source").fetchall()[0]
     if not count:
         raise InputError(
             f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a "
             f"date. Fill it, or map another column with --map invoice_date=<column>.")
+    if ymd == count and YMD_RANGE[0] <= float(low) and float(high) <= YMD_RANGE[1]:
+        return (_parse(digits, "%Y%m%d"), "%Y%m%d",
+                "the dates were numbers written yyyymmdd (20111209) and were converted")
     if not (SERIAL_RANGE[0] <= float(low) and float(high) <= SERIAL_RANGE[1]):
         raise InputError(
-            f"{info.where}: column {col!r} (invoice_date) holds numbers from {low:g} to "
-            f"{high:g}, which are neither dates nor Excel serial dates (1901–2099). Map the "
-            f"date column with --map invoice_date=<column>.")
+            f"{info.where}: column {col!r} (invoice_date) holds numbers from {low:.15g} to "
+            f"{high:.15g}, which are neither dates, nor Excel serial dates (1901–2099), nor "
+            f"dates written yyyymmdd. If it is the date column, give the format of its digits "
+            f"with --date-format (e.g. --date-format '%d%m%Y'); else map the date column with "
+            f"--map invoice_date=<column>.")
     seconds = f"CAST(round(CAST({q} AS DOUBLE) * 86400) AS BIGINT)"
-    return f"(TIMESTAMP '1899-12-30' + to_seconds({seconds}))"
+    return f"(TIMESTAMP '1899-12-30' + to_seconds({seconds}))", None, SERIAL_NOTE
 
 
 def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: dict[str, str],
-                       types: dict[str, str]) -> None:
-    """Raise when a text number or text date does not convert, naming the first rows."""
+                       types: dict[str, str], parsed_date: bool) -> None:
+    """Raise when a text number or a date read with a format does not convert, naming the
+    first rows."""
     for key in ("quantity", "unit_price", "amount", "invoice_date"):
         col = info.mapping.get(key)
-        if col is None or not _is_text(types[col]):
+        parsed = parsed_date if key == "invoice_date" else _is_text(types.get(col or "", ""))
+        if col is None or not parsed:
             continue
-        bad = f"{quote(col)} IS NOT NULL AND trim({quote(col)}) <> '' AND ({exprs[key]}) IS NULL"
+        text = f"trim(CAST({quote(col)} AS VARCHAR))"
+        bad = f"{quote(col)} IS NOT NULL AND {text} <> '' AND ({exprs[key]}) IS NULL"
         rows = con.execute(
             f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} ORDER BY 1 LIMIT 5"
         ).fetchall()
