@@ -147,6 +147,43 @@ def test_quoted_decimal_commas_in_a_comma_delimited_file(tmp_path, clean):
     assert_same(load(path), clean)
 
 
+def test_no_break_spaces_between_thousands(tmp_path, clean):
+    for space in ("\u00a0", "\u202f"):  # Excel's, and French exports' narrow one
+        frame = text_log().assign(UnitPrice=lambda f, s=space: f["UnitPrice"].map(
+            lambda v: comma(v).replace(".", s)))
+        path = write(frame, tmp_path / "eu.csv", sep=";")
+        assert f"11{space}062,06" in path.read_text()
+        assert_same(load(path), clean)
+
+
+def after_the_sample(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` below 25,000 lines of one more customer (99999) that show nothing unusual:
+    DuckDB's sniffer and custseg's decimal check look at the first 20,000 only."""
+    filler = text_log().iloc[[19] * 25_000].assign(CustomerID="99999", UnitPrice="2.95")
+    return pd.concat([filler, frame])
+
+
+def test_decimal_commas_after_the_first_rows_are_refused_not_multiplied(tmp_path):
+    frame = after_the_sample(text_log().assign(UnitPrice=lambda f: f["UnitPrice"].map(comma)))
+    with pytest.raises(InputError) as info:
+        load(write(frame, tmp_path / "merged.csv"))
+    assert ("column 'UnitPrice' (unit_price) mixes decimal separators: it is read with a "
+            "decimal point, but row 25002 ('2,55')") in str(info.value)
+
+
+def test_quoted_fields_first_seen_after_the_sniffers_sample(tmp_path, clean):
+    frame = after_the_sample(text_log().assign(Description=lambda f: f["Description"].str.replace(
+        "LANTERN", "LANTERN, GLASS")))
+    path = write(frame, tmp_path / "late_quotes.csv")
+    assert '"WHITE METAL LANTERN, GLASS"' in path.read_text()
+    dataset = load(path)
+    got = rfm(dataset)
+    pd.testing.assert_frame_equal(got[got["customer_id"] != "99999"].reset_index(drop=True),
+                                  rfm(clean), check_dtype=False)
+    # The 25,000 filler lines are one line and 24,999 exact copies of it.
+    assert account(dataset) == plus({"duplicate": 24_999}, rows=25_000)
+
+
 @pytest.fixture()
 def ambiguous(tmp_path) -> Path:
     """Prices written with three decimals and a decimal comma (2,550) and nothing else in the

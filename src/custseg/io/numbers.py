@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from custseg.errors import ReadingChoiceError
-from custseg.io.sql import quote
+from custseg.io.sql import literal, quote
 
 _SYMBOLS = re.compile(r"[£$€¥\s\u00a0]")
+#: The same characters for DuckDB's regular expressions, whose \s is ASCII only: no-break
+#: spaces (U+00A0, and U+202F in French exports) separate thousands.
+_STRIP = "£$€¥\\s\u00a0\u202f"
 #: Values that can only mean a decimal comma: "2,55", "0,1234", "1.234,56".
 _COMMA = re.compile(r"^[-+]?(\d+,\d{1,2}|\d+,\d{4,}|\d{1,3}(\.\d{3})+,\d+)$")
 #: Values that can only mean a decimal point: "2.55", "0.1234", "1,234.56".
@@ -82,11 +85,19 @@ def decide(values: list[object], column: str, where: str, file_decimal: str | No
     return file_decimal or "."
 
 
+def contradicts_sql(column: str, decimal: str) -> str:
+    """SQL true for a value that can only be read with the other decimal separator ("2,55"
+    in a column read with a decimal point): converted anyway, it would be 255."""
+    other = _COMMA if decimal == "." else _POINT
+    stripped = f"regexp_replace({quote(column)}, '[{_STRIP}]', '', 'g')"
+    return f"regexp_full_match({stripped}, {literal(other.pattern)})"
+
+
 def number_sql(column: str, decimal: str) -> str:
     """SQL turning a text column into DOUBLE with the given decimal separator; currency
     symbols, spaces and thousands separators are removed; unreadable text becomes NULL."""
     q = quote(column)
     if decimal == ",":
-        stripped = f"regexp_replace({q}, '[£$€¥.\\s]', '', 'g')"
+        stripped = f"regexp_replace({q}, '[{_STRIP}.]', '', 'g')"
         return f"TRY_CAST(replace({stripped}, ',', '.') AS DOUBLE)"
-    return f"TRY_CAST(regexp_replace({q}, '[£$€¥,\\s]', '', 'g') AS DOUBLE)"
+    return f"TRY_CAST(regexp_replace({q}, '[{_STRIP},]', '', 'g') AS DOUBLE)"

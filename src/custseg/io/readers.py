@@ -205,8 +205,13 @@ def _dialect(con: duckdb.DuckDBPyConnection, found: sniff.Sniffed, options: list
     (0.2 s on the real 540k-line file, and the check 0.7 s) is only taken when it can matter.
     """
     try:
-        row = con.execute(f"SELECT Delimiter FROM sniff_csv({literal(str(found.path))}, "
+        row = con.execute(f"SELECT Delimiter, Quote FROM sniff_csv({literal(str(found.path))}, "
                           f"{', '.join(options)})").fetchall()[0]
+        if row[1] in ("", "(empty)", "\x00", None):
+            # No quote in the sniffer's sample does not mean none further down: a quoted
+            # "2,55" on line 25,000 would otherwise split into two fields. Quotes inside
+            # unquoted fields (12" VINYL) still read as they are.
+            options.append("quote = '\"', escape = '\"'")
         samples = [] if row[0] == "," else con.execute(
             f"SELECT * FROM read_csv({literal(str(found.path))}, {', '.join(options)}, "
             f"all_varchar = true) LIMIT 20000").fetchall()

@@ -104,6 +104,7 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
                 f"LIMIT {_SAMPLE}").fetchall()]
             decimals[key] = numbers.decide(values, column, info.where, info.decimal,
                                            read.decimal)
+            _check_separator(con, info, key, column, decimals[key])
             exprs[key] = numbers.number_sql(column, decimals[key])
         else:
             exprs[key] = f"CAST({quote(column)} AS DOUBLE)"
@@ -164,6 +165,24 @@ def _total_note(con: duckdb.DuckDBPyConnection, info: SourceInfo, types: dict[st
     share = f" ({differ / compared:.1%})" if compared else ""
     return (f"{unused}, as it is per line; the two disagree on {differ:,} of {compared:,} lines"
             f"{share}. If {column!r} is the line amount, say --map amount={column}")
+
+
+def _check_separator(con: duckdb.DuckDBPyConnection, info: SourceInfo, key: str, column: str,
+                     decimal: str) -> None:
+    """Refuse values anywhere in the column that only the other decimal separator reads (the
+    separator was decided from the first rows, or set by the user)."""
+    rows = con.execute(
+        f"SELECT __row_id, {quote(column)} FROM source WHERE "
+        f"{numbers.contradicts_sql(column, decimal)} ORDER BY 1 LIMIT 5").fetchall()
+    if rows:
+        names = {".": "point", ",": "comma"}
+        other = "," if decimal == "." else "."
+        where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
+        raise InputError(
+            f"{info.where}: column {column!r} ({key}) mixes decimal separators: it is read "
+            f"with a decimal {names[decimal]}, but {where} can only mean a decimal "
+            f"{names[other]}. Fix those rows (a file put together from two exports?); if "
+            f"every value uses one separator, say which with --decimal.")
 
 
 def _column_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
