@@ -58,3 +58,32 @@ def test_forcing_the_point_reads_commas_as_thousands(tmp_path):
         read=custseg.config.ReadConfig(decimal="."))))
     assert comma["monetary"].tolist() == [2.55, 1.5]
     assert point["monetary"].tolist() == [255.0, 150.0]
+
+
+def test_a_workbook_with_an_empty_column_prints_nothing_under_quiet(tmp_path):
+    """fastexcel logs a warning for an all-empty column; the reading it falls back to is the
+    one wanted, so the command stays silent."""
+    import os
+    import subprocess
+    import sys
+
+    import xlsxwriter
+
+    path = tmp_path / "empty_column.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Data")
+    when = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    sheet.write_row(0, 0, ["InvoiceNo", "InvoiceDate", "Quantity", "UnitPrice", "CustomerID",
+                           "Notes"])
+    for i in range(1, 40):
+        sheet.write_row(i, 0, [i])
+        sheet.write_datetime(i, 1, pd.Timestamp(2011, 1, 1 + i % 28).to_pydatetime(), when)
+        sheet.write_row(i, 2, [1, 2.5 + i, 1000 + i % 25])
+    book.close()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    done = subprocess.run([sys.executable, "-c", "from custseg.cli import main; main()", "run",
+                           str(path), "--out", str(tmp_path / "out"), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""
+    assert (tmp_path / "out" / "customers.csv").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -422,8 +423,16 @@ def dashboard(
         raise typer.Exit(launch(port=port, headless=headless, file=file))
 
 
+#: Libraries whose log records are internal chatter for a command-line user: fastexcel logs
+#: a warning for every all-empty column ("falling back to string"), which is the reading we
+#: want. Their errors still show.
+_QUIET_LOGGERS = ("fastexcel",)
+
+
 def main() -> None:
     """Console entry point."""
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         app()
     except SystemExit:
