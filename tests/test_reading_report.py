@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import custseg
 from custseg.cli import app
+from custseg.errors import InputError
 from tests.logs import edge_log
 
 runner = CliRunner()
@@ -48,16 +50,16 @@ def test_inspect_names_the_separator_and_the_preset(tmp_path):
     assert "online_retail" in text
 
 
-def test_forcing_the_point_reads_commas_as_thousands(tmp_path):
-    """--decimal . is obeyed: '2,55' is then 255, as the user said."""
+def test_forcing_the_point_refuses_values_that_can_only_be_decimal_commas(tmp_path):
+    """--decimal . on '2,55' is a contradiction the rows themselves show: named, not obeyed
+    into prices a hundred times too high."""
     path = tmp_path / "points.csv"
     path.write_text("InvoiceNo;InvoiceDate;Quantity;UnitPrice;CustomerID\n"
                     "1;2011-01-01 10:00;1;2,55;A\n2;2011-01-02 10:00;1;1,50;B\n")
-    comma = custseg.compute_rfm(custseg.load(path))
-    point = custseg.compute_rfm(custseg.load(path, custseg.Config(
-        read=custseg.config.ReadConfig(decimal="."))))
-    assert comma["monetary"].tolist() == [2.55, 1.5]
-    assert point["monetary"].tolist() == [255.0, 150.0]
+    detected = custseg.compute_rfm(custseg.load(path))
+    assert detected["monetary"].tolist() == [2.55, 1.5]
+    with pytest.raises(InputError, match=r"row 2 \('2,55'\).*--decimal"):
+        custseg.load(path, custseg.Config(read=custseg.config.ReadConfig(decimal=".")))
 
 
 def test_a_workbook_with_an_empty_column_prints_nothing_under_quiet(tmp_path):
