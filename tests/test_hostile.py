@@ -407,6 +407,10 @@ def test_twelve_hour_times_are_read(tmp_path, clean):
 def test_an_empty_date_column_is_called_empty(tmp_path):
     with pytest.raises(InputError, match=r"date column 'InvoiceDate' \(invoice_date\) is empty"):
         load(write(text_log().assign(InvoiceDate=""), tmp_path / "nodates.csv"))
+    table = pa.Table.from_pandas(text_log(), preserve_index=False)
+    table = table.set_column(4, "InvoiceDate", pa.nulls(len(table)))  # Arrow's null type
+    with pytest.raises(InputError, match=r"date column 'InvoiceDate' \(invoice_date\) is empty"):
+        load(table)
 
 
 # --- amounts ---------------------------------------------------------------------------------

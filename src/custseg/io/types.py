@@ -224,6 +224,8 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype
         return f"CAST({q} AS TIMESTAMP)", None, None
     if _is_number(upper):
         return _numeric_date(con, info, col, forced)
+    if upper.strip('"') == "NULL":  # a frame column with no value at all
+        raise _empty_dates(info, col)
     if not _is_text(upper):
         raise InputError(
             f"{info.where}: column {col!r} (invoice_date) holds {ctype} values, not dates. "
@@ -237,9 +239,7 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype
         + f", count(*) FROM {sample}").fetchall()[0]
     total = counts[-1]
     if not total:
-        raise InputError(
-            f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a "
-            f"date. Fill it, or map another column with --map invoice_date=<column>.")
+        raise _empty_dates(info, col)
     best = max(counts[:-1])
     if best < 0.5 * total:
         examples = [r[0] for r in con.execute(
@@ -251,6 +251,12 @@ def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype
     candidates = [f for f, n in zip(DATE_FORMATS, counts, strict=False) if n == best]
     fmt = _settle_order(con, info, col, candidates, sample)
     return _parse(q, fmt), fmt, None
+
+
+def _empty_dates(info: SourceInfo, col: str) -> InputError:
+    return InputError(
+        f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a date. "
+        f"Fill it, or map another column with --map invoice_date=<column>.")
 
 
 def _parse(q: str, fmt: str) -> str:
@@ -313,9 +319,7 @@ def _numeric_date(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str,
         f"SELECT min({q}), max({q}), count({q}), count(*) FILTER (WHERE {q} = trunc({q}) AND "
         f"try_strptime({digits}, '%Y%m%d') IS NOT NULL) FROM source").fetchall()[0]
     if not count:
-        raise InputError(
-            f"{info.where}: the date column {col!r} (invoice_date) is empty: no row has a "
-            f"date. Fill it, or map another column with --map invoice_date=<column>.")
+        raise _empty_dates(info, col)
     if ymd == count and YMD_RANGE[0] <= float(low) and float(high) <= YMD_RANGE[1]:
         return (_parse(digits, "%Y%m%d"), "%Y%m%d",
                 "the dates were numbers written yyyymmdd (20111209) and were converted")
