@@ -702,6 +702,19 @@ def test_a_frame_with_repeated_column_names_is_refused_not_crashed():
         load(frame)
 
 
+def test_a_frame_without_rows_is_called_that():
+    with pytest.raises(InputError, match=r"the input frame has columns \(InvoiceNo, .*\) but "
+                                         r"no rows"):
+        load(edge_log().iloc[:0])
+
+
+def test_a_headerless_file_is_told_to_add_a_header(tmp_path):
+    path = write(text_log(), tmp_path / "noheader.csv", header=False)
+    with pytest.raises(MappingError, match="not a header: add a header row naming the columns, "
+                                           "then name them with --map"):
+        load(path)
+
+
 def test_a_missing_required_column_lists_the_columns(tmp_path):
     path = write(text_log().drop(columns="CustomerID"), tmp_path / "nocust.csv")
     with pytest.raises(MappingError) as info:

@@ -267,6 +267,8 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
 
 def _empty_message(con: duckdb.DuckDBPyConnection, report: CleaningReport,
                    cfg: CleaningConfig) -> str:
+    if report.rows_in == 0:
+        return "The input has no rows: there is nothing to clean. Give the transactions."
     worst = max(report.dropped, key=report.dropped.get) if report.dropped else "none"
     hint = ""
     if worst == "country":

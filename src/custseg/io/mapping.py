@@ -126,8 +126,7 @@ def detect_mapping(columns: list[str], overrides: Mapping[str, str] | None = Non
         raise MappingError(
             f"{where}: could not find the column(s) for {', '.join(missing)}. "
             f"Columns are: {', '.join(map(str, columns))}. "
-            + _headerless_hint(columns)
-            + "Name them with --map, e.g. --map "
+            + _how_to_name(columns) + "with --map, e.g. --map "
             + ",".join(f"{k}=<column>" for k in missing) + ".",
             columns=list(columns), missing=missing,
         )
@@ -153,13 +152,14 @@ def _refuse_repeated(key: str, col: str, alias: str, columns: list[str], where: 
             missing=[key])
 
 
-def _headerless_hint(columns: list[str]) -> str:
-    """A hint when the 'header' is really a data row (most names are numbers or dates)."""
+def _how_to_name(columns: list[str]) -> str:
+    """How to name the columns, with a hint when the 'header' is really a data row (most
+    names are numbers or dates)."""
     data_like = [c for c in columns if re.fullmatch(r"[\d\s.,:/\-]+", str(c))]
     if columns and len(data_like) >= len(columns) / 2:
         return ("The first row looks like data, not a header: add a header row naming the "
-                "columns, then ")
-    return ""
+                "columns, then name them ")
+    return "Name them "
 
 
 def missing_required(mapping: Mapping[str, str]) -> list[str]:

@@ -99,7 +99,11 @@ def register_source(con: duckdb.DuckDBPyConnection, source: Any, *, sheet: str |
     read = read or ReadConfig()
     if not isinstance(source, str | Path):
         frames.arrow_to_table(con, frames.to_arrow(_unique_columns(source)))
-        return _table_source(con, None, "frame")
+        info = _table_source(con, None, "frame")
+        if info.rows == 0:
+            raise InputError(f"the input frame has columns ({', '.join(info.columns)}) but no "
+                             f"rows. Pass the frame with its transactions.")
+        return info
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path}: no such file. Check the path and try again.")
