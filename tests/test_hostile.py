@@ -605,10 +605,12 @@ def test_files_that_hold_no_table_say_what_they_hold(tmp_path, content, cause):
     assert cause in str(info.value)
 
 
-def test_a_truncated_gzip_file_is_called_damaged(tmp_path):
-    data = gzip.compress(write(text_log(), tmp_path / "t.csv").read_bytes() * 200)
-    (tmp_path / "t.csv.gz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match="a damaged gzip file"):
+@pytest.mark.parametrize("copies", [200, 3_000])  # damaged within the first megabyte, after it
+def test_a_truncated_gzip_file_is_called_damaged(tmp_path, copies):
+    text = write(text_log(), tmp_path / "t.csv").read_bytes()
+    data = gzip.compress(text.split(b"\n", 1)[0] + b"\n" + text.split(b"\n", 1)[1] * copies)
+    (tmp_path / "t.csv.gz").write_bytes(data[: len(data) * 3 // 4])
+    with pytest.raises(InputError, match=r"t\.csv\.gz: a damaged gzip file"):
         load(tmp_path / "t.csv.gz")
 
 

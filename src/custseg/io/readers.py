@@ -316,6 +316,8 @@ def _csv_error(path: Path, exc: Exception, found: sniff.Sniffed) -> InputError:
     cause = reader_cause(exc, 400).replace(str(found.path), str(path))
     # The raw message quotes the offending line, which can be megabytes long.
     detail = reader_cause(exc, 2000).replace(str(found.path), str(path))
+    if found.compression == "gzip" and "gzip" in str(exc).lower():
+        return sniff.damaged_gzip(path, exc)  # the start was fine, a later part is not
     too_long = re.search(r"Maximum line size of (\d+) bytes exceeded\. Actual Size:\s*(\d+)",
                          str(exc))
     if too_long:

@@ -158,12 +158,12 @@ def _gunzip_head(path: Path) -> bytes:
 
 
 #: What a truncated or corrupted gzip stream raises while it is read.
-GZIP_ERRORS = (OSError, EOFError, zlib.error)
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 def damaged_gzip(path: Path, exc: BaseException) -> InputError:
-    return InputError(f"{path}: a damaged gzip file ({exc or type(exc).__name__}). Download "
-                      f"or compress it again.")
+    cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return InputError(f"{path}: a damaged gzip file ({cause}). Download or compress it again.")
 
 
 def _text(path: Path, head: bytes, temp_dir: str | None, compressed: bool) -> Sniffed:
@@ -256,9 +256,10 @@ def transcode(sniffed: Sniffed, encoding: str, temp_dir: str | None = None) -> S
                          f"or in another encoding. Save it again as UTF-8 CSV.") from exc
     except GZIP_ERRORS as exc:
         target.unlink(missing_ok=True)
-        if sniffed.compression != "gzip" or isinstance(exc, FileNotFoundError | PermissionError):
-            raise
         raise damaged_gzip(sniffed.path, exc) from exc
+    except OSError:
+        target.unlink(missing_ok=True)
+        raise
     return Sniffed(target, "csv", None, encoding,
                    [*sniffed.notes, f"the text is {label}, not UTF-8, and was read as such"],
                    [*sniffed.temporary, target])
