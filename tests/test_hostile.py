@@ -614,6 +614,15 @@ def test_a_truncated_gzip_file_is_called_damaged(tmp_path, copies):
         load(tmp_path / "t.csv.gz")
 
 
+def test_a_corrupted_gzip_stream_is_called_damaged(tmp_path):
+    """Garbage in the compressed data raises zlib's own error (was a crash)."""
+    data = bytearray(gzip.compress(write(text_log(), tmp_path / "t.csv").read_bytes()))
+    data[12:40] = b"\xff" * 28
+    (tmp_path / "t.csv.gz").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"a damaged gzip file \(Error -3 while decompressing"):
+        load(tmp_path / "t.csv.gz")
+
+
 def renamed_xlsx(tmp_path: Path) -> Path:
     book = write_xlsx(edge_log(), tmp_path / "book.xlsx")
     return Path(shutil.copy(book, tmp_path / "export.csv"))
