@@ -308,7 +308,7 @@ def test_excel_row_limit(tmp_path: Path) -> None:
 
 def test_excel_row_limit_on_the_exact_count(tmp_path: Path, monkeypatch) -> None:
     # Pretend the sheet is tiny so that the exact count (not the estimate) trips the limit.
-    monkeypatch.setattr(synth, "EXCEL_MAX_ROWS", 1000)
+    monkeypatch.setattr("custseg.synth.writers.EXCEL_MAX_ROWS", 1000)
     with pytest.raises(ConfigError, match="parquet or csv"):
         synth.generate(tmp_path, customers=10, fmt="xlsx")
     assert not (tmp_path / "transactions.xlsx").exists()
@@ -322,7 +322,7 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict) -> None:
 
 
 def test_progress_reports_customers(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(synth, "BLOCK_CUSTOMERS", 40)
+    monkeypatch.setattr("custseg.synth.block.BLOCK_CUSTOMERS", 40)
     calls: list[tuple[int, int]] = []
     out = synth.generate(tmp_path, customers=100, progress=lambda d, t: calls.append((d, t)))
     assert calls == [(40, 100), (80, 100), (100, 100)]
