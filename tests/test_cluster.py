@@ -10,9 +10,10 @@ import pytest
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
-from custseg.cluster import FEATURES, adjusted_rand, fit_clusters, transform_features
+from custseg.cluster import adjusted_rand, fit_clusters, transform_features
 from custseg.config import ClusterConfig
 from custseg.errors import ConfigError
+from custseg.rfm import FEATURES
 
 
 def _blobs(k: int, per: int = 150, seed: int = 0) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from custseg.segments import (
     NAME_GRID,
     SEGMENT_COLORS,
     name_segments,
+    percentile_profile,
     segment_color,
     segment_per_customer,
 )
@@ -47,6 +48,18 @@ def test_three_clear_profiles_get_the_seed_names() -> None:
     assert table["cluster"].tolist() == [1, 2, 0]
     names = segment_per_customer(table, labels)
     assert set(names[labels == 1]) == {"Champions"} and set(names[labels == 0]) == {"At Risk"}
+
+
+def test_percentile_profile_places_each_median_by_mid_rank() -> None:
+    rfm = pd.DataFrame({"recency": [1, 2, 3, 4], "frequency": [1, 1, 2, 5],
+                        "monetary": [10.0, 20.0, 30.0, 40.0]})
+    profile = percentile_profile(rfm, np.array(["a", "a", "b", "b"]))
+    # a: medians 1.5 days (1 of 4 below), 1 order (none below, 2 equal), 15 (1 below):
+    # (below + equal / 2) / 4 = 0.25 each; b: 3.5, 3.5 and 35, 3 of 4 below: 0.75 each.
+    expected = pd.DataFrame({"frequency": [0.25, 0.75], "monetary": [0.25, 0.75],
+                             "recentness": [0.75, 0.25], "fm": [0.25, 0.75],
+                             "value": [1.25 / 3, 1.75 / 3]}, index=["a", "b"])
+    pd.testing.assert_frame_equal(profile, expected, check_names=False)
 
 
 def _level(p: float) -> str:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
 from custseg.config import AnomalyConfig
 from custseg.errors import ConfigError, InputError
 from custseg.money import money_texts
+from custseg.rfm import FEATURES
 
 #: Kinds of flagged transactions, in the order of :func:`flag_transactions`'s output.
 TRANSACTION_KINDS: tuple[str, ...] = (
@@ -38,8 +40,7 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "second_is_anomaly",
 )
 DETECTORS: tuple[str, ...] = ("isolation_forest", "lof")
-#: R/F/M features explained in reasons: column, word, unit formatter.
-FEATURES: tuple[str, ...] = ("recency", "frequency", "monetary")
+#: How reasons name each feature.
 _WORDS = {"recency": "recency", "frequency": "frequency", "monetary": "spend"}
 #: A feature is named in a reason when its percentile is at least this far from the 50th
 #: (below the 10th or above the 90th); the most extreme feature is always named.
@@ -141,7 +142,9 @@ def explain_percentiles(rfm: pd.DataFrame) -> pd.DataFrame:
     """Percentile rank (0–100) of each customer's recency, frequency and monetary.
 
     The rank is ``scipy.stats.percentileofscore(..., kind="mean")``: the share of customers
-    below the value plus half the share equal to it, so ties share one rank.
+    below the value plus half the share equal to it, so ties share one rank. It is computed
+    from the mid-ranks (``scipy.stats.rankdata``, one sort) rather than by comparing every
+    customer with every other.
 
     Parameters
     ----------
@@ -156,11 +159,8 @@ def explain_percentiles(rfm: pd.DataFrame) -> pd.DataFrame:
         raise InputError(f"The RFM table lacks column(s) {', '.join(missing)}.")
     out = {"customer_id": rfm["customer_id"].to_numpy()}
     for col in FEATURES:
-        values = rfm[col].to_numpy(dtype=float)
-        ordered = np.sort(values)
-        below = np.searchsorted(ordered, values, side="left")
-        at_or_below = np.searchsorted(ordered, values, side="right")
-        out[col] = 100.0 * (below + at_or_below) / (2 * len(values))
+        # mid-rank = below + (equal + 1) / 2, so 2 × mid-rank − 1 = below + (below + equal).
+        out[col] = (2 * rankdata(rfm[col]) - 1) * (50.0 / len(rfm))
     return pd.DataFrame(out, index=rfm.index)
 
 

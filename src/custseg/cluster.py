@@ -26,8 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from custseg import threads
 from custseg.config import ClusterConfig
 from custseg.errors import ConfigError, EmptyResultError, InputError
+from custseg.rfm import FEATURES
 
-FEATURES = ("recency", "frequency", "monetary")
 TRANSFORMS = ("log1p", "none")
 #: Float64 cells per chunk of the pairwise-distance matrix in the silhouette (~16 MB).
 _CHUNK_CELLS = 2_000_000

@@ -23,10 +23,10 @@ from sklearn.tree import DecisionTreeClassifier
 from custseg.config import ExplainConfig
 from custseg.errors import ConfigError, InputError
 from custseg.money import money
+from custseg.rfm import FEATURES
 from custseg.segments import percentile_profile
 from custseg.threads import limit
 
-FEATURES = ("recency", "frequency", "monetary")
 _INT_FEATURES = {"recency": " days", "frequency": ""}
 _MONEY_STEPS = (10_000, 5_000, 1_000, 500, 100, 50, 10, 5, 1, 0.5, 0.1, 0.01)
 _INT_STEPS = (1_000, 500, 100, 50, 10, 5, 1)

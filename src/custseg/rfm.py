@@ -15,6 +15,9 @@ import pandas as pd
 
 from custseg.errors import EmptyResultError
 
+#: The per-customer features every model uses, in this order: columns of the RFM table.
+FEATURES: tuple[str, ...] = ("recency", "frequency", "monetary")
+
 #: The RFM grid: rows are R scores 5..1, columns FM scores 1..5, FM = round-half-up((F + M) / 2).
 GRID_ROWS: dict[int, tuple[str, str, str, str, str]] = {
     5: ("New", "Potential Loyalist", "Potential Loyalist", "Champions", "Champions"),

@@ -15,8 +15,10 @@ import zlib
 
 import numpy as np
 import pandas as pd
+from scipy.stats import percentileofscore
 
 from custseg.errors import InputError
+from custseg.rfm import FEATURES
 
 #: Segment name -> (opportunity, suggested action): every name custseg can emit, for the
 #: clusters and the RFM grid (custseg.rfm.GRID_SEGMENTS).
@@ -104,7 +106,6 @@ NAME_GRID: dict[tuple[str, str], tuple[str, ...]] = {
 #: A cluster whose monetary percentile exceeds its frequency percentile by this much and is
 #: high is named Big Spenders first.
 _BIG_SPENDER_GAP = 0.2
-_FEATURES = ("recency", "frequency", "monetary")
 
 
 def segment_color(name: str) -> str:
@@ -140,14 +141,10 @@ def percentile_profile(rfm: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
     Index = group; columns ``recentness`` (1 − recency percentile), ``frequency``,
     ``monetary``, ``fm`` and ``value`` (mean of recentness, frequency, monetary), all 0–1.
     """
-    medians = rfm[list(_FEATURES)].groupby(np.asarray(groups)).median()
+    medians = rfm[list(FEATURES)].groupby(np.asarray(groups)).median()
     out = pd.DataFrame(index=medians.index)
-    for col in _FEATURES:
-        ordered = np.sort(rfm[col].to_numpy(dtype=float))
-        x = medians[col].to_numpy(dtype=float)
-        below = np.searchsorted(ordered, x, side="left")
-        upto = np.searchsorted(ordered, x, side="right")
-        out[col] = (below + upto) / (2 * len(ordered))
+    for col in FEATURES:
+        out[col] = percentileofscore(rfm[col], medians[col], kind="mean") / 100
     out["recentness"] = 1 - out.pop("recency")
     out["fm"] = (out["frequency"] + out["monetary"]) / 2
     out["value"] = (out["recentness"] + out["frequency"] + out["monetary"]) / 3
@@ -197,7 +194,7 @@ def name_segments(rfm: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
                          "match one to one.")
     profile = percentile_profile(rfm, labels)
     names = _assign_names(profile)
-    grouped = rfm[list(_FEATURES)].groupby(labels)
+    grouped = rfm[list(FEATURES)].groupby(labels)
     stats = grouped.agg(["mean", "median"])
     stats.columns = [f"{col}_{fn}" for col, fn in stats.columns]
     revenue = grouped["monetary"].sum()
