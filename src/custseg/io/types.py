@@ -99,11 +99,7 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
             continue
         column = mapping[key]
         if _is_text(types[column]):
-            values = [r[0] for r in con.execute(
-                f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
-                f"LIMIT {_SAMPLE}").fetchall()]
-            decimals[key] = numbers.decide(values, column, info.where, info.decimal,
-                                           read.decimal)
+            decimals[key] = _column_decimal(con, info, column, read)
             _check_separator(con, info, key, column, decimals[key])
             exprs[key] = numbers.number_sql(column, decimals[key])
         else:
@@ -139,6 +135,15 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
                                     notes=notes)
 
 
+def _column_decimal(con: duckdb.DuckDBPyConnection, info: SourceInfo, column: str,
+                    read: ReadConfig) -> str:
+    """The decimal separator of a text number column, from its first values."""
+    values = [r[0] for r in con.execute(
+        f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
+        f"LIMIT {_SAMPLE}").fetchall()]
+    return numbers.decide(values, column, info.where, info.decimal, read.decimal)
+
+
 def _total_note(con: duckdb.DuckDBPyConnection, info: SourceInfo, types: dict[str, str],
                 exprs: dict[str, str], read: ReadConfig) -> str:
     """How often the unused total column disagrees with quantity × unit price."""
@@ -146,11 +151,8 @@ def _total_note(con: duckdb.DuckDBPyConnection, info: SourceInfo, types: dict[st
     unused = (f"the column {column!r} was not used as the line amount: quantity × unit price "
               f"was")
     if _is_text(types[column]):
-        values = [r[0] for r in con.execute(
-            f"SELECT {quote(column)} FROM source WHERE {quote(column)} IS NOT NULL "
-            f"LIMIT {_SAMPLE}").fetchall()]
         try:
-            decimal = numbers.decide(values, column, info.where, info.decimal, read.decimal)
+            decimal = _column_decimal(con, info, column, read)
         except InputError:  # a column that is not used does not stop the run
             return f"{unused} (its numbers cannot be read with certainty, so not compared)"
         total = numbers.number_sql(column, decimal)
