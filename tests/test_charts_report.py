@@ -1,8 +1,13 @@
-"""Charts (custseg.charts) and the HTML report (custseg.report), on hand-built frames."""
+"""Charts (custseg.charts) and the HTML report (custseg.report), on hand-built frames.
+
+The report is tested by what it shows: the figures are parsed back out of report.html and their
+traces, titles and numbers compared with values computed here from the input frames.
+"""
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import types
@@ -10,12 +15,11 @@ import types
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
 import pytest
 from plotly.offline import get_plotlyjs
-from plotly.subplots import make_subplots
 
 from custseg import charts, report
+from custseg.rfm import GRID_SEGMENTS
 
 SEGMENTS = ("Champions", "At risk", "New <b>customers</b>")
 EVIL = "<script>alert('x')</script>"
@@ -35,6 +39,8 @@ def _rfm(n: int = 90, seed: int = 3, outliers: int = 5) -> pd.DataFrame:
     top = frame["anomaly_score"].nlargest(outliers).index
     frame["is_anomaly"] = frame.index.isin(top)
     frame["anomaly_reason"] = np.where(frame["is_anomaly"], "monetary far above " + EVIL, "")
+    # Grid segments out of the grid's order, two of them unused.
+    frame["rfm_segment"] = [GRID_SEGMENTS[(5 * i) % 9] for i in range(n)]
     return frame
 
 
@@ -140,6 +146,7 @@ def _all_figures(res) -> dict[str, charts.Figure]:
     mix, priorities = _product_tables(res.segments["segment"].astype(str).tolist())
     figs["product_mix_bar"] = charts.product_mix_bar(mix, res.segments["segment"].iloc[0])
     figs["stock_priorities_bar"] = charts.stock_priorities_bar(priorities)
+    figs["rfm_grid_bar"] = charts.rfm_grid_bar(res.rfm)
     return figs
 
 
@@ -169,7 +176,7 @@ def _traces(fig: charts.Figure, name: str | None = None) -> list[dict]:
 
 def test_every_chart_has_a_title_and_titled_axes(result):
     figs = _all_figures(result)
-    assert len(figs) == 13
+    assert len(figs) == 14
     for name, fig in figs.items():
         assert isinstance(fig, dict), name
         layout = fig["layout"]
@@ -181,58 +188,39 @@ def test_every_chart_has_a_title_and_titled_axes(result):
 
 
 def test_every_chart_is_a_valid_plotly_figure(result):
-    """The hot path skips plotly's validation; here every property goes through it."""
+    """The report skips plotly's validation; here every property goes through it."""
     for name, fig in _all_figures(result).items():
         checked = go.Figure(fig)  # raises on an unknown property or a bad value
         assert len(checked.data) == len(fig["data"]), name
-        # The look is plotly's default template with the white background merged over it.
-        assert checked.layout.template.layout.plot_bgcolor == "white", name
-        assert checked.layout.template.layout.xaxis.gridcolor == "#EBF0F8", name
+        # No template of its own: the dashboard draws it with Streamlit's default template.
+        assert "template" not in fig["layout"], name
+        # The white look is in the layout, on every axis.
+        assert checked.layout.plot_bgcolor == checked.layout.paper_bgcolor == "white", name
         assert checked.layout.font.family == charts._FONT, name
+        for axis in [k for k in fig["layout"] if re.fullmatch(r"[xy]axis\d*", k)]:
+            assert fig["layout"][axis]["gridcolor"] == "#EBF0F8", (name, axis)
 
 
-@pytest.mark.parametrize("default", ["plotly", "plotly_dark", "plotly+presentation", None])
-def test_template_is_the_default_one_with_the_white_look_merged(default, monkeypatch):
-    # Importing streamlit makes its own template the default: the dashboard's charts keep it.
-    monkeypatch.setattr(pio.templates, "default", default)
-    # What update_layout(template=...) on a new go.Figure made before figures were dicts.
-    expected = go.Figure().update_layout(template=charts._TEMPLATE).layout.template
-    assert charts._template() == json.loads(pio.json.to_json_plotly(expected))
-    fresh = charts._template()
-    fresh["layout"]["plot_bgcolor"] = "black"
-    assert charts._template()["layout"]["plot_bgcolor"] == "white"  # each figure has a copy
+GRID_CHARTS = {"k_metrics": 6, "segment_profiles": 4, "rfm_distributions": 3}
 
 
-def test_template_follows_a_template_object_set_as_default(monkeypatch):
-    monkeypatch.setattr(pio.templates, "default", go.layout.Template(layout={"width": 640}))
-    template = charts._template()
-    assert template["layout"]["width"] == 640 and template["layout"]["plot_bgcolor"] == "white"
-
-
-@pytest.mark.parametrize(("rows", "cols", "titles", "hspace", "vspace"), [
-    (2, 3, ["a", "b", "c", "d", "e", "f"], 0.08, 0.18),
-    (2, 3, ["a", "b", "c", "d", "e"], 0.08, 0.18),
-    (2, 2, ["a", "b", "c", "d"], 0.1, 0.2),
-    (1, 3, ["a", "b", "c"], 0.07, 0.0),
-    (3, 1, ["a", "", "c"], 0.2, 0.05),
-])
-def test_grid_lays_out_subplots_as_make_subplots_does(rows, cols, titles, hspace, vspace):
-    expected = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
-                             horizontal_spacing=hspace, vertical_spacing=vspace)
-    expected = json.loads(pio.to_json(expected))["layout"]
-    del expected["template"]
-    assert charts._grid(rows, cols, titles, hspace=hspace, vspace=vspace) == expected
-
-
-def test_traces_of_a_grid_cell_use_that_cells_axes():
-    fig = make_subplots(rows=2, cols=3)
-    for row in (1, 2):
-        for col in (1, 2, 3):
-            fig.add_trace(go.Bar(x=[row], y=[col]), row=row, col=col)
-    drawn = [{"xaxis": t.xaxis, "yaxis": t.yaxis} for t in fig.data]
-    assert drawn == [charts._cell(i) for i in range(6)]
-    layout = fig.layout.to_plotly_json()
-    assert all(charts._axis_keys(i)[0] in layout for i in range(6))
+@pytest.mark.parametrize(("name", "panels"), GRID_CHARTS.items())
+def test_each_panel_of_a_grid_has_its_axes_and_a_title_above(result, name, panels):
+    fig = _all_figures(result)[name]
+    grid = fig["layout"]["grid"]
+    assert grid["pattern"] == "independent" and grid["rows"] * grid["columns"] >= panels
+    # plotly.js gives cell i (row by row from the top left) the axes x<i+1> and y<i+1>.
+    drawn = {(t["xaxis"], t["yaxis"]) for t in fig["data"]}
+    expected = {("x", "y")} | {(f"x{i}", f"y{i}") for i in range(2, panels + 1)}
+    assert drawn == expected
+    titles = [a for a in fig["layout"]["annotations"] if a["xref"].endswith(" domain")]
+    assert {(a["xref"], a["yref"]) for a in titles} == \
+        {(f"{x} domain", f"{y} domain") for x, y in expected}
+    assert all(a["y"] == 1 and a["yanchor"] == "bottom" and a["text"] for a in titles)
+    for x, y in expected:
+        for axis in (x, y):
+            key = axis[0] + "axis" + axis[1:]
+            assert fig["layout"][key]["title"]["text"], (name, key)
 
 
 def test_units_in_axis_titles(result):
@@ -400,7 +388,7 @@ def test_report_has_every_section_and_toc(result):
     for sid, title in report.SECTIONS:
         assert f'<section id="{sid}">' in page
         assert f'href="#{sid}"' in page
-        assert report.html.escape(title) in page
+        assert html.escape(title) in page
     assert page.count('<div class="chart">') == 10
 
 
@@ -468,82 +456,212 @@ def test_report_without_modelling_stages(result, tmp_path):
     assert '<section id="summary">' in page
 
 
-def _embedded(page: str) -> dict[str, tuple[str, list, dict, dict]]:
-    """Each chart's div id -> (div height, data, layout, config) of its Plotly.newPlot call."""
-    decoder = json.JSONDecoder()
+_CHART = re.compile(r'<div id="(fig-[\w-]+)" class="plotly-graph-div" style="height:(\d+)px; '
+                    r'width:100%;"></div><script>if \(document\.getElementById\("\1"\)\) '
+                    r'\{Plotly\.newPlot\("\1", ')
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
+
+
+def _embedded(page: str) -> dict[str, tuple[int, dict]]:
+    """Each chart's div id -> (div height, figure) of its ``Plotly.newPlot`` call."""
+    decoder = json.JSONDecoder(parse_constant=_no_constant)  # strict: no NaN or Infinity
     found = {}
-    for match in re.finditer(r'<div style="height:([^;]+); width:100%;"><div id="([\w-]+)" '
-                             r'class="plotly-graph-div"[^>]*></div><script>'
-                             r'if \(document.getElementById\("\2"\)\) \{Plotly\.newPlot\("\2", ',
-                             page):
-        pos, parts = match.end(), []
-        for _ in range(3):
-            value, pos = decoder.raw_decode(page, pos)
-            parts.append(value)
-            pos += len(", ") if len(parts) < 3 else 0
-        assert page.startswith(")};</script></div>", pos)
-        found[match.group(2)] = (match.group(1), *parts)
+    for match in _CHART.finditer(page):
+        figure, end = decoder.raw_decode(page, match.end())
+        assert page.startswith(")};</script></div>", end)
+        found[match.group(1)] = (int(match.group(2)), figure)
     return found
 
 
-def test_report_embeds_each_chart_as_plotly_would_write_it(result):
-    """The report encodes figures itself (fast); plotly's validated encoding must agree."""
-    c, seed, cur = result.clustering, result.config.seed, result.config.currency
-    expected = {
-        "fig-cleaning": charts.cleaning_waterfall(result.cleaning),
-        "fig-rfm-distributions": charts.rfm_distributions(result.rfm, currency=cur),
-        "fig-k-metrics": charts.k_metrics(c.k_table),
-        "fig-pca": charts.pca_scatter(c.pca, result.rfm, c.pca_explained, c.pca_loadings,
-                                      seed=seed, currency=cur),
-        "fig-profiles": charts.segment_profiles(result.segments, currency=cur),
-        "fig-importances": charts.importances_bar(result.explanation.importances),
-        **{f"fig-anomaly-{x}-{y}": charts.anomaly_scatter(result.rfm, x, y, seed=seed,
-                                                          currency=cur)
-           for x, y in charts.ANOMALY_VIEWS},
-        "fig-flagged-kinds": charts.flagged_kinds(result.flagged_transactions, currency=cur),
-    }
+def _figures(page: str) -> dict[str, dict]:
+    return {div_id: figure for div_id, (_, figure) in _embedded(page).items()}
+
+
+def _values(array) -> list:
+    """A data array as plotly.js reads it: a JSON list or a typed array (base64 "bdata")."""
+    if isinstance(array, dict):
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
+        shape = [int(n) for n in array.get("shape", str(len(values))).split(",")]
+        return values.reshape(shape).tolist()
+    return array
+
+
+def _axis_titles(fig: dict) -> dict[str, str]:
+    return {k: v["title"]["text"] for k, v in fig["layout"].items()
+            if re.fullmatch(r"[xy]axis\d*", k)}
+
+
+REPORT_CHARTS = ["fig-cleaning", "fig-rfm-distributions", "fig-k-metrics", "fig-pca",
+                 "fig-profiles", "fig-importances", "fig-anomaly-frequency-monetary",
+                 "fig-anomaly-recency-monetary", "fig-anomaly-recency-frequency",
+                 "fig-flagged-kinds"]
+
+
+def test_report_draws_every_chart_with_titles_and_its_height(result):
     embedded = _embedded(report.render_html(result))
-    assert list(embedded) == list(expected)
-    for div_id, (height, data, layout, config) in embedded.items():
-        plotly_json = json.loads(pio.to_json(go.Figure(expected[div_id])))
-        assert {"data": data, "layout": layout} == plotly_json, div_id
-        assert height == f"{layout['height']}px"
-        assert config == {"displaylogo": False, "responsive": True}
+    assert list(embedded) == REPORT_CHARTS
+    for div_id, (height, fig) in embedded.items():
+        assert height == fig["layout"]["height"], div_id
+        assert fig["config"] == {"displaylogo": False, "responsive": True}, div_id
+        assert fig["layout"]["title"]["text"], div_id
+        titles = _axis_titles(fig)
+        assert {"xaxis", "yaxis"} <= set(titles) and all(titles.values()), div_id
+        assert fig["data"] and all(t["type"] for t in fig["data"]), div_id
 
 
-def test_report_embeds_product_figures_as_plotly_would_write_them(result):
+def test_report_charts_show_the_numbers_of_the_run(result):
+    figs = _figures(report.render_html(result))
+    rfm, segments = result.rfm, result.segments
+    # Cleaning: rows in, minus what each rule dropped, equals rows kept.
+    (waterfall,) = figs["fig-cleaning"]["data"]
+    assert waterfall["x"] == ["rows in", "missing customer", "cancellation", "country",
+                              "rows kept"]
+    assert _values(waterfall["y"]) == [10_000, -2_000, -500, -250, 7_250]
+    assert figs["fig-cleaning"]["layout"]["title"]["text"] == \
+        "Cleaning: 10,000 rows in → 7,250 kept (72.5%)"
+    # Distributions: each panel counts every customer once, per segment.
+    per_panel: dict[str, dict[str, int]] = {}
+    for trace in figs["fig-rfm-distributions"]["data"]:
+        counts = per_panel.setdefault(trace["xaxis"], {})
+        counts[trace["name"]] = counts.get(trace["name"], 0) + sum(_values(trace["y"]))
+    expected = rfm["segment"].value_counts().to_dict()
+    assert per_panel == {"x": expected, "x2": expected, "x3": expected}
+    # Choosing k: each panel's line is a column of the k table; k = 3 marked on every panel.
+    k_fig, k_table = figs["fig-k-metrics"], result.clustering.k_table
+    lines = [t for t in k_fig["data"] if t["mode"] == "lines"]
+    columns = ["inertia", "silhouette", "calinski_harabasz", "davies_bouldin", "min_share",
+               "stability"]
+    assert [_values(t["y"]) for t in lines] == [k_table[c].tolist() for c in columns]
+    assert [s["x0"] for s in k_fig["layout"]["shapes"]] == [3] * 6
+    # PCA: every customer once, in their segment's trace; the axes give explained variance.
+    pca = figs["fig-pca"]
+    shown = {row[0]: t["name"] for t in pca["data"] for row in t["customdata"]}
+    assert shown == dict(zip(rfm["customer_id"], rfm["segment"], strict=True))
+    share = result.clustering.pca_explained
+    assert _axis_titles(pca)["xaxis"].startswith(f"PC1 ({share[0]:.1%} of variance")
+    # Profiles: each median bar is the segment table's median.
+    medians = figs["fig-profiles"]["data"][:3]
+    for trace, col in zip(medians, ("recency_median", "frequency_median", "monetary_median"),
+                          strict=True):
+        assert dict(zip(trace["x"], _values(trace["y"]), strict=True)) == \
+            dict(zip(segments["segment"], segments[col], strict=True)), col
+    assert _axis_titles(figs["fig-profiles"])["yaxis3"] == "spend (£)"
+    # Importances: both kinds, per feature.
+    bars = {t["hovertemplate"].split("<extra>")[1][:-len("</extra>")]:
+            dict(zip(t["y"], _values(t["x"]), strict=True))
+            for t in figs["fig-importances"]["data"]}
+    importances = result.explanation.importances.set_index("feature")
+    assert bars == {c: importances[c].to_dict() for c in ("impurity", "permutation")}
+    # Flagged lines per kind.
+    (kinds,) = figs["fig-flagged-kinds"]["data"]
+    assert dict(zip(kinds["x"], _values(kinds["y"]), strict=True)) == {"quantity": 250,
+                                                                       "price": 3}
+
+
+@pytest.mark.parametrize(("x", "y"), charts.ANOMALY_VIEWS)
+def test_report_outlier_charts_show_every_customer_and_the_reasons_literally(result, x, y):
+    fig = _figures(report.render_html(result))[f"fig-anomaly-{x}-{y}"]
+    rfm = result.rfm
+    assert sum(len(_values(t["x"])) for t in fig["data"]) == len(rfm)
+    (outlier,) = [t for t in fig["data"] if t["name"] == "outlier"]
+    flagged = rfm[rfm["is_anomaly"]].set_index("customer_id")
+    assert {row[0] for row in outlier["customdata"]} == set(flagged.index)
+    for row in outlier["customdata"]:
+        assert row[1:4] == flagged.loc[row[0], ["recency", "frequency", "monetary"]].tolist()
+        # "<" shown as text by plotly.js, not drawn as markup.
+        assert row[4] == "monetary far above &lt;script&gt;alert('x')&lt;/script&gt;"
+    units = {"recency": "days", "frequency": "orders", "monetary": "£"}
+    titles = _axis_titles(fig)
+    assert units[x] in titles["xaxis"] and units[y] in titles["yaxis"]
+    if y == "monetary":
+        assert fig["layout"]["yaxis"]["tickprefix"] == "£"
+        assert "£%{customdata[3]:,.2f}" in outlier["hovertemplate"]
+
+
+def test_report_draws_each_segments_products_and_the_stock_priorities(result):
     names = result.segments["segment"].astype(str).tolist()  # the report's order
     result.segment_products, result.stock_priorities = _product_tables(names)
-    embedded = _embedded(report.render_html(result))
+    figs = _figures(report.render_html(result))
     for i, name in enumerate(names):
-        expected = go.Figure(charts.product_mix_bar(result.segment_products, name,
-                                                    currency=result.config.currency))
-        _, data, layout, _ = embedded[f"fig-mix-{i}"]
-        assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
-        assert layout["title"]["text"].startswith(name)
-        # Most revenue first; the product without a description is labelled by its code.
-        # Its "<b>" is shown as text, not drawn bold by plotly.js.
-        assert data[0]["y"] == ["MUG", "JUG &lt;b&gt;"]
-    _, data, layout, _ = embedded["fig-stock"]
-    expected = go.Figure(charts.stock_priorities_bar(result.stock_priorities,
-                                                     currency=result.config.currency))
-    assert {"data": data, "layout": layout} == json.loads(pio.to_json(expected))
-    assert {t["name"]: t["y"] for t in data} == {"rising": ["MUG"], "falling": ["B2"]}
-    assert layout["yaxis"]["categoryarray"] == ["B2", "MUG"]
+        fig = figs[f"fig-mix-{i}"]
+        assert fig["layout"]["title"]["text"].startswith(name)
+        assert _axis_titles(fig)["xaxis"] == "revenue from the segment (£)"
+        (bars,) = fig["data"]
+        # Most revenue first, coloured by lift; "<b>" is shown as text, not drawn bold.
+        assert bars["y"] == ["MUG", "JUG &lt;b&gt;"]
+        assert _values(bars["x"]) == [300.0, 200.0]
+        assert _values(bars["marker"]["color"]) == [1.2, 0.8]
+    stock = figs["fig-stock"]
+    # The product without a description is labelled by its code.
+    assert {t["name"]: t["y"] for t in stock["data"]} == {"rising": ["MUG"], "falling": ["B2"]}
+    assert {t["name"]: _values(t["x"]) for t in stock["data"]} == {"rising": [900.0],
+                                                                   "falling": [600.0]}
+    assert stock["layout"]["yaxis"]["categoryarray"] == ["B2", "MUG"]
 
 
-def test_figure_json_is_safe_in_a_script_and_has_no_nan():
-    part = {"text": "</script><b>", "missing": [float("nan"), 1.5],
-            "custom": np.array([["17850", np.nan, np.int64(3)]], dtype=object),
-            "x": np.array([1, 300]), "y": np.array([[0.5], [np.inf]])}
-    text = report._figure_json(part)
-    assert "<" not in text and ">" not in text and "/" not in text
-    decoded = json.loads(text)
-    assert decoded["text"] == "</script><b>"
-    assert decoded["missing"] == [None, 1.5]
-    assert decoded["custom"] == [["17850", None, 3]]
-    # Numeric arrays travel as plotly.js typed arrays, integers shrunk as plotly does.
-    assert decoded["x"] == {"dtype": "i2", "bdata": "AQAsAQ=="}
-    assert decoded["y"]["dtype"] == "f8" and decoded["y"]["shape"] == "2, 1"
-    assert np.array_equal(np.frombuffer(base64.b64decode(decoded["y"]["bdata"])),
-                          [0.5, np.inf])
+def test_report_rfm_grid_counts_customers_per_grid_segment_in_grid_order(result):
+    page = report.render_html(result)
+    grid = page[page.index("<h3>RFM grid</h3>"):]
+    grid = grid[:grid.index("</table>")]
+    rows = re.findall(r'<tr><td>([^<]+)</td><td class="num">([\d,]+)</td>'
+                      r'<td class="num">£([\d,.]+)</td>', grid)
+    rfm = result.rfm
+    counts = rfm["rfm_segment"].value_counts()
+    revenue = rfm.groupby("rfm_segment")["monetary"].sum()
+    names = [html.unescape(name) for name, _, _ in rows]
+    assert names == [s for s in GRID_SEGMENTS if s in counts]
+    for name, (_, customers, money_) in zip(names, rows, strict=True):
+        assert int(customers.replace(",", "")) == counts[name]
+        assert money_ == f"{revenue[name]:,.2f}"
+
+
+def test_rfm_grid_bar_and_table(result):
+    rfm = result.rfm
+    table = charts.rfm_grid_table(rfm)
+    counts = rfm["rfm_segment"].value_counts()
+    assert table["rfm_segment"].tolist() == [s for s in GRID_SEGMENTS if s in counts]
+    assert table.set_index("rfm_segment")["customers"].to_dict() == counts.to_dict()
+    assert table["customer_share"].sum() == pytest.approx(1.0)
+    assert table["revenue_share"].sum() == pytest.approx(1.0)
+    medians = rfm.groupby("rfm_segment")["recency"].median()
+    assert table.set_index("rfm_segment")["recency_median"].to_dict() == medians.to_dict()
+    (bars,) = charts.rfm_grid_bar(rfm, currency="EUR")["data"]
+    assert list(bars["x"]) == table["rfm_segment"].tolist()
+    assert list(bars["y"]) == table["customers"].tolist()
+    assert "EUR %{customdata[0]:,.0f}" in bars["hovertemplate"]
+
+
+def test_chart_json_cannot_close_its_script_and_keeps_the_text():
+    evil = "</script><script>alert(1)</script><!-- \u2028"
+    fig = charts._style({"data": [{
+        "type": "bar", "x": [evil, "b"], "y": np.array([1.5, np.nan]),
+        "customdata": np.array([[evil, np.inf], ["17850", 3]], dtype=object)}],
+        "layout": {"xaxis": {"title": {"text": evil}}, "yaxis": {"title": {"text": "y"}}}}, evil)
+    markup = report._chart(fig, "evil")
+    script = markup[markup.index("<script>") + len("<script>"):markup.rindex("</script>")]
+    for unsafe in ("</", "<!--", "\u2028"):
+        assert unsafe not in script
+    (shown,) = _figures(markup).values()
+    (trace,) = shown["data"]
+    assert trace["x"] == [evil, "b"]
+    assert shown["layout"]["title"]["text"] == evil
+    assert _axis_titles(shown)["xaxis"] == evil
+    y = _values(trace["y"])
+    assert y[0] == 1.5 and (y[1] is None or np.isnan(y[1]))  # NaN: null, or NaN in a typed array
+    assert _values(trace["customdata"]) == [[evil, None], ["17850", 3]]
+
+
+def test_markdown_renders_the_summary_and_shows_raw_html_and_links_as_text():
+    text = ("# Summary\n\n## Key points\n\n- **3** segments, *mostly* `new`\n"
+            "- raw <b>tag</b> & <script>alert(1)</script>\n\n"
+            "[click](javascript:alert(1)) ![pixel](http://example.com/p.png) "
+            "<http://example.com>\n")
+    out = report.markdown(text)
+    assert "<h3>Summary</h3>" in out and "<h4>Key points</h4>" in out  # h1, h2 are the report's
+    assert "<li><strong>3</strong> segments, <em>mostly</em> <code>new</code></li>" in out
+    assert "raw &lt;b&gt;tag&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<a" not in out and "<img" not in out and "<script" not in out
+    assert "[click](javascript:alert(1)) ![pixel](http://example.com/p.png)" in out

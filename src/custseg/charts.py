@@ -1,21 +1,24 @@
 """Plotly figures shared by the HTML report and the dashboard: data in, a figure dict out.
 
-A figure is plain data in plotly's JSON schema (:data:`Figure`), built without plotly's
-graph objects: validating and deep-copying their property trees cost ~25 ms a chart, most of
-the report's time. ``go.Figure(fig)`` validates one (the tests do), ``st.plotly_chart(fig)``
-takes it as is, and the report serialises it once.
+A figure is a plain dict in plotly's figure schema (:data:`Figure`), which plotly takes wherever
+it takes a figure: ``st.plotly_chart(fig)`` validates it, ``plotly.io.to_json(fig,
+validate=False)`` encodes it as it is (the report's fast path: graph objects would validate and
+copy every property again), ``go.Figure(fig)`` checks every property (the tests do). Subplot
+grids are laid out by plotly.js (``layout.grid``). A figure carries no template: it keeps the
+default look of where it is drawn (Streamlit's in the dashboard, plotly.js's in the report),
+with the white background and light grid lines set in its layout.
 
 Every chart has a title and axis titles with units (days, orders, the currency), colours a
 segment with :func:`custseg.segments.segment_color` wherever segments appear, and formats money
 with the configured currency (``currency``, see :mod:`custseg.money`; none by default) and
-thousands separators. Scatter charts of large tables plot a seeded sample that keeps every
-outlier (see :func:`sample_points`) so the report stays small and fast.
+thousands separators. Text from the data is shown literally (:func:`_data_text`). Scatter
+charts of large tables plot a seeded sample that keeps every outlier (see
+:func:`sample_points`) so the report stays small and fast.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,10 +27,11 @@ import pandas as pd
 
 from custseg import money
 from custseg.errors import ConfigError
+from custseg.rfm import GRID_SEGMENTS
 from custseg.segments import segment_color
 
-#: A Plotly figure as plain data: ``{"data": [trace, ...], "layout": {...}}`` in plotly's JSON
-#: schema. Values may be NumPy arrays (numeric ones are sent to plotly.js as typed arrays).
+#: A Plotly figure as plain data: ``{"data": [trace, ...], "layout": {...}}`` in plotly's
+#: figure schema. Values may be NumPy arrays.
 Figure = dict[str, Any]
 
 #: Scatter charts plot a sample at and above this many customers.
@@ -45,64 +49,26 @@ RFM_LABELS = {
 _GREY = "#b0b0b0"
 _OUTLIER = "#d62728"
 _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
-
-
-#: What the charts change in the template a new plotly figure gets: a white background with light
-#: grid lines. Merged over that template (:func:`_template`).
-_TEMPLATE: dict[str, Any] = {"layout": {
-    "paper_bgcolor": "white",
-    "plot_bgcolor": "white",
-    "xaxis": {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8",
-              "automargin": True},
-    "yaxis": {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8",
-              "automargin": True},
-    "hoverlabel": {"align": "left"},
-    "colorscale": {"sequential": [[0, "#0d0887"], [0.5, "#cc4778"], [1, "#f0f921"]]},
-}}
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Update ``base`` in place with ``extra``, merging nested dicts as plotly's updates do."""
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def _merged_json(base: Any) -> str:
-    return json.dumps(_merge(base.to_plotly_json() if base is not None else {}, _TEMPLATE))
-
-
-@functools.cache
-def _named_template_json(name: str | None) -> str:
-    """:func:`_merged_json` of a registered template, once per name (registered ones do not
-    change: plotly's own, and "streamlit", which importing streamlit registers as default)."""
-    import plotly.io as pio
-
-    return _merged_json(pio.templates[name] if name else None)
-
-
-def _template() -> dict[str, Any]:
-    """The template a new plotly figure gets, ``pio.templates.default``, with :data:`_TEMPLATE`
-    merged over it (as ``update_layout(template=_TEMPLATE)`` merges); a fresh copy each call."""
-    import plotly.io as pio
-
-    default = pio.templates.default
-    if default is None or isinstance(default, str):
-        return json.loads(_named_template_json(default))
-    return json.loads(_merged_json(default))
+#: Every axis: light grid lines, and room for long tick labels (product names) with its title
+#: clear of them (``title.standoff``, set in :func:`_style`).
+_AXIS_LOOK = {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "#EBF0F8",
+              "automargin": True}
+_AXIS_KEY = re.compile(r"[xy]axis\d*")
 
 
 def _style(fig: Figure, title: str, *, height: int = 450) -> Figure:
-    """Apply the shared look (title, white template, system font, thousands separators) to
-    ``fig`` in place and return it."""
-    style = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
-             "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
-             "margin": {"l": 70, "r": 30, "t": 70, "b": 60}, "legend": {"title": {"text": ""}}}
-    layout = _merge(fig.setdefault("layout", {}), style)
-    layout["template"] = _template()
+    """Give ``fig`` the shared look (title, white background, light grid lines, system font,
+    thousands separators) in place, under what its layout sets itself; return it."""
+    layout = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
+              "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
+              "margin": {"l": 70, "r": 30, "t": 70, "b": 60}, "legend": {"title": {"text": ""}},
+              "paper_bgcolor": "white", "plot_bgcolor": "white", "hoverlabel": {"align": "left"},
+              **fig.get("layout", {})}
+    for key, axis in layout.items():
+        if _AXIS_KEY.fullmatch(key):
+            layout[key] = {**_AXIS_LOOK, **axis,
+                           "title": {"standoff": 15, **axis.get("title", {})}}
+    fig["layout"] = layout
     if not fig.setdefault("data", []):
         # st.plotly_chart rejects a dict figure without traces; an empty one draws nothing.
         fig["data"].append({"type": "scatter", "x": [], "y": [], "hoverinfo": "skip"})
@@ -171,36 +137,22 @@ def _axis_keys(i: int) -> tuple[str, str]:
     return f"xaxis{n}", f"yaxis{n}"
 
 
-def _grid(rows: int, cols: int, titles: Sequence[str], *, hspace: float,
-          vspace: float = 0.0) -> dict[str, Any]:
-    """Layout axes and titles of a ``rows`` × ``cols`` grid of subplots.
+def _grid(rows: int, cols: int, titles: Sequence[str], *, xgap: float,
+          ygap: float = 0.0) -> dict[str, Any]:
+    """Layout of a ``rows`` × ``cols`` grid of subplots, a title above each, that plotly.js
+    lays out (``layout.grid`` with an x and y axis per cell).
 
     Cell ``i`` is row ``i // cols`` from the top, column ``i % cols``; its traces use
-    :func:`_cell` and its axes :func:`_axis_keys`. The domains are computed as
-    ``plotly.subplots.make_subplots`` computes them, so they are the same floats.
+    :func:`_cell` and its axes :func:`_axis_keys`. The gaps between cells are fractions of a
+    cell's width (``xgap``) and height (``ygap``).
     """
-    width = (1.0 - hspace * (cols - 1)) / cols
-    height = (1.0 - vspace * (rows - 1)) / rows
-    layout: dict[str, Any] = {}
-    annotations = []
-    for i in range(rows * cols):
-        row, col = divmod(i, cols)
-        below = rows - 1 - row  # domains count from the bottom
-        # sum() of repeated widths, as make_subplots adds them up, keeps its rounding.
-        x0 = sum([width] * col) + col * hspace
-        y0 = sum([height] * below) + below * vspace
-        x_domain = [x0, x0 + width]
-        # make_subplots clips rounding error at the figure's edges.
-        y_domain = [min(max(y, 0.0), 1.0) for y in (y0, y0 + height)]
-        xkey, ykey = _axis_keys(i)
-        refs = _cell(i)
-        layout[xkey] = {"anchor": refs["yaxis"], "domain": x_domain}
-        layout[ykey] = {"anchor": refs["xaxis"], "domain": y_domain}
-        if i < len(titles) and titles[i]:
-            annotations.append({"text": titles[i], "x": sum(x_domain) / 2.0, "y": y_domain[1],
-                                "xref": "paper", "yref": "paper", "xanchor": "center",
-                                "yanchor": "bottom", "showarrow": False, "font": {"size": 16}})
-    layout["annotations"] = annotations
+    layout: dict[str, Any] = {"grid": {"rows": rows, "columns": cols, "pattern": "independent",
+                                       "xgap": xgap, "ygap": ygap}}
+    layout["annotations"] = [
+        {"text": text, "xref": f"{_cell(i)['xaxis']} domain", "x": 0.5, "xanchor": "center",
+         "yref": f"{_cell(i)['yaxis']} domain", "y": 1.0, "yanchor": "bottom",
+         "showarrow": False, "font": {"size": 16}}
+        for i, text in enumerate(titles) if text]
     return layout
 
 
@@ -273,7 +225,7 @@ def k_metrics(k_table: pd.DataFrame) -> Figure:
     panels = [p for p in _K_PANELS if p[0] in k_table]
     cols = 3
     rows = max(1, -(-len(panels) // cols))
-    layout = _grid(rows, cols, [p[1] for p in panels], hspace=0.08, vspace=0.18)
+    layout = _grid(rows, cols, [p[1] for p in panels], xgap=0.3, ygap=0.45)
     eligible = k_table["eligible"].astype(bool) if "eligible" in k_table else \
         pd.Series(True, index=k_table.index)
     data: list[dict[str, Any]] = []
@@ -292,8 +244,8 @@ def k_metrics(k_table: pd.DataFrame) -> Figure:
                 "hovertemplate": f"k=%{{x}}<br>{label}: %{{y:{fmt}}}<extra>{name}</extra>",
                 **_cell(i)})
         xkey, ykey = _axis_keys(i)
-        layout[xkey].update(_title("k (number of clusters)", dtick=1))
-        layout[ykey].update(_title(label.split(" (")[0], tickformat=fmt))
+        layout[xkey] = _title("k (number of clusters)", dtick=1)
+        layout[ykey] = _title(label.split(" (")[0], tickformat=fmt)
     chosen = k_table.loc[k_table["chosen"].astype(bool), "k"] if "chosen" in k_table else []
     title = "Choosing k: quality of each candidate number of clusters"
     if len(chosen):
@@ -377,14 +329,20 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
 
 
 def _loading_arrows(loadings: pd.DataFrame, points: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each feature's loading as an arrow from the origin (a biplot), as annotations."""
+    """Each feature's loading as an arrow from the origin (a biplot), as annotations.
+
+    An annotation's text stands at the arrow's tail (``ax``, ``ay``): the tail is the loading's
+    tip and the head is drawn at that end (``arrowside="start"``), so the names do not pile up
+    at the origin.
+    """
     reach = float(np.nanpercentile(np.hypot(points["pc1"], points["pc2"]), 90)) or 1.0
     longest = float(np.hypot(loadings["pc1"], loadings["pc2"]).max()) or 1.0
     scale = reach / longest
-    return [{"x": float(row["pc1"] * scale), "y": float(row["pc2"] * scale), "ax": 0, "ay": 0,
+    return [{"x": 0, "y": 0, "ax": float(row["pc1"] * scale), "ay": float(row["pc2"] * scale),
              "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": str(feature),
-             "showarrow": True, "arrowhead": 2, "arrowwidth": 1.5, "arrowcolor": "#333",
-             "font": {"color": "#333"}}
+             "showarrow": True, "arrowside": "start", "arrowhead": 2, "arrowwidth": 1.5,
+             "arrowcolor": "#333", "font": {"color": "#333"},
+             "bgcolor": "rgba(255,255,255,0.7)"}
             for feature, row in loadings.iterrows()]
 
 
@@ -410,7 +368,7 @@ def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
     layout = _grid(2, 2, ("Median recency (days)", "Median frequency (orders)",
                           money.label("Median monetary", currency),
                           "Share of customers vs share of revenue"),
-                   hspace=0.1, vspace=0.2)
+                   xgap=0.22, ygap=0.5)
     data: list[dict[str, Any]] = []
     # (column, axis title, number format, text before and after the number)
     panels = (("recency_median", "days", ",.0f", "", " days"),
@@ -424,8 +382,8 @@ def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
             "hovertemplate": f"%{{x}}<br>median {prefix}%{{y:{fmt}}}{suffix}<extra></extra>",
             **_cell(i)})
         xkey, ykey = _axis_keys(i)
-        layout[ykey].update(_title(unit, tickprefix=prefix, tickformat=fmt))
-        layout[xkey].update(_title("segment"))
+        layout[xkey], layout[ykey] = _title("segment"), _title(unit, tickprefix=prefix,
+                                                               tickformat=fmt)
     for col, label, pattern, opacity in (("customer_share", "share of customers", "", 0.45),
                                          ("revenue_share", "share of revenue", "/", 1.0)):
         data.append({
@@ -435,8 +393,7 @@ def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
                        "line": {"color": "#333", "width": 0.5}},
             "hovertemplate": f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>", **_cell(3)})
     xkey, ykey = _axis_keys(3)
-    layout[ykey].update(_title("share (%)", tickformat=".0%"))
-    layout[xkey].update(_title("segment"))
+    layout[xkey], layout[ykey] = _title("segment"), _title("share (%)", tickformat=".0%")
     layout["barmode"] = "group"
     return _style({"data": data, "layout": layout}, "Segment profiles", height=700)
 
@@ -618,7 +575,7 @@ def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
     A three-panel figure.
     """
     variables = ("recency", "frequency", "monetary")
-    layout = _grid(1, 3, [RFM_LABELS[v].split(" (")[0] for v in variables], hspace=0.07)
+    layout = _grid(1, 3, [RFM_LABELS[v].split(" (")[0] for v in variables], xgap=0.25)
     segments = rfm["segment"].astype(str) if "segment" in rfm else \
         pd.Series("customers", index=rfm.index)
     names = _segment_order(segments)
@@ -648,12 +605,12 @@ def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
                 **_cell(i)})
         xkey, ykey = _axis_keys(i)
         notes = ", ".join(n for n in (unit, "log scale" if log else "") if n)
-        layout[xkey].update(_title(f"{var} ({notes})" if notes else var))
+        xaxis = _title(f"{var} ({notes})" if notes else var)
         if log:
-            layout[xkey].update(_log_ticks(edges[0], edges[-1], before))
+            xaxis.update(_log_ticks(edges[0], edges[-1], before))
         elif var == "monetary":
-            layout[xkey].update(money.axis(currency))
-        layout[ykey].update(_title("customers", tickformat=",.0f"))
+            xaxis.update(money.axis(currency))
+        layout[xkey], layout[ykey] = xaxis, _title("customers", tickformat=",.0f")
     layout.update(barmode="stack", bargap=0)
     return _style({"data": data, "layout": layout},
                   f"RFM distributions ({_fmt_int(len(rfm))} customers)", height=420)
@@ -709,10 +666,11 @@ def _product_label(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _colorscale(name: str) -> list[list[Any]]:
-    """A named plotly colour scale written out, as plotly's validation would write it."""
+    """A plotly.py colour scale by name, written out: plotly.js has scales of the same names
+    with other colours (its "RdBu" runs the other way)."""
     from plotly.colors import get_colorscale
 
-    return [[float(at), color] for at, color in get_colorscale(name)]
+    return get_colorscale(name)
 
 
 def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10, *,
@@ -785,3 +743,53 @@ def stock_priorities_bar(priorities: pd.DataFrame, *, currency: str = "") -> Fig
         "yaxis": _title("product", categoryorder="array",
                         categoryarray=_product_label(priorities)[::-1].tolist())}}
     return _style(fig, title, height=max(350, 30 * len(priorities) + 150))
+
+
+# --------------------------------------------------------------------------- RFM grid
+
+
+def rfm_grid_table(rfm: pd.DataFrame) -> pd.DataFrame:
+    """Customers, revenue, their shares and median R/F/M per RFM-grid segment, most valuable
+    segment first (the order of :data:`custseg.rfm.GRID_SEGMENTS`).
+
+    Parameters
+    ----------
+    rfm:
+        The RFM table (``rfm_segment``, ``customer_id``, ``recency``, ``frequency``,
+        ``monetary``).
+    """
+    per = (rfm.groupby("rfm_segment", observed=True)
+           .agg(customers=("customer_id", "size"), revenue=("monetary", "sum"),
+                recency_median=("recency", "median"), frequency_median=("frequency", "median"),
+                monetary_median=("monetary", "median")))
+    per = per.reindex([s for s in GRID_SEGMENTS if s in per.index])
+    total = per["revenue"].sum()
+    per["customer_share"] = per["customers"] / per["customers"].sum()
+    per["revenue_share"] = per["revenue"] / total if total else 0.0
+    return per.reset_index()
+
+
+def rfm_grid_bar(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
+    """Customers per RFM-grid segment (most valuable first), each labelled with its share of
+    revenue.
+
+    Parameters
+    ----------
+    rfm:
+        The RFM table (see :func:`rfm_grid_table`).
+    currency:
+        Written before money (see :mod:`custseg.money`).
+    """
+    per = rfm_grid_table(rfm)
+    trace = {
+        "type": "bar", "x": per["rfm_segment"].to_numpy(), "y": per["customers"].to_numpy(),
+        "marker": {"color": "#4e79a7"},
+        "customdata": per[["revenue", "revenue_share"]].to_numpy(),
+        "text": [f"{s:.0%} of revenue" for s in per["revenue_share"]], "textposition": "outside",
+        "hovertemplate": "%{x}<br>%{y:,} customers<br>"
+                         + money.hover("%{customdata[0]:,.0f}", currency)
+                         + " (%{customdata[1]:.1%} of revenue)<extra></extra>"}
+    layout = {"xaxis": _title("RFM-grid segment (from R, F and M scores 1–5)"),
+              "yaxis": _title("customers", tickformat=",.0f")}
+    return _style({"data": [trace], "layout": layout}, "Customers per RFM-grid segment",
+                  height=420)

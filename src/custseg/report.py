@@ -1,29 +1,27 @@
 """A self-contained HTML report of a run: one file, plotly.js inlined once, opens offline.
 
 Every piece of user data (ids, descriptions, reasons, segment names, paths) goes through
-:func:`html.escape`; charts come from :mod:`custseg.charts` as figure dicts, encoded here once
-each (numeric arrays as plotly.js typed arrays, as plotly.py encodes them) without plotly's
-validation.
+:func:`html.escape`; the summary's Markdown is rendered by markdown-it-py with raw HTML shown as
+text. Charts come from :mod:`custseg.charts` as figure dicts, written by
+:func:`plotly.io.to_json` without a second validation (the figures are checked by the tests).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import html
-import json
-import math
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from custseg import charts, money
-from custseg.rfm import GRID_SEGMENTS
 from custseg.segments import segment_color
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 #: Rows of the flagged-customer table.
 TOP_CUSTOMERS = 100
@@ -187,123 +185,34 @@ def _metrics(items: Sequence[tuple[str, str]]) -> str:
     return f'<div class="metrics">{cards}</div>'
 
 
-def _inline_md(text: str) -> str:
-    text = _esc(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    text = re.sub(r"`(.+?)`", r"<code>\1</code>", text)
-    return re.sub(r"(?<!\*)\*(?!\s)(.+?)(?<!\s)\*", r"<em>\1</em>", text)
+@functools.cache
+def _markdown_parser() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
+    # Links and images stay text: the Markdown carries data (segment names, descriptions), and
+    # the report fetches nothing.
+    return MarkdownIt("commonmark", {"html": False}).disable(
+        ["link", "image", "autolink", "reference"])
 
 
 def markdown(text: str) -> str:
-    """A small, safe Markdown subset: headings, bullet lists, paragraphs, bold, italics, code.
+    """CommonMark ``text`` as HTML, headings from ``<h3>`` on (the report owns h1 and h2).
 
-    Everything is escaped first, so raw HTML in ``text`` is shown, not run.
+    Raw HTML in ``text`` is escaped (shown, not run); links and images are left as text.
     """
-    out: list[str] = []
-    in_list = False
-    paragraph: list[str] = []
-
-    def flush() -> None:
-        if paragraph:
-            out.append(f"<p>{_inline_md(' '.join(paragraph))}</p>")
-            paragraph.clear()
-
-    for line in text.splitlines():
-        stripped = line.strip()
-        bullet = re.match(r"^[-*]\s+(.*)", stripped)
-        if bullet:
-            flush()
-            if not in_list:
-                out.append("<ul>")
-                in_list = True
-            out.append(f"<li>{_inline_md(bullet.group(1))}</li>")
-            continue
-        if in_list:
-            out.append("</ul>")
-            in_list = False
-        heading = re.match(r"^(#{1,4})\s+(.*)", stripped)
-        if heading:
-            flush()
-            level = min(len(heading.group(1)) + 2, 6)  # the report owns h1/h2
-            out.append(f"<h{level}>{_inline_md(heading.group(2))}</h{level}>")
-        elif stripped:
-            paragraph.append(stripped)
-        else:
-            flush()
-    flush()
-    if in_list:
-        out.append("</ul>")
-    return "\n".join(out)
+    parser = _markdown_parser()
+    tokens = parser.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1:]) + 2, 6)}"
+    return parser.renderer.render(tokens, parser.options, {})
 
 
 # --------------------------------------------------------------------------- figures
 
 
-#: plotly.js short names of the dtypes it reads as typed arrays.
-_TYPED = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4",
-          "uint32": "u4", "float32": "f4", "float64": "f8"}
-#: Integer types 64-bit integers shrink to, smallest first (plotly.js has no 64-bit arrays).
-_SHRINK = {"int64": (np.int8, np.int16, np.int32), "uint64": (np.uint8, np.uint16, np.uint32)}
-#: Escapes that keep embedded JSON from closing its <script> or breaking a line of JavaScript.
-_UNSAFE = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"), ("\u2028", "\\u2028"),
-           ("\u2029", "\\u2029"))
-_CONFIG = json.dumps({"displaylogo": False, "responsive": True})
-
-
-def _typed_array(values: np.ndarray) -> Any:
-    """A numeric array as a base64 plotly.js typed array, as plotly.py encodes it; else a list.
-
-    64-bit integers shrink to the smallest type that holds them; other dtypes (objects, bools)
-    and empty arrays become JSON lists.
-    """
-    if values.size and values.dtype.name in _SHRINK:
-        lo, hi = values.min(), values.max()
-        fit = next((t for t in _SHRINK[values.dtype.name]
-                    if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max), None)
-        values = values.astype(fit) if fit is not None else values
-    short = _TYPED.get(values.dtype.name)
-    if short is None or not values.size:
-        return values.tolist()
-    spec = {"dtype": short, "bdata": base64.b64encode(np.ascontiguousarray(values)).decode()}
-    if values.ndim > 1:
-        spec["shape"] = ", ".join(map(str, values.shape))
-    return spec
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return _typed_array(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Series | pd.Index):
-        return _typed_array(value.to_numpy())
-    raise TypeError(f"cannot encode {type(value).__name__} in a figure")
-
-
-def _without_nan(value: Any) -> Any:
-    """``value`` with NaN and infinite floats replaced by None (JSON null), as plotly sends them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _without_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_without_nan(v) for v in value]
-    if isinstance(value, np.ndarray) and value.dtype == object:
-        return _without_nan(value.tolist())
-    return value
-
-
-def _figure_json(part: Any) -> str:
-    """``part`` of a figure (its data or layout) as JSON that is safe inside a ``<script>``."""
-    try:
-        text = json.dumps(part, default=_json_default, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # a NaN outside typed arrays: rare, so only then walk the figure
-        text = json.dumps(_without_nan(part), default=_json_default, separators=(",", ":"),
-                          allow_nan=False)
-    for char, escaped in _UNSAFE:
-        if char in text:
-            text = text.replace(char, escaped)
-    return text
+#: plotly.js settings of every chart: no plotly logo, resized with the page.
+_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 @functools.cache
@@ -315,19 +224,21 @@ def _plotly_js() -> str:
     return get_plotlyjs().replace("</", "<\\/")
 
 
-class _Figures:
-    """Turns figures into divs with stable ids; plotly.js itself is inlined once in <head>."""
+def _chart(fig: charts.Figure, name: str) -> str:
+    """A div with id ``fig-<name>`` and the script that draws ``fig`` into it with plotly.js
+    (``Plotly.newPlot(div, {data, layout, config})``), which is inlined once in <head>.
 
-    def __call__(self, fig: charts.Figure, name: str) -> str:
-        data, layout = _figure_json(fig.get("data", [])), _figure_json(fig.get("layout", {}))
-        height = fig.get("layout", {}).get("height")
-        size = f"height:{height}px" if height else "height:100%"
-        div_id = f"fig-{name}"
-        # The markup plotly's to_html writes, without its whitespace.
-        return (f'<div class="chart"><div style="{size}; width:100%;">'
-                f'<div id="{div_id}" class="plotly-graph-div" style="height:100%; width:100%;">'
-                f'</div><script>if (document.getElementById("{div_id}")) {{'
-                f'Plotly.newPlot("{div_id}", {data}, {layout}, {_CONFIG})}};</script></div></div>')
+    :func:`plotly.io.to_json` escapes ``<``, ``>`` and ``/``, so the JSON cannot close its
+    <script>. The "json" engine writes the same text whether or not orjson is installed.
+    """
+    import plotly.io as pio
+
+    figure = pio.to_json({**fig, "config": _CONFIG}, validate=False, engine="json")
+    div_id = f"fig-{name}"
+    return (f'<div class="chart"><div id="{div_id}" class="plotly-graph-div" '
+            f'style="height:{fig["layout"]["height"]}px; width:100%;"></div>'
+            f'<script>if (document.getElementById("{div_id}")) '
+            f'{{Plotly.newPlot("{div_id}", {figure})}};</script></div>')
 
 
 def _absent(what: str) -> str:
@@ -345,7 +256,7 @@ def _seed(result: Any) -> int:
 # --------------------------------------------------------------------------- sections
 
 
-def _summary(result: Any, fig: _Figures) -> str:
+def _summary(result: Any) -> str:
     text = _get(result, "summary_markdown", "") or ""
     cards = _key_figures(result)
     body = markdown(text) if text.strip() else ""
@@ -370,7 +281,10 @@ def _key_figures(result: Any) -> str:
     return _metrics(items) if items else ""
 
 
-def _data(result: Any, fig: _Figures) -> str:
+_GRID_COLUMNS = ["rfm_segment", "customers", "revenue", "customer_share", "revenue_share"]
+
+
+def _data(result: Any) -> str:
     parts = []
     source = _get(result, "source")
     if source is not None:
@@ -398,35 +312,26 @@ def _data(result: Any, fig: _Figures) -> str:
     if skipped:
         parts.append("<p class=\"muted\">Rules not applied: " + "; ".join(
             f"{_esc(k)} ({_esc(v)})" for k, v in skipped.items()) + ".</p>")
-    parts.append(fig(charts.cleaning_waterfall(report), "cleaning"))
+    parts.append(_chart(charts.cleaning_waterfall(report), "cleaning"))
     rfm = _get(result, "rfm")
     if rfm is not None and len(rfm):
-        parts.append(fig(charts.rfm_distributions(rfm, currency=currency),
-                         "rfm-distributions"))
+        parts.append(_chart(charts.rfm_distributions(rfm, currency=currency),
+                            "rfm-distributions"))
     if rfm is not None and "rfm_segment" in rfm:
         parts.append("<h3>RFM grid</h3><p class=\"muted\">Customers named from their R, F and "
-                     "M scores (quintiles, 5 = best).</p>" + table(_grid(rfm), currency=currency))
+                     "M scores (quintiles, 5 = best).</p>"
+                     + table(charts.rfm_grid_table(rfm)[_GRID_COLUMNS],
+                             labels={"rfm_segment": "RFM-grid segment"}, currency=currency))
     return "".join(parts)
 
 
-def _grid(rfm: pd.DataFrame) -> pd.DataFrame:
-    """Customers and revenue per RFM-grid segment, most valuable segment first."""
-    per = (rfm.groupby("rfm_segment").agg(customers=("customer_id", "size"),
-                                           revenue=("monetary", "sum"))
-           .reindex([s for s in GRID_SEGMENTS if s in set(rfm["rfm_segment"])]))
-    total = per["revenue"].sum()
-    per["customer_share"] = per["customers"] / len(rfm)
-    per["revenue_share"] = per["revenue"] / total if total else 0.0
-    return per.rename_axis("RFM-grid segment").reset_index()
-
-
-def _choosing_k(result: Any, fig: _Figures) -> str:
+def _choosing_k(result: Any) -> str:
     clustering = _get(result, "clustering")
     if clustering is None:
         return _absent("Clustering")
     k_table = clustering.k_table
     parts = [f"<p>{_esc(_get(clustering, 'reason', ''))}</p>" if _get(clustering, "reason")
-             else "", fig(charts.k_metrics(k_table), "k-metrics")]
+             else "", _chart(charts.k_metrics(k_table), "k-metrics")]
     highlight = k_table.get("chosen")
     parts.append(table(k_table, highlight=highlight,
                        labels={"calinski_harabasz": "Calinski–Harabasz",
@@ -437,25 +342,25 @@ def _choosing_k(result: Any, fig: _Figures) -> str:
 _ACTION_COLUMNS = ("segment", "customers", "revenue_share", "opportunity", "action")
 
 
-def _segments(result: Any, fig: _Figures) -> str:
+def _segments(result: Any) -> str:
     parts = []
     clustering, rfm = _get(result, "clustering"), _get(result, "rfm")
     currency = money.currency_of(result)
     if clustering is not None and _get(clustering, "pca") is not None:
-        parts.append(fig(charts.pca_scatter(clustering.pca, rfm, clustering.pca_explained,
-                                            _get(clustering, "pca_loadings"),
-                                            seed=_seed(result), currency=currency), "pca"))
+        parts.append(_chart(charts.pca_scatter(clustering.pca, rfm, clustering.pca_explained,
+                                               _get(clustering, "pca_loadings"),
+                                               seed=_seed(result), currency=currency), "pca"))
     segments = _get(result, "segments")
     if segments is None:
         return "".join(parts) + _absent("Segment naming")
-    parts.append(fig(charts.segment_profiles(segments, currency=currency), "profiles"))
+    parts.append(_chart(charts.segment_profiles(segments, currency=currency), "profiles"))
     cols = [c for c in _ACTION_COLUMNS if c in segments]
     parts.append("<h3>Actions</h3>" + table(segments[cols]))
-    parts.append(_product_mix(result, segments, fig))
+    parts.append(_product_mix(result, segments))
     return "".join(parts)
 
 
-def _product_mix(result: Any, segments: pd.DataFrame, fig: _Figures) -> str:
+def _product_mix(result: Any, segments: pd.DataFrame) -> str:
     """What each segment buys, and the stock priorities (seed report §6.2)."""
     parts = []
     currency = money.currency_of(result)
@@ -464,18 +369,19 @@ def _product_mix(result: Any, segments: pd.DataFrame, fig: _Figures) -> str:
         parts.append("<h3>What each segment buys</h3><p class=\"muted\">Top products by "
                      "revenue and by buyers; lift above 1 means the segment over-buys it.</p>")
         for i, name in enumerate(segments["segment"].astype(str)):
-            parts.append(fig(charts.product_mix_bar(mix, name, currency=currency), f"mix-{i}"))
+            parts.append(_chart(charts.product_mix_bar(mix, name, currency=currency),
+                                f"mix-{i}"))
     priorities = _get(result, "stock_priorities")
     if priorities is not None and len(priorities):
         cols = ["rank", "description", "revenue", "share", "customers", "trend", "trend_label"]
         parts.append("<h3>Stock priorities</h3>"
-                     + fig(charts.stock_priorities_bar(priorities, currency=currency), "stock")
+                     + _chart(charts.stock_priorities_bar(priorities, currency=currency), "stock")
                      + table(priorities[[c for c in cols if c in priorities]],
                              currency=currency))
     return "".join(parts)
 
 
-def _explanation(result: Any, fig: _Figures) -> str:
+def _explanation(result: Any) -> str:
     exp = _get(result, "explanation")
     if exp is None:
         return _absent("The explanation")
@@ -487,7 +393,7 @@ def _explanation(result: Any, fig: _Figures) -> str:
                   ("rule fidelity", SHARE(_get(exp, "fidelity")))]),
     ]
     if _get(exp, "importances") is not None:
-        parts.append(fig(charts.importances_bar(exp.importances), "importances"))
+        parts.append(_chart(charts.importances_bar(exp.importances), "importances"))
     rules = _get(exp, "rules")
     parts.append("<h3>Rules</h3><p class=\"muted\">Fidelity: the share of customers whose "
                  "segment the rules reproduce.</p>")
@@ -502,7 +408,7 @@ _CUSTOMER_COLUMNS = ("customer_id", "segment", "recency", "frequency", "monetary
                      "anomaly_score", "anomaly_reason")
 
 
-def _customer_anomalies(result: Any, fig: _Figures) -> str:
+def _customer_anomalies(result: Any) -> str:
     rfm, info = _get(result, "rfm"), _get(result, "customer_anomalies")
     if rfm is None or "is_anomaly" not in rfm:
         return _absent("Customer anomaly scoring")
@@ -516,8 +422,8 @@ def _customer_anomalies(result: Any, fig: _Figures) -> str:
             facts.append(("agreement of the two", SHARE(info.agreement)))
         facts.append(("flagged", f"{int(rfm['is_anomaly'].fillna(False).sum()):,}"))
         parts.append(_metrics(facts))
-    parts += [fig(charts.anomaly_scatter(rfm, x, y, seed=_seed(result), currency=currency),
-                  f"anomaly-{x}-{y}") for x, y in charts.ANOMALY_VIEWS]
+    parts += [_chart(charts.anomaly_scatter(rfm, x, y, seed=_seed(result), currency=currency),
+                     f"anomaly-{x}-{y}") for x, y in charts.ANOMALY_VIEWS]
     flagged = rfm[rfm["is_anomaly"].fillna(False).astype(bool)]
     if "anomaly_score" in flagged:
         flagged = flagged.sort_values("anomaly_score", ascending=False, kind="stable")
@@ -533,12 +439,12 @@ _LINE_COLUMNS = ("invoice", "invoice_date", "stock_code", "description", "quanti
                  "unit_price", "amount", "customer_id", "country", "reason", "score")
 
 
-def _transaction_anomalies(result: Any, fig: _Figures) -> str:
+def _transaction_anomalies(result: Any) -> str:
     flagged = _get(result, "flagged_transactions")
     if flagged is None:
         return _absent("Transaction anomaly detection")
     currency = money.currency_of(result)
-    parts = [fig(charts.flagged_kinds(flagged, currency=currency), "flagged-kinds")]
+    parts = [_chart(charts.flagged_kinds(flagged, currency=currency), "flagged-kinds")]
     if flagged.empty:
         return "".join(parts)
     sums = {"amount": ("amount", "sum")} if "amount" in flagged else {}
@@ -558,7 +464,7 @@ def _transaction_anomalies(result: Any, fig: _Figures) -> str:
     return "".join(parts)
 
 
-_BUILDERS: dict[str, Callable[[Any, _Figures], str]] = {
+_BUILDERS: dict[str, Callable[[Any], str]] = {
     "summary": _summary,
     "data": _data,
     "choosing-k": _choosing_k,
@@ -593,10 +499,9 @@ def render_html(result: Any) -> str:
     -------
     The HTML document. plotly.js is inlined once in ``<head>``; there are no external links.
     """
-    fig = _Figures()
     toc = "".join(f'<li><a href="#{sid}">{_esc(title)}</a></li>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{_esc(title)}</h2>'
-                       f"{_BUILDERS[sid](result, fig)}</section>" for sid, title in SECTIONS)
+                       f"{_BUILDERS[sid](result)}</section>" for sid, title in SECTIONS)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
