@@ -65,7 +65,7 @@ def test_k_table_metrics_match_sklearn() -> None:
     for row in result.k_table.itertuples():
         fit = fit_clusters(rfm, ClusterConfig(k=row.k, k_min=row.k, k_max=row.k), seed=0)
         labels = fit.labels
-        assert row.silhouette == pytest.approx(silhouette_score(scaled, labels), abs=1e-5)
+        assert row.silhouette == pytest.approx(silhouette_score(scaled, labels), abs=1e-9)
         assert row.min_share == pytest.approx(np.bincount(labels).min() / len(labels))
         centres = np.vstack([scaled[labels == c].mean(0) for c in range(row.k)])
         # K-Means stops at its tolerance, so its inertia is within 0.1% of the centroid one.
@@ -113,6 +113,21 @@ def test_transform_and_config_errors() -> None:
         fit_clusters(rfm, ClusterConfig(k_min=5, k_max=3), seed=0)
     with pytest.raises(ConfigError, match="k=1"):
         fit_clusters(rfm, ClusterConfig(k=1), seed=0)
+
+
+def test_one_pass_silhouettes_match_sklearn() -> None:
+    from custseg.cluster import _CHUNK_CELLS, _silhouettes
+
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(_CHUNK_CELLS // 400 + 7, 3))  # several distance chunks
+    points[10:30] = points[10]  # duplicate customers
+    n = len(points)
+    label_sets = [rng.integers(0, k, n) for k in (2, 3, 7)]
+    label_sets.append(np.r_[np.zeros(n - 1, int), 1])  # a customer alone in its cluster
+    label_sets.append(np.where(rng.random(n) < 0.5, 0, 3))  # cluster ids 1 and 2 unused
+    for labels, score in zip(label_sets, _silhouettes(points, label_sets), strict=True):
+        assert score == pytest.approx(silhouette_score(points, labels), abs=1e-12)
+    assert np.isnan(_silhouettes(points, [np.zeros(n, int)])[0])
 
 
 def test_adjusted_rand_matches_sklearn() -> None:
