@@ -1,7 +1,10 @@
 """The dashboard's flows, driven by Streamlit's AppTest (no browser).
 
-Expectations come from the core API run directly on the same data, so each test checks that
-the app shows what the core computes for the settings the user chose.
+Every expectation is computed without the app's own path through custseg: what the app reads,
+cleans and measures (rows, rows kept, customers, RFM) is computed with pandas on the same data
+(tests/reference.py); what it models (segment names, k, accuracy, flags) is the core modelling
+API run on that pandas RFM table, since the app's job there is to pass the user's settings
+through (a fixed k, a column mapping, a date format).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from streamlit.testing.v1 import AppTest
 import custseg
 from custseg import pipeline, synth
 from custseg.app import MAIN, state
+from tests import reference
+from tests.test_clean import expected_drops
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_XLSX = REPO.parent / "shared" / "data" / "online_retail.xlsx"
@@ -37,10 +42,23 @@ def demo_frame() -> pd.DataFrame:
     return synth.generate_frame(DEMO, state.DEMO_SEED)[0]
 
 
-def _expected(source, config: custseg.Config | None = None, **load_kw) -> pipeline.Model:
-    config = config or custseg.Config()
-    table = custseg.compute_rfm(custseg.load(source, config, **load_kw))
-    return pipeline.model(table, config)
+@pytest.fixture(scope="module")
+def demo_rfm(demo_frame: pd.DataFrame) -> pd.DataFrame:
+    return reference.rfm(demo_frame)
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_rfm: pd.DataFrame) -> pipeline.Model:
+    return _modelled(demo_rfm)
+
+
+def _modelled(rfm: pd.DataFrame, config: custseg.Config | None = None) -> pipeline.Model:
+    """The core modelling of an RFM table computed by pandas."""
+    return pipeline.model(rfm, config or custseg.Config())
+
+
+def _names(model: pipeline.Model) -> set[str]:
+    return set(model.segments["segment"].astype(str))
 
 
 def _app(page: str | None = None) -> AppTest:
@@ -61,9 +79,12 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
+def _table(at: AppTest, column: str) -> pd.DataFrame:
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def _segment_names(at: AppTest) -> set[str]:
-    frame = next(d.value for d in at.dataframe if "segment" in d.value.columns)
-    return set(frame["segment"].astype(str))
+    return set(_table(at, "segment")["segment"].astype(str))
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
@@ -77,38 +98,78 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode()
 
 
-def test_demo_data_renders_named_segments(demo_frame: pd.DataFrame) -> None:
-    expected = _expected(demo_frame)
+def test_demo_data_renders_named_segments(demo_rfm: pd.DataFrame,
+                                          demo_model: pipeline.Model) -> None:
     at = _app()
     _ok(at)
-    names = set(expected.segments["segment"].astype(str))
-    assert _segment_names(at) == names
-    assert _metric(at, "Segments (k)") == str(expected.clustering.k)
-    assert _metric(at, "Customers") == f"{len(expected.customers):,}"
+    assert _segment_names(at) == _names(demo_model)
+    assert _metric(at, "Segments (k)") == str(demo_model.clustering.k)
+    assert _metric(at, "Customers") == f"{len(demo_rfm):,}"
     at.switch_page("views/segments.py").run()
     _ok(at)
-    assert _segment_names(at) == names
+    assert _segment_names(at) == _names(demo_model)
 
 
-@pytest.mark.parametrize("page", ["data", "cleaning", "rfm", "choosing_k", "explanation",
-                                  "anomalies", "lookup", "downloads"])
-def test_every_page_renders_on_demo_data(page: str) -> None:
+def _shows_rfm(at: AppTest, rfm: pd.DataFrame, _: pipeline.Model) -> None:
+    shown = _table(at, "recency").sort_values("customer_id").reset_index(drop=True)
+    assert shown["customer_id"].tolist() == rfm["customer_id"].tolist()
+    assert shown["recency"].tolist() == rfm["recency"].tolist()
+    assert shown["frequency"].tolist() == rfm["frequency"].tolist()
+    assert shown["monetary"].tolist() == pytest.approx(rfm["monetary"].tolist())
+
+
+#: What each page shows of the demo data: a metric (label, expected value from the pandas RFM
+#: table of the demo and the core model of it), or a check of the page.
+PAGES = {
+    "data": ("Customers (before cleaning)",
+             lambda frame, rfm, model: f"{frame['CustomerID'].nunique():,}"),
+    "cleaning": ("Rows kept",
+                 lambda frame, rfm, model: f"{len(reference.kept_lines(frame)):,}"),
+    "rfm": _shows_rfm,
+    "choosing_k": ("Number of segments (k)", lambda frame, rfm, model: str(model.clustering.k)),
+    "explanation": ("Accuracy (held-out customers)",
+                    lambda frame, rfm, model: f"{model.explanation.accuracy:.1%}"),
+    "anomalies": ("Flagged customers",
+                  lambda frame, rfm, model: f"{int(model.customers['is_anomaly'].sum()):,}"),
+}
+
+
+@pytest.mark.parametrize("page", [*PAGES, "lookup", "downloads"])
+def test_every_page_renders_on_demo_data(page: str, demo_frame: pd.DataFrame,
+                                         demo_rfm: pd.DataFrame,
+                                         demo_model: pipeline.Model) -> None:
     at = _app(page)
     _ok(at)
     assert at.title
+    check = PAGES.get(page)
+    if callable(check):
+        check(at, demo_rfm, demo_model)
+    elif check is not None:
+        label, expected = check
+        assert _metric(at, label) == expected(demo_frame, demo_rfm, demo_model)
+    elif page == "lookup":  # the first customer is offered as an example
+        example = demo_rfm["customer_id"].iloc[0]
+        assert at.text_input(key="lookup_id").placeholder == f"e.g. {example}"
+    else:
+        captions = " ".join(c.value for c in at.caption)
+        assert f"{len(demo_rfm):,} customers with RFM" in captions
 
 
 def test_cleaning_rule_switch_changes_the_row_account(demo_frame: pd.DataFrame) -> None:
     at = _app("cleaning")
     at.sidebar.checkbox(key="rule_cancellations").uncheck().run()
     _ok(at)
-    config = custseg.Config(cleaning=custseg.CleaningConfig(cancellations=False))
-    report = custseg.load(demo_frame, config).cleaning
-    assert _metric(at, "Rows kept") == f"{report.rows_kept:,}"
-    assert "cancellation" not in report.dropped
+    rules = custseg.CleaningConfig(cancellations=False)
+    assert _metric(at, "Rows kept") == f"{len(reference.kept_lines(demo_frame, rules)):,}"
+    account = _table(at, "step")
+    dropped = {step.removeprefix("− ").replace(" ", "_"): -n
+               for step, n in zip(account["step"], account["rows"], strict=True)
+               if step.startswith("−") and n}
+    assert dropped == expected_drops(demo_frame, rules).value_counts().to_dict()
+    assert "cancellation" not in dropped
 
 
-def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
+def test_changing_k_reruns_only_the_modelling(demo_rfm: pd.DataFrame,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"load": 0, "rfm": 0, "model": 0, "search_k": 0, "customer_anomalies": 0}
 
@@ -118,6 +179,7 @@ def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
             return fn(*args, **kwargs)
         return wrapped
 
+    model = pipeline.model
     monkeypatch.setattr(pipeline, "load", counting("load", pipeline.load))
     monkeypatch.setattr(pipeline, "compute_rfm", counting("rfm", pipeline.compute_rfm))
     for name in ("model", "search_k", "customer_anomalies"):
@@ -136,15 +198,15 @@ def test_changing_k_reruns_only_the_modelling(demo_frame: pd.DataFrame,
     # The k search and the customer scores do not depend on the k used: not recomputed.
     assert calls["search_k"] == before["search_k"] == 1
     assert calls["customer_anomalies"] == before["customer_anomalies"] == 1
-    expected = _expected(demo_frame, custseg.Config(cluster=custseg.ClusterConfig(k=new_k)))
+    expected = model(demo_rfm, custseg.Config(cluster=custseg.ClusterConfig(k=new_k)))
     at.switch_page("views/segments.py").run()
-    assert _segment_names(at) == set(expected.segments["segment"].astype(str))
+    assert _segment_names(at) == _names(expected)
     at.switch_page("views/choosing_k.py").run()
     at.button(key="use_k_auto").click().run()
     assert _metric(at, "Number of segments (k)") == str(auto_k)
 
 
-def test_bad_file_shows_an_error_and_the_app_keeps_working() -> None:
+def test_bad_file_shows_an_error_and_the_app_keeps_working(demo_model: pipeline.Model) -> None:
     at = _app()
     _upload(at, "broken.xlsx", b"this is not a workbook")
     assert not at.exception
@@ -153,7 +215,7 @@ def test_bad_file_shows_an_error_and_the_app_keeps_working() -> None:
     at.sidebar.file_uploader[0].clear()
     at.run()
     _ok(at)
-    assert _segment_names(at)
+    assert _segment_names(at) == _names(demo_model)  # back on the demo data
 
 
 def test_bad_dates_name_the_rows(demo_frame: pd.DataFrame) -> None:
@@ -162,10 +224,12 @@ def test_bad_dates_name_the_rows(demo_frame: pd.DataFrame) -> None:
     at = _app()
     _upload(at, "dates.csv", _csv_bytes(frame))
     assert not at.exception
+    # Frame row 7 is the file's line 9 (the header is line 1).
     assert at.error and "yesterday" in at.error[0].value and "row 9" in at.error[0].value
 
 
-def test_unrecognised_columns_show_the_mapping_form(demo_frame: pd.DataFrame) -> None:
+def test_unrecognised_columns_show_the_mapping_form(demo_frame: pd.DataFrame,
+                                                    demo_model: pipeline.Model) -> None:
     frame = demo_frame.rename(columns={"CustomerID": "Kunde", "InvoiceDate": "Wann"})
     at = _app()
     _upload(at, "renamed.csv", _csv_bytes(frame))
@@ -176,16 +240,16 @@ def test_unrecognised_columns_show_the_mapping_form(demo_frame: pd.DataFrame) ->
     next(b for b in at.button if b.label == "Use these columns").click()
     at.run()
     _ok(at)
-    expected = _expected(frame, mapping={"customer_id": "Kunde", "invoice_date": "Wann"})
-    assert _segment_names(at) == set(expected.segments["segment"].astype(str))
+    # Mapped, the renamed columns give what the original names give.
+    assert _segment_names(at) == _names(demo_model)
 
 
 def test_two_date_orders_ask_which_and_use_the_answer(demo_frame: pd.DataFrame) -> None:
     """Month-first dates whose days are all ≤ 12 read both ways: the app asks, like
-    --date-format, and then shows what the core computes with that format."""
-    frame = demo_frame[demo_frame["InvoiceDate"].dt.day <= 12].copy()
-    fmt = "%m/%d/%Y %H:%M"
-    frame["InvoiceDate"] = frame["InvoiceDate"].dt.strftime(fmt)
+    --date-format, and then reads them as the dates they were written from."""
+    typed = demo_frame[demo_frame["InvoiceDate"].dt.day <= 12]
+    fmt = "%m/%d/%Y %H:%M"  # the generated times are whole minutes: nothing is lost
+    frame = typed.assign(InvoiceDate=typed["InvoiceDate"].dt.strftime(fmt))
     at = _app()
     _upload(at, "us_dates.csv", _csv_bytes(frame))
     assert not at.exception and not at.error
@@ -195,9 +259,7 @@ def test_two_date_orders_ask_which_and_use_the_answer(demo_frame: pd.DataFrame) 
     next(b for b in at.button if b.label == "Read the file this way").click()
     at.run()
     _ok(at)
-    config = custseg.Config(read=custseg.config.ReadConfig(date_format=fmt))
-    expected = _expected(frame, config)
-    assert _segment_names(at) == set(expected.segments["segment"].astype(str))
+    assert _segment_names(at) == _names(_modelled(reference.rfm(typed)))
 
 
 def test_mapping_form_refuses_an_incomplete_choice(demo_frame: pd.DataFrame) -> None:
@@ -211,21 +273,23 @@ def test_mapping_form_refuses_an_incomplete_choice(demo_frame: pd.DataFrame) -> 
     assert any("Invoice date" in e.value for e in at.error)
 
 
-def test_customer_lookup_shows_their_numbers_and_history(demo_frame: pd.DataFrame) -> None:
-    expected = _expected(demo_frame)
-    customers = expected.customers
-    row = customers.sort_values("monetary").iloc[len(customers) // 2]
+def test_customer_lookup_shows_their_numbers_and_history(demo_frame: pd.DataFrame,
+                                                         demo_rfm: pd.DataFrame,
+                                                         demo_model: pipeline.Model) -> None:
+    row = demo_rfm.sort_values("monetary").iloc[len(demo_rfm) // 2]
+    segment = demo_model.customers.set_index("customer_id").loc[row["customer_id"], "segment"]
     at = _app("lookup")
     at.text_input(key="lookup_id").input(f" {row['customer_id']}.0 ").run()
     _ok(at)
     assert _metric(at, "Recency") == f"{int(row['recency']):,} days"
     assert _metric(at, "Monetary") == f"£{row['monetary']:,.0f}"
-    assert _metric(at, "Segment") == row["segment"]
+    assert _metric(at, "Segment") == segment
     history = at.dataframe[-1].value
     lines = demo_frame[demo_frame["CustomerID"].astype("Int64").astype(str)
                        == row["customer_id"]]
     assert len(history) == len(lines)
-    assert history["dropped_by"].isna().sum() > 0
+    kept = reference.kept_lines(demo_frame)
+    assert history["dropped_by"].isna().sum() == (kept["customer_id"] == row["customer_id"]).sum()
 
 
 def test_customer_lookup_unknown_id_says_so() -> None:
@@ -235,15 +299,15 @@ def test_customer_lookup_unknown_id_says_so() -> None:
     assert "no customer" in at.warning[0].value
 
 
-def test_path_seam_loads_a_file(tmp_path: Path, demo_frame: pd.DataFrame) -> None:
+def test_path_seam_loads_a_file(tmp_path: Path, demo_frame: pd.DataFrame,
+                                demo_model: pipeline.Model) -> None:
     path = tmp_path / "log.parquet"
     demo_frame.to_parquet(path, index=False)
     at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
     at.session_state[state.SOURCE_PATH_KEY] = str(path)
     at.run()
     _ok(at)
-    expected = _expected(path)
-    assert _segment_names(at) == set(expected.segments["segment"].astype(str))
+    assert _segment_names(at) == _names(demo_model)
 
 
 @pytest.mark.realdata
@@ -251,14 +315,15 @@ def test_path_seam_loads_a_file(tmp_path: Path, demo_frame: pd.DataFrame) -> Non
 def test_upload_of_the_real_workbook() -> None:
     import fastexcel
 
-    rows = fastexcel.read_excel(str(REAL_XLSX)).load_sheet(0).height
+    # A bare calamine read, and the rules applied to it with pandas.
+    frame = fastexcel.read_excel(str(REAL_XLSX)).load_sheet(
+        0, dtypes={"InvoiceNo": "string", "StockCode": "string"}).to_pandas()
     at = _app()
     _upload(at, REAL_XLSX.name, REAL_XLSX.read_bytes())
     _ok(at)
     assert _segment_names(at)
     at.switch_page("views/data.py").run()
     _ok(at)
-    assert _metric(at, "Rows") == f"{rows:,}"
-    kept = custseg.load(REAL_XLSX).cleaning.rows_kept
+    assert _metric(at, "Rows") == f"{len(frame):,}"
     at.switch_page("views/cleaning.py").run()
-    assert _metric(at, "Rows kept") == f"{kept:,}"
+    assert _metric(at, "Rows kept") == f"{len(reference.kept_lines(frame)):,}"

@@ -17,10 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import custseg
 from custseg import pipeline, synth
 from custseg.app import command
+from tests import reference
 
 pytestmark = pytest.mark.browser
 
@@ -30,6 +32,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 STARTUP_SECONDS = 90
+VIEWPORT = (1440, 1100)
 
 
 def _free_port() -> int:
@@ -79,8 +82,9 @@ def test_upload_shows_named_segments(app_url: str, tmp_path: Path) -> None:
     frame = synth.generate_frame(350, 11)[0]
     upload = tmp_path / "shop_export.csv"
     frame.to_csv(upload, index=False)
-    config = custseg.Config()
-    expected = pipeline.model(custseg.compute_rfm(custseg.load(upload, config)), config)
+    # The customers' RFM computed with pandas, and the core model of it.
+    rfm = reference.rfm(frame)
+    expected = pipeline.model(rfm, custseg.Config())
     names = sorted(expected.segments["segment"].astype(str))
 
     shot = (REPO / "docs" / "screenshot.png" if os.environ.get("CUSTSEG_SCREENSHOT") == "1"
@@ -88,7 +92,8 @@ def test_upload_shows_named_segments(app_url: str, tmp_path: Path) -> None:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1100})
+            page = browser.new_page(viewport=dict(zip(("width", "height"), VIEWPORT,
+                                                      strict=True)))
             page.goto(app_url, wait_until="domcontentloaded")
             # The demo data renders first: the page is never empty.
             page.locator(".custseg-segments").wait_for(timeout=90_000)
@@ -101,6 +106,10 @@ def test_upload_shows_named_segments(app_url: str, tmp_path: Path) -> None:
                 timeout=90_000)
             chips = page.locator(".custseg-segments span")
             assert sorted(chips.all_inner_texts()) == names
+            metrics = dict(text.strip().split("\n", 1) for text in
+                           page.locator("[data-testid=stMetric]").all_inner_texts())
+            assert metrics["Customers"].strip() == f"{len(rfm):,}"
+            assert metrics["Segments (k)"].strip() == str(expected.clustering.k)
             assert page.locator("[data-testid=stException]").count() == 0
             assert page.locator("[data-testid=stAlertContentError]").count() == 0
             page.wait_for_timeout(1500)  # let the tables paint before the screenshot
@@ -108,4 +117,6 @@ def test_upload_shows_named_segments(app_url: str, tmp_path: Path) -> None:
             page.screenshot(path=str(shot))
         finally:
             browser.close()
-    assert shot.stat().st_size > 10_000
+    with Image.open(shot) as image:  # the page as the viewport shows it, not a blank one
+        assert image.format == "PNG" and image.size == VIEWPORT
+        assert len(image.convert("RGB").getcolors(maxcolors=1 << 24)) > 100

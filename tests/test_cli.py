@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from custseg import synth
 from custseg.cli import app
+from tests import reference
 from tests.logs import edge_log
 
 runner = CliRunner()
@@ -107,6 +109,26 @@ def test_generate_rejects_a_bad_format(tmp_path):
 def test_demo_runs_the_whole_analysis(tmp_path):
     result = runner.invoke(app, ["demo", "--customers", "300", "--out", str(tmp_path), "-q"])
     assert result.exit_code == 0, result.output
-    for name in ("report.html", "segments.csv", "summary.md", "customers.csv"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert (tmp_path / "data" / "transactions.parquet").exists()
+    # The demo analyses the generator's data for the seed, as written beside the results.
+    generated = synth.generate_frame(300, 42)[0]
+    data = pd.read_parquet(tmp_path / "data" / "transactions.parquet")
+    pd.testing.assert_frame_equal(data, generated, check_dtype=False)
+    # Each customer's RFM is what pandas computes from that data under the default rules.
+    expected = reference.rfm(generated)
+    customers = pd.read_csv(tmp_path / "customers.csv", dtype={"customer_id": str})
+    assert customers["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert customers["recency"].tolist() == expected["recency"].tolist()
+    assert customers["frequency"].tolist() == expected["frequency"].tolist()
+    assert customers["monetary"].tolist() == pytest.approx(expected["monetary"].tolist())
+    # The segment table, the summary and the report agree with the customers' segments.
+    sizes = customers["segment"].value_counts()
+    segments = pd.read_csv(tmp_path / "segments.csv")
+    assert dict(zip(segments["segment"], segments["customers"], strict=True)) == sizes.to_dict()
+    summary = (tmp_path / "summary.md").read_text()
+    kept = len(reference.kept_lines(generated))
+    assert f"{kept:,} of {len(generated):,} transaction lines were kept" in summary
+    assert f"{len(expected):,} customers" in summary
+    report = (tmp_path / "report.html").read_text()
+    for name, n in sizes.items():
+        assert f"**{name}**: {n:,} customers" in summary
+        assert name in report
