@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from plotly.colors import get_colorscale
 
 from custseg import money
 from custseg.errors import ConfigError
@@ -668,8 +669,6 @@ def _product_label(frame: pd.DataFrame) -> np.ndarray:
 def _colorscale(name: str) -> list[list[Any]]:
     """A plotly.py colour scale by name, written out: plotly.js has scales of the same names
     with other colours (its "RdBu" runs the other way)."""
-    from plotly.colors import get_colorscale
-
     return get_colorscale(name)
 
 

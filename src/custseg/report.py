@@ -12,16 +12,16 @@ import functools
 import html
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.io as pio
+from markdown_it import MarkdownIt
+from plotly.offline import get_plotlyjs
 
 from custseg import charts, money
 from custseg.segments import segment_color
-
-if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
 
 #: Rows of the flagged-customer table.
 TOP_CUSTOMERS = 100
@@ -187,8 +187,6 @@ def _metrics(items: Sequence[tuple[str, str]]) -> str:
 
 @functools.cache
 def _markdown_parser() -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
     # Links and images stay text: the Markdown carries data (segment names, descriptions), and
     # the report fetches nothing.
     return MarkdownIt("commonmark", {"html": False}).disable(
@@ -219,8 +217,6 @@ _CONFIG = {"displaylogo": False, "responsive": True}
 def _plotly_js() -> str:
     """The plotly.js bundle, read once per process, with "</" escaped so it cannot close its
     own <script> element early."""
-    from plotly.offline import get_plotlyjs
-
     return get_plotlyjs().replace("</", "<\\/")
 
 
@@ -231,8 +227,6 @@ def _chart(fig: charts.Figure, name: str) -> str:
     :func:`plotly.io.to_json` escapes ``<``, ``>`` and ``/``, so the JSON cannot close its
     <script>. The "json" engine writes the same text whether or not orjson is installed.
     """
-    import plotly.io as pio
-
     figure = pio.to_json({**fig, "config": _CONFIG}, validate=False, engine="json")
     div_id = f"fig-{name}"
     return (f'<div class="chart"><div id="{div_id}" class="plotly-graph-div" '
