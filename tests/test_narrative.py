@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterator
@@ -11,63 +12,37 @@ from typing import Any
 
 import pytest
 
-from custseg import narrative
-from custseg.narrative import executive_summary, fmt_count, fmt_date, fmt_money, fmt_share
+import custseg
+from custseg import narrative, synth
+from custseg.narrative import (
+    executive_summary,
+    fmt_change,
+    fmt_count,
+    fmt_date,
+    fmt_money,
+    fmt_share,
+)
 from tests.conftest import REAL_CSV
+from tests.logs import edge_log
+
+#: A small generated log: every section of the executive summary has something to say.
+_SYNTH_CUSTOMERS, _SYNTH_SEED = 300, 7
 
 
-def make_summary() -> dict[str, Any]:
-    """A realistic summary.json, shaped like pipeline.build_summary's output."""
-    return {
-        "source": {"path": "data/online_retail.csv.gz", "format": "csv"},
-        "rows_in": 541909, "rows_kept": 354345, "rows_dropped": 187564,
-        "customers": 3882, "invoices": 16646, "revenue": 5699668.41, "currency": "£",
-        "period": {"first": "2010-12-01 08:26:00", "last": "2011-12-09 12:49:00"},
-        "snapshot": "2011-12-10 12:49:00",
-        "k": 3, "k_reason": "k=3: best silhouette 0.41 with every cluster above 5%",
-        "transform": "log1p",
-        "segments": [
-            {"segment": "Champions", "cluster": 2, "customers": 1218, "customer_share": 0.3138,
-             "revenue": 4101234.5, "revenue_share": 0.7196, "recency_median": 11.0,
-             "frequency_median": 8.0, "monetary_median": 2310.27, "opportunity": 410123.45,
-             "action": "Reward them: early access to new ranges and a loyalty tier."},
-            {"segment": "Loyal", "cluster": 0, "customers": 1402, "customer_share": 0.3612,
-             "revenue": 1150000.0, "revenue_share": 0.2018, "recency_median": 52.5,
-             "frequency_median": 2.5, "monetary_median": 640.1, "opportunity": 230000.0,
-             "action": "Cross-sell bundles to lift order frequency."},
-            {"segment": "Lost", "cluster": 1, "customers": 1262, "customer_share": 0.3251,
-             "revenue": 448433.91, "revenue_share": 0.0787, "recency_median": 201.0,
-             "frequency_median": 1.0, "monetary_median": 243.6, "opportunity": 44843.39,
-             "action": "One win-back offer; then stop spending on them."},
-        ],
-        "accuracy": 0.9734, "macro_f1": 0.9701, "rules_fidelity": 0.9112,
-        "importances": [
-            {"feature": "frequency", "impurity": 0.31, "permutation": 0.22},
-            {"feature": "monetary", "impurity": 0.42, "permutation": 0.35},
-            {"feature": "recency", "impurity": 0.27, "permutation": 0.18},
-        ],
-        "drivers": ["frequency", "monetary", "recency"],
-        "customer_anomalies": {
-            "flagged": 78, "detector": "isolation_forest", "second_detector": "lof",
-            "agreement": 0.6154,
-            "top_reasons": ["monetary £77,183 is 30× the median", "frequency 209 orders",
-                            "monetary £77,183 is 30× the median", "recency 373 days",
-                            "frequency 124 orders"],
-        },
-        "transaction_anomalies": {"flagged": 1432,
-                                  "by_kind": {"price": 803, "quantity": 412, "invoice_total": 150,
-                                              "cancellation": 67}},
-        "stock_priorities": [
-            {"stock_code": "22423", "description": "REGENCY CAKESTAND 3 TIER",
-             "revenue": 64127.4, "share": 0.0153, "trend": -0.2337, "trend_label": "falling"},
-            {"stock_code": "85123A", "description": "WHITE HANGING HEART T-LIGHT HOLDER",
-             "revenue": 43108.56, "share": 0.0103, "trend": 0.1227, "trend_label": "rising"},
-            {"stock_code": "23203", "description": "JUMBO BAG VINTAGE DOILY",
-             "revenue": 23152.12, "share": 0.0055, "trend": None, "trend_label": "new"},
-        ],
-        "timings": {"Reading and cleaning": 1.93, "RFM": 0.05},
-        "notes": [],
-    }
+@functools.cache
+def _run(rank_by: str = "impurity") -> tuple[str, list[str]]:
+    """summary.json of a run of the generated log (as JSON text, so each caller gets a fresh
+    copy) and the features of the run's importance table, in its order."""
+    frame = synth.generate_frame(_SYNTH_CUSTOMERS, _SYNTH_SEED)[0]
+    config = custseg.Config(seed=_SYNTH_SEED, explain=custseg.ExplainConfig(rank_by=rank_by))
+    result = custseg.run(frame, config)
+    return (json.dumps(result.summary, default=str),
+            result.explanation.importances["feature"].tolist())
+
+
+def make_summary(rank_by: str = "impurity") -> dict[str, Any]:
+    """A real summary.json: the one a run of a small generated log writes."""
+    return json.loads(_run(rank_by)[0])
 
 
 # --------------------------------------------------------------------------- the checker
@@ -173,35 +148,54 @@ def test_every_number_in_the_text_is_a_summary_value():
     assert len(found) > 30  # the text really quotes the run, not just prose
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{fmt_count(count)} {word}" + ("" if count == 1 else "s")
+
+
 def test_key_values_appear():
     summary = make_summary()
     text = executive_summary(summary)
-    for token in ("354,345", "541,909", "3,882", "16,646", "£5,699,668", "1 December 2010",
-                  "9 December 2011"):
+    currency = summary["currency"]
+    assert currency == "£"  # the generated log has Online Retail's columns: its preset
+    for token in (fmt_count(summary["rows_kept"]), fmt_count(summary["rows_in"]),
+                  f"{fmt_count(summary['customers'])} customers",
+                  f"{fmt_count(summary['invoices'])} invoices",
+                  f"{fmt_money(summary['revenue'], currency)} of revenue",
+                  fmt_date(summary["period"]["first"]), fmt_date(summary["period"]["last"]),
+                  f"{fmt_share(summary['accuracy'])} accuracy"):
         assert token in text
     for seg in summary["segments"]:
         line = next(x for x in text.splitlines() if x.startswith(f"- **{seg['segment']}**:"))
-        assert fmt_count(seg["customers"]) in line
+        assert f"{fmt_count(seg['customers'])} customers" in line
         assert fmt_share(seg["revenue_share"]) in line
         assert fmt_share(seg["customer_share"]) in line
-    assert "78 customers" in text and "1,432 transactions" in text
-    assert "803 prices" in text and "97.3%" in text
+        assert f"{fmt_money(seg['monetary_median'], currency)} spent" in line
+    flagged = summary["customer_anomalies"]["flagged"]
+    assert f"{_plural(flagged, 'customer')} stand" in text
+    lines = summary["transaction_anomalies"]
+    assert f"{_plural(lines['flagged'], 'transaction')} " in text
+    kind, count = max(lines["by_kind"].items(), key=lambda kv: (kv[1], kv[0]))
+    assert _plural(count, kind.replace("_", " ")) in text
 
 
 @pytest.mark.parametrize("currency", ["EUR", "US$", ""])
 def test_money_is_written_in_the_summary_currency(currency: str):
     before = {"EUR": "EUR ", "US$": "US$", "": ""}[currency]
-    summary = make_summary() | {"currency": currency}
+    summary = make_summary()
+    summary["currency"] = currency
     anomalies = summary["customer_anomalies"]
     # Reasons come from the anomaly stage in the run's currency; they are quoted verbatim.
     anomalies["top_reasons"] = [r.replace("£", before) for r in anomalies["top_reasons"]]
     text = executive_summary(summary)
     assert "£" not in text
-    assert f"{before}5,699,668 of revenue" in text
-    assert f"- REGENCY CAKESTAND 3 TIER: {before}64,127 (" in text
-    assert f"{before}2,310 spent" in text and f"({before}410,123 at stake)" in text
+    assert f"{fmt_money(summary['revenue'], currency)} of revenue" in text
+    assert fmt_money(summary["revenue"], currency).startswith(before)
+    item = summary["stock_priorities"][0]
+    assert f"- {item['description']}: {before}{fmt_money(item['revenue'])} (" in text
     found = assert_numbers_from(text, summary)
-    assert len([t for kind, t in found if kind == "money"]) == (10 if currency else 0)
+    # Revenue, each segment's typical spend and the three stock priorities.
+    expected = 1 + len(summary["segments"]) + min(3, len(summary["stock_priorities"]))
+    assert len([t for kind, t in found if kind == "money"]) == (expected if currency else 0)
 
 
 def test_counts_take_singular_words():
@@ -213,31 +207,61 @@ def test_counts_take_singular_words():
     assert "1 transaction is flagged for review: 1 large cancellation." in text
 
 
-def test_drivers_are_ranked_by_importance_not_list_order():
-    text = executive_summary(make_summary())
+def _drivers_sentence(text: str) -> list[str]:
     sentence = next(x for x in text.split("\n\n") if x.startswith("**What separates"))
-    positions = [sentence.index(f"({f})") for f in ("monetary", "frequency", "recency")]
-    assert positions == sorted(positions)
+    named = {f: sentence.index(f"({f})") for f in ("recency", "frequency", "monetary")}
+    return sorted(named, key=named.get)
 
 
-def test_three_most_valuable_actions_by_opportunity():
+@pytest.mark.parametrize("rank_by", ["impurity", "permutation"])
+def test_drivers_are_named_in_the_order_of_the_importance_table(rank_by: str):
+    """The text and the importance table (report, dashboard, importances.csv) agree, whichever
+    importance ranks them."""
+    summary, table_order = make_summary(rank_by), _run(rank_by)[1]
+    by_column = [r["feature"] for r in sorted(summary["importances"], key=lambda r: -r[rank_by])]
+    assert table_order == by_column
+    assert _drivers_sentence(executive_summary(summary)) == table_order
+
+
+def test_drivers_follow_the_summary_not_another_importance():
     summary = make_summary()
-    summary["segments"][2]["opportunity"] = 9e9  # Lost now has the most at stake
+    # Whatever the permutation importances say, the drivers keep the table's order.
+    summary["drivers"] = [r["feature"] for r in sorted(summary["importances"],
+                                                       key=lambda r: r["permutation"])]
+    assert _drivers_sentence(executive_summary(summary)) == summary["drivers"]
+
+
+def test_the_three_most_valuable_actions_by_revenue_share():
+    summary = make_summary()
+    segments = summary["segments"]
+    assert len(segments) >= 3
+    shares = [s["revenue_share"] for s in segments]
+    for seg, share in zip(segments, reversed(shares), strict=True):
+        seg["revenue_share"] = share  # the least valuable segment now brings the most
     text = executive_summary(summary)
     actions = text.split("**The three most valuable actions.**")[1].strip().splitlines()
-    assert [a.split("**")[1] for a in actions] == ["Lost", "Champions", "Loyal"]
+    assert [a.split("**")[1] for a in actions[:3]] == [s["segment"] for s in segments[::-1][:3]]
+    for line, seg in zip(actions[:3], segments[::-1], strict=False):
+        assert line.endswith(f"({fmt_share(seg['revenue_share'])} of revenue): {seg['action']}")
     assert_numbers_from(text, summary)
 
 
 def test_stock_priorities_quoted_and_optional():
     summary = make_summary()
+    first, second = summary["stock_priorities"][:2]
+    second["trend"], second["trend_label"] = None, "new"
     text = executive_summary(summary)
-    assert "- REGENCY CAKESTAND 3 TIER: £64,127 (1.5% of their product revenue), -23.4% (falling)" \
-        in text
-    assert "- JUMBO BAG VINTAGE DOILY: £23,152 (0.5% of their product revenue), new" in text
-    assert "What the most valuable segments spend" in text
+    assert (f"- {first['description']}: {fmt_money(first['revenue'], '£')} "
+            f"({fmt_share(first['share'])} of their product revenue), "
+            f"{fmt_change(first['trend'])} ({first['trend_label']})") in text
+    assert (f"- {second['description']}: {fmt_money(second['revenue'], '£')} "
+            f"({fmt_share(second['share'])} of their product revenue), new\n") in text
+    chosen = summary["stock_priority_segments"]
+    assert f"What {chosen[0]} " in text
     summary["stock_priority_segments"] = ["Champions", "Loyal"]
     assert "What Champions and Loyal spend" in executive_summary(summary)
+    del summary["stock_priority_segments"]
+    assert "What the most valuable segments spend" in executive_summary(summary)
     del summary["stock_priorities"]
     text = executive_summary(summary)
     assert "Stock priorities" not in text
@@ -245,23 +269,25 @@ def test_stock_priorities_quoted_and_optional():
 
 
 def test_rfm_only_run_gives_data_and_notes():
-    summary = {k: v for k, v in make_summary().items()
-               if k in ("rows_in", "rows_kept", "customers", "invoices", "revenue", "currency",
-                        "period")}
-    summary["notes"] = ["Only 12 customers after cleaning: segmenting needs at least 20."]
+    result = custseg.run(edge_log())  # too few customers to segment
+    summary = json.loads(json.dumps(result.summary, default=str))
     text = executive_summary(summary)
     assert "Segments" not in text and "actions" not in text
-    assert summary["notes"][0] in text
+    assert summary["notes"] and summary["notes"][-1] in text
+    assert fmt_count(summary["customers"]) in text
     assert_numbers_from(text, summary)
 
 
 def test_checker_catches_a_number_not_in_the_summary():
     summary = make_summary()
     text = executive_summary(summary)
+    customers = fmt_count(summary["customers"])
     with pytest.raises(AssertionError, match="not in summary"):
-        assert_numbers_from(text.replace("3,882", "3,883"), summary)
+        assert_numbers_from(text.replace(f"{customers} customers",
+                                         f"{fmt_count(summary['customers'] + 1)} customers"),
+                            summary)
     changed = copy.deepcopy(summary)
-    changed["customers"] = 3900
+    changed["customers"] += 1
     with pytest.raises(AssertionError, match="not in summary"):
         assert_numbers_from(text, changed)
 

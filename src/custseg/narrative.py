@@ -65,8 +65,6 @@ FEATURE_WORDS = {
     "frequency": "how often they buy (frequency)",
     "monetary": "how much they spend (monetary)",
 }
-#: Importance columns tried in order when ranking the drivers.
-IMPORTANCE_KEYS = ("permutation", "importance", "impurity")
 
 
 # --------------------------------------------------------------------------- sections
@@ -115,17 +113,9 @@ def _segments(summary: Mapping[str, Any]) -> str:
     return head + "\n\n" + "\n".join(_segment_line(s, _currency(summary)) for s in segments)
 
 
-def _ranked_features(summary: Mapping[str, Any]) -> list[str]:
-    rows = summary.get("importances") or []
-    key = next((k for k in IMPORTANCE_KEYS if rows and all(_is_number(r.get(k)) for r in rows)),
-               None)
-    if key is not None:
-        return [str(r["feature"]) for r in sorted(rows, key=lambda r: -r[key])]
-    return [str(f) for f in summary.get("drivers") or []]
-
-
 def _drivers(summary: Mapping[str, Any]) -> str:
-    features = _ranked_features(summary)
+    # In the order of the importance table (ExplainConfig.rank_by), which the report shows.
+    features = [str(f) for f in summary.get("drivers") or []]
     if not features:
         return ""
     words = [FEATURE_WORDS.get(f, f.replace("_", " ")) for f in features]
@@ -192,27 +182,16 @@ def _stock(summary: Mapping[str, Any]) -> str:
             + "\n".join(_priority(i, _currency(summary)) for i in items))
 
 
-def _action_order(segments: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Segments with an action, most value at stake first (opportunity, else revenue share)."""
-    acting = [s for s in segments if s.get("action")]
-    key = "opportunity" if all(_is_number(s.get("opportunity")) for s in acting) else \
-        "revenue_share"
-    return sorted(acting, key=lambda s: -float(s.get(key) or 0))
-
-
-def _action_line(seg: Mapping[str, Any], currency: str) -> str:
-    opportunity = seg.get("opportunity")
-    stake = (f"{fmt_money(opportunity, currency)} at stake" if _is_number(opportunity)
-             else f"{fmt_share(seg['revenue_share'])} of revenue")
-    return f"- **{seg['segment']}** ({stake}): {seg['action']}"
-
-
 def _actions(summary: Mapping[str, Any]) -> str:
-    top = _action_order(summary.get("segments") or [])[:3]
+    """The actions of the segments with the largest revenue shares."""
+    acting = [s for s in summary.get("segments") or [] if s.get("action")]
+    top = sorted(acting, key=lambda s: -float(s["revenue_share"]))[:3]
     if not top:
         return ""
     head = "**The three most valuable actions.**" if len(top) == 3 else "**Actions.**"
-    return head + "\n\n" + "\n".join(_action_line(s, _currency(summary)) for s in top)
+    return head + "\n\n" + "\n".join(
+        f"- **{s['segment']}** ({fmt_share(s['revenue_share'])} of revenue): {s['action']}"
+        for s in top)
 
 
 def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> str:
@@ -221,8 +200,7 @@ def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> st
     Parameters
     ----------
     summary:
-        The dict of :func:`custseg.pipeline.build_summary` (as written to ``summary.json``),
-        optionally with ``stock_priorities`` (see :func:`custseg.products.summary_records`).
+        The dict of :func:`custseg.summary.build_summary` (as written to ``summary.json``).
     heading:
         Start with a ``# Executive summary`` heading.
 
