@@ -87,8 +87,8 @@ def test_progress_names_every_stage_in_order(planted):
 
 
 def test_fixed_k_model_matches_the_cached_search_and_leaves_thread_limits(planted):
-    """With a fixed k the explanation trains beside the rest of the k search; the result is
-    the one a cached search gives, and the native thread limits are restored afterwards."""
+    """A fixed k fitted before the rest of the k search gives the labels a cached search gives
+    (the dashboard's path), and the native thread limits are restored afterwards."""
     import dataclasses
 
     from threadpoolctl import threadpool_info
@@ -99,15 +99,39 @@ def test_fixed_k_model_matches_the_cached_search_and_leaves_thread_limits(plante
     config = config.replace(cluster=dataclasses.replace(config.cluster, k=3))
     table = custseg.compute_rfm(custseg.load(planted.transactions, config))
     before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
-    overlapped = pipeline.model(table, config)
+    seen: list[str] = []
+    direct = pipeline.model(table, config, progress=seen.append)
     assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before
-    assert set(overlapped.timings) == {"Naming segments", "Explaining segments",
-                                       "Customer anomalies"}
-    assert all(seconds > 0 for seconds in overlapped.timings.values())
-    cached = pipeline.model(table, config, search=pipeline.search_k(table, config))
-    pd.testing.assert_frame_equal(overlapped.customers, cached.customers)
-    pd.testing.assert_frame_equal(overlapped.segments, cached.segments)
-    pd.testing.assert_frame_equal(overlapped.explanation.importances,
+    assert seen == ["Clustering", "Naming segments", "Explaining segments", "Customer anomalies"]
+    assert list(direct.timings) == seen and all(s > 0 for s in direct.timings.values())
+    cached = pipeline.model(table, config, search=pipeline.search_k(table, config),
+                            scored=pipeline.customer_anomalies(table, config))
+    assert "Customer anomalies" not in cached.timings  # reused, not recomputed
+    pd.testing.assert_frame_equal(direct.customers, cached.customers)
+    pd.testing.assert_frame_equal(direct.segments, cached.segments)
+    pd.testing.assert_frame_equal(direct.explanation.importances,
                                   cached.explanation.importances)
-    pd.testing.assert_frame_equal(overlapped.explanation.rules, cached.explanation.rules)
-    assert overlapped.explanation.accuracy == cached.explanation.accuracy
+    pd.testing.assert_frame_equal(direct.explanation.rules, cached.explanation.rules)
+    assert direct.explanation.accuracy == cached.explanation.accuracy
+
+
+def test_run_leaves_scikit_learn_checking_its_inputs(planted, monkeypatch):
+    """No switch-off of scikit-learn's input validation: the models train with it on, and a
+    run leaves scikit-learn's config as it was."""
+    import sklearn
+
+    from custseg import explain
+
+    before = sklearn.get_config()
+    seen: list[dict] = []
+    original = explain.explain_segments
+
+    def spy(*args, **kwargs):
+        seen.append(sklearn.get_config())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(explain, "explain_segments", spy)
+    custseg.run(planted.transactions, custseg.Config(seed=3))
+    assert len(seen) == 1
+    assert not seen[0]["skip_parameter_validation"] and not seen[0]["assume_finite"]
+    assert sklearn.get_config() == before

@@ -14,12 +14,13 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import duckdb
 import pandas as pd
@@ -37,7 +38,12 @@ from custseg.config import (
 )
 from custseg.engine import connect
 from custseg.errors import MappingError
-from custseg.pipeline import Timed, timed
+
+if TYPE_CHECKING:
+    from custseg.anomalies import CustomerAnomalies
+    from custseg.cluster import KSearch
+
+T = TypeVar("T")
 
 #: Customers in the built-in demo data (small enough to start in about a second).
 DEMO_CUSTOMERS = int(os.environ.get("CUSTSEG_DEMO_CUSTOMERS", "2000"))
@@ -138,6 +144,21 @@ def with_mapping(source: Source, mapping: dict[str, str] | None,
 # --------------------------------------------------------------------------- timing
 
 
+@dataclass(frozen=True)
+class Timed(Generic[T]):
+    """A stage's value and the seconds it took when it was computed (the pages show them)."""
+
+    value: T
+    seconds: float
+
+
+def timed(fn: Callable[[], T]) -> Timed[T]:
+    """``fn()`` with its wall time."""
+    start = time.perf_counter()
+    value = fn()
+    return Timed(value, round(time.perf_counter() - start, 4))
+
+
 # --------------------------------------------------------------------------- cached stages
 
 
@@ -217,7 +238,7 @@ def compute_rfm(source: Source, cleaning: CleaningConfig,
 
 @st.cache_data(max_entries=8, show_spinner="Trying every k…")
 def search_k(source: Source, cleaning: CleaningConfig, as_of: date | None,
-             cluster: ClusterConfig, seed: int) -> Timed[Any]:
+             cluster: ClusterConfig, seed: int) -> Timed[KSearch]:
     """K-Means for every k in the range (:func:`custseg.pipeline.search_k`). Callers pass
     ``cluster`` with ``k=None`` so that changing k reuses the cached search."""
     table = compute_rfm(source, cleaning, as_of).value
@@ -227,7 +248,7 @@ def search_k(source: Source, cleaning: CleaningConfig, as_of: date | None,
 @st.cache_data(max_entries=8, show_spinner="Scoring unusual customers…")
 def score_customers(source: Source, cleaning: CleaningConfig, as_of: date | None,
                     transform: str, anomalies: AnomalyConfig, seed: int,
-                    currency: str = "") -> Timed[Any]:
+                    currency: str = "") -> Timed[CustomerAnomalies]:
     """Customer anomaly scores (:func:`custseg.pipeline.customer_anomalies`); independent of k.
     ``currency`` is the one the reasons are written in."""
     table = compute_rfm(source, cleaning, as_of).value
