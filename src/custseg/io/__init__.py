@@ -20,7 +20,7 @@ from custseg.io.mapping import (
 )
 from custseg.io.readers import SourceInfo, register_source
 from custseg.io.sql import literal, quote
-from custseg.io.types import DATE_FORMATS, canonical_select
+from custseg.io.types import DATE_FORMATS, canonical_select, normalise_id
 
 __all__ = [
     "ALIASES",
@@ -33,6 +33,7 @@ __all__ = [
     "map_columns",
     "missing_required",
     "normalise_header",
+    "normalise_id",
     "parse_mapping",
     "quote",
     "recognise",

@@ -213,6 +213,15 @@ def _text_expr(col: str, ctype: str) -> str:
             f"ELSE {text} END, '')")
 
 
+def normalise_id(text: str) -> str | None:
+    """An id typed by a user as the ``lines`` table holds it: the SQL of a text id column
+    (:func:`_text_expr`) run on ``text``, so the two cannot disagree."""
+    with duckdb.connect() as con:
+        row = con.execute(f"SELECT {_text_expr('id', 'VARCHAR')} "
+                          f"FROM (SELECT CAST(? AS VARCHAR) AS id)", [text]).fetchone()
+    return row[0] if row else None
+
+
 def _date_expr(con: duckdb.DuckDBPyConnection, info: SourceInfo, col: str, ctype: str,
                forced: str | None) -> tuple[str, str | None, str | None]:
     """SQL for the invoice timestamp (UTC, without zone), the text date format used (None if
