@@ -135,3 +135,22 @@ def test_run_leaves_scikit_learn_checking_its_inputs(planted, monkeypatch):
     assert len(seen) == 1
     assert not seen[0]["skip_parameter_validation"] and not seen[0]["assume_finite"]
     assert sklearn.get_config() == before
+
+
+@pytest.mark.parametrize("ids", [
+    [" 17850 ", "17850.0", "17850.00", "A-12.0", "c 7", "12346"],  # a text column
+    [17850.0, 12346.0, 1.5, 17850.25, 3.0, 99.0],  # a number column
+], ids=["text", "numbers"])
+def test_an_id_as_typed_is_the_id_load_stores(ids):
+    """The customer look-up normalises a typed id with io.normalise_id: typed as the file
+    shows it, it is the id in the ``lines`` table."""
+    from custseg import io
+
+    frame = pd.DataFrame({"InvoiceNo": range(len(ids)), "CustomerID": ids,
+                          "InvoiceDate": pd.Timestamp("2011-01-03 10:00"),
+                          "Quantity": 1, "UnitPrice": 2.5})
+    dataset = custseg.load(frame)
+    stored = [r[0] for r in dataset.con.execute(
+        "SELECT customer_id FROM lines ORDER BY row_id").fetchall()]
+    assert stored == [io.normalise_id(str(v)) for v in ids]
+    assert stored[:2] == (["17850", "17850"] if isinstance(ids[0], str) else ["17850", "12346"])

@@ -171,11 +171,12 @@ def mapping_form(exc: MappingError, source: Source | None) -> None:
         submitted = st.form_submit_button("Use these columns", type="primary")
     if submitted and source is not None:
         chosen = {k: v for k, v in picks.items() if v not in (_NONE, _AUTO)}
-        if not _enough(chosen | _auto_keys(columns, chosen)):
-            st.error("Still missing: " + ", ".join(
-                KEY_LABELS[k] for k in io.missing_required(chosen | _auto_keys(columns, chosen)))
-                + ". A customer id, a date, and either an amount or quantity and unit price "
-                  "are needed.")
+        try:  # the columns picked by hand, and the others found as the reader finds them
+            io.detect_mapping(columns, chosen)
+        except MappingError as still:
+            st.error("Still missing: " + ", ".join(KEY_LABELS[k] for k in still.missing)
+                     + ". A customer id, a date, and either an amount or quantity and unit "
+                       "price are needed.")
             return
         st.session_state.setdefault(MAPPINGS_KEY, {})[source.digest] = chosen
         st.rerun()
@@ -214,23 +215,6 @@ def _column_select(key: str, columns: list[str], current: dict[str, str], empty:
     options = [empty, *columns]
     index = options.index(current[key]) if current.get(key) in options else 0
     return st.selectbox(KEY_LABELS[key], options, index=index, key=f"map_{key}")
-
-
-def _auto_keys(columns: list[str], chosen: dict[str, str]) -> dict[str, str]:
-    """Keys the aliases would still find among the columns not picked by hand."""
-    by_norm = {io.normalise_header(c): c for c in columns if c not in chosen.values()}
-    found: dict[str, str] = {}
-    for key in io.CANONICAL:
-        if key in chosen:
-            continue
-        match = next((by_norm[a] for a in io.ALIASES[key] if a in by_norm), None)
-        if match is not None:
-            found[key] = match
-    return found
-
-
-def _enough(mapping: dict[str, str]) -> bool:
-    return not io.missing_required(mapping)
 
 
 # --------------------------------------------------------------------------- tables & charts
@@ -345,9 +329,3 @@ def segment_chips(names: Any) -> None:
         f'padding:2px 10px;margin:0 6px 6px 0;display:inline-block;font-weight:600">'
         f"{html.escape(str(n))}</span>" for n in names)
     st.markdown(f'<div class="custseg-segments">{chips}</div>', unsafe_allow_html=True)
-
-
-def normalise_id(text: str | None) -> str:
-    """A typed customer id as the ``lines`` table stores it: trimmed, without ``.0``."""
-    value = (text or "").strip()
-    return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from custseg import io
 from custseg.app import ui
 
 st.title("Customer look-up")
@@ -10,7 +11,7 @@ model = ui.stage("model")
 customers = model.customers
 example = customers["customer_id"].iloc[0] if len(customers) else ""
 raw = st.text_input("Customer id", key="lookup_id", placeholder=f"e.g. {example}")
-customer_id = ui.normalise_id(raw)
+customer_id = io.normalise_id(raw) or ""  # as the lines table holds ids
 if not customer_id:
     st.info("Type a customer id to see their numbers and history.")
     st.stop()
