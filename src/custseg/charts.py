@@ -311,15 +311,16 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
     if "segment" not in data:
         data["segment"] = "all customers"
     shown, sampled = sample_points(data, seed=seed)
+    custom, template = _rfm_hover(shown, currency=currency)
+    segments = shown["segment"].astype(str).to_numpy()
     traces = []
     for name in _segment_order(shown["segment"]):
-        part = shown[shown["segment"].astype(str) == name]
-        custom, template = _rfm_hover(part, currency=currency)
+        part = segments == name
         traces.append({
-            "type": "scatter", "x": part["pc1"].to_numpy(), "y": part["pc2"].to_numpy(),
-            "mode": "markers", "name": name,
+            "type": "scatter", "x": shown["pc1"].to_numpy()[part],
+            "y": shown["pc2"].to_numpy()[part], "mode": "markers", "name": name,
             "marker": {"color": segment_color(name), "size": 6, "opacity": 0.7},
-            "customdata": custom, "hovertemplate": template + f"<extra>{name}</extra>"})
+            "customdata": custom[part], "hovertemplate": template + f"<extra>{name}</extra>"})
     layout: dict[str, Any] = {
         "xaxis": _title(f"PC1 ({explained[0]:.1%} of variance, scaled RFM units)"),
         "yaxis": _title(f"PC2 ({explained[1]:.1%} of variance, scaled RFM units)")}
@@ -459,18 +460,18 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0,
     flagged = (shown["is_anomaly"].fillna(False).astype(bool) if "is_anomaly" in shown
                else pd.Series(False, index=shown.index))
     normal = shown[~flagged]
-    segments = normal["segment"].astype(str) if "segment" in normal else \
-        pd.Series("customers", index=normal.index)
+    segments = (normal["segment"].astype(str).to_numpy() if "segment" in normal
+                else np.full(len(normal), "customers"))
+    custom, template = _rfm_hover(normal, currency=currency)
     data = []
     for name in _segment_order(segments):
-        part = normal[segments == name]
-        custom, template = _rfm_hover(part, currency=currency)
+        part = segments == name
         data.append({
-            "type": "scatter", "x": part[x].to_numpy(), "y": part[y].to_numpy(),
+            "type": "scatter", "x": normal[x].to_numpy()[part], "y": normal[y].to_numpy()[part],
             "mode": "markers", "name": name,
             "marker": {"color": segment_color(name) if "segment" in normal else _GREY,
                        "size": 5, "opacity": 0.55},
-            "customdata": custom, "hovertemplate": template + f"<extra>{name}</extra>"})
+            "customdata": custom[part], "hovertemplate": template + f"<extra>{name}</extra>"})
     outliers = shown[flagged].copy()
     if not outliers.empty:
         outliers["_why"] = (outliers["anomaly_reason"].fillna("").astype(str)
