@@ -132,3 +132,22 @@ def test_demo_runs_the_whole_analysis(tmp_path):
     for name, n in sizes.items():
         assert f"**{name}**: {n:,} customers" in summary
         assert name in report
+
+
+@pytest.mark.parametrize("flag,parallel", [([], True), (["--no-parallel-excel"], False)])
+def test_the_parallel_excel_reader_follows_the_flag(flag, parallel, tmp_path, monkeypatch):
+    from custseg import xlsx
+
+    path = tmp_path / "edge.xlsx"
+    edge_log().to_excel(path, index=False)
+    monkeypatch.setattr(xlsx, "SPLIT_ABOVE", 0)  # split even this small sheet
+    monkeypatch.setattr(xlsx, "workers", lambda: 2)
+    planned: list[str] = []
+    real_plan = xlsx.plan
+    monkeypatch.setattr(xlsx, "plan", lambda *a: planned.append(a[1]) or real_plan(*a))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "-q", *flag])
+    assert result.exit_code == 0, result.output
+    assert planned == (["Sheet1"] if parallel else [])
+    customers = pd.read_csv(out / "customers.csv", dtype={"customer_id": str})
+    assert customers["customer_id"].tolist() == ["12345", "12346", "12347", "12348", "12349"]

@@ -138,6 +138,110 @@ def test_a_part_with_other_columns_falls_back_to_a_single_read(tmp_path, monkeyp
     assert_same(whole, parts)
 
 
+def add_members(path: Path, members: dict[str, bytes]) -> None:
+    """Append members to a package (what Excel keeps beside the cells: pivot caches, printer
+    settings, media)."""
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as book:
+        for name, data in members.items():
+            book.writestr(name, data)
+
+
+def test_parts_copy_only_what_calamine_reads_cells_from(tmp_path, monkeypatch, small_parts):
+    """Images, charts, comments, pivot caches, printer settings and the other sheets stay out
+    of the parts; the parts still read exactly as the whole sheet."""
+    path = tmp_path / "t.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    dates = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    for s in (1, 2):
+        sheet = book.add_worksheet(f"Sheet{s}")
+        for r, row in enumerate(sample_rows(900)):
+            for c, value in enumerate(row):
+                if isinstance(value, datetime):
+                    sheet.write_datetime(r, c, value, dates)
+                elif value is not None:
+                    sheet.write(r, c, value)
+        sheet.write_comment("A2", "a comment")
+        chart = book.add_chart({"type": "line"})
+        chart.add_series({"values": f"=Sheet{s}!$D$2:$D$900"})
+        sheet.insert_chart("J2", chart)
+    book.close()
+    add_members(path, {"xl/pivotCache/pivotCacheRecords1.xml": b"<pivotCacheRecords/>" * 5000,
+                       "xl/printerSettings/printerSettings1.bin": bytes(4000),
+                       "xl/media/image1.png": bytes(8000)})
+    in_parts: list[set[str]] = []
+    real_load = xlsx._load
+
+    def spy(file, *args):
+        with zipfile.ZipFile(file) as part:
+            in_parts.append(set(part.namelist()))
+        return real_load(file, *args)
+
+    monkeypatch.setattr(xlsx, "_load", spy)
+    whole, parts, used = read_both_ways(path, "Sheet2", monkeypatch)
+    assert used == [True] and in_parts  # read twice: the mixed Code column is retried as text
+    with zipfile.ZipFile(path) as book:
+        wanted = {n for n in book.namelist() if n.lower() in {
+            "[content_types].xml", "_rels/.rels", "xl/workbook.xml",
+            "xl/_rels/workbook.xml.rels", "xl/styles.xml", "xl/sharedstrings.xml"}}
+    assert len(wanted) == 6
+    assert all(names == wanted | {"xl/worksheets/sheet2.xml"} for names in in_parts)
+    assert_same(whole, parts)
+
+
+def test_parts_parse_on_at_most_one_thread_per_core(tmp_path, monkeypatch, small_parts):
+    """However many parts, no more of them parse at once than there are cores (and never
+    more than MAX_THREADS)."""
+    import threading
+    import time
+
+    monkeypatch.setattr(xlsx, "MAX_PARTS", 12)
+    path = write_book(tmp_path / "t.xlsx", sample_rows(3000))
+    running, most, lock = 0, 0, threading.Lock()
+    real_load = xlsx._load
+
+    def counting(*args):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # long enough for every free thread to pick a part up
+        try:
+            return real_load(*args)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(xlsx, "_load", counting)
+    for cores, bound in ((3, 3), (64, xlsx.MAX_THREADS)):
+        monkeypatch.setattr(xlsx, "workers", lambda cores=cores: cores)
+        split = xlsx.plan(path, "Sheet1")
+        assert split is not None and split.parts == 12
+        most = 0
+        table = xlsx.read(split, {"Code": "string"}, "strict")
+        assert table is not None and table.num_rows == 3000
+        assert most == bound
+
+
+def test_the_parallel_reader_can_be_switched_off(tmp_path, monkeypatch, small_parts):
+    import custseg
+    from custseg.config import Config, ReadConfig
+
+    rows = [["InvoiceNo", "CustomerID", "InvoiceDate", "Quantity", "UnitPrice"]] + [
+        [f"N{i // 3}", 17000 + i % 7, datetime(2011, 1, 1) + timedelta(hours=i), 1 + i % 5,
+         2.5] for i in range(3000)]
+    path = write_book(tmp_path / "t.xlsx", rows)
+    calls: list[bool] = []
+    real_read = xlsx.read
+    monkeypatch.setattr(xlsx, "read", lambda *a: calls.append(True) or real_read(*a))
+    on = custseg.load(path)
+    assert calls == [True]
+    off = custseg.load(path, Config(read=ReadConfig(parallel_excel=False)))
+    assert calls == [True]  # not called again
+    lines = "SELECT * EXCLUDE (row_id) FROM lines ORDER BY row_id"
+    assert on.con.sql(lines).fetchall() == off.con.sql(lines).fetchall()
+    assert off.cleaning.rows_in == 3000
+
+
 def test_small_sheets_and_single_cores_are_not_split(tmp_path, monkeypatch):
     path = write_book(tmp_path / "t.xlsx", sample_rows(100))
     assert xlsx.plan(path, "Sheet1") is None  # far below SPLIT_ABOVE

@@ -125,14 +125,14 @@ def _bytes(text: str, option: str) -> int:
 
 
 def read_config(*, decimal: str | None = None, date_format: str | None = None,
-                max_excel_size: str | None = None) -> ReadConfig:
+                max_excel_size: str | None = None, parallel_excel: bool = True) -> ReadConfig:
     """The reading settings from command-line style values, checked."""
     if decimal is not None and decimal not in (".", ","):
         raise ConfigError(f"--decimal: {decimal!r}; use . (2.55) or , (2,55).")
     if date_format is not None and "%" not in date_format:
         raise ConfigError(f"--date-format: {date_format!r} has no %-codes; write it like "
                           f"'%d/%m/%Y %H:%M' (day/month) or '%m/%d/%Y' (month/day).")
-    read = ReadConfig(decimal=decimal, date_format=date_format)
+    read = ReadConfig(decimal=decimal, date_format=date_format, parallel_excel=parallel_excel)
     if max_excel_size is not None:
         read = dataclasses.replace(read, max_excel_bytes=_bytes(max_excel_size,
                                                                  "--max-excel-size"))
@@ -227,6 +227,9 @@ PresetOpt = Annotated[str, typer.Option(
 ExcelSizeOpt = Annotated[str | None, typer.Option(
     "--max-excel-size", help="Refuse workbooks whose sheet or shared strings inflate to more "
                              "than this (default 2GB).")]
+ParallelExcelOpt = Annotated[bool, typer.Option(
+    "--parallel-excel/--no-parallel-excel",
+    help="Read a large .xlsx sheet in parts on every core (default), or with calamine alone.")]
 
 
 def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
@@ -339,6 +342,7 @@ def run(
     decimal: DecimalOpt = None,
     date_format: DateFormatOpt = None,
     max_excel_size: ExcelSizeOpt = None,
+    parallel_excel: ParallelExcelOpt = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
@@ -349,7 +353,8 @@ def run(
                               contamination=contamination, detector=detector, seed=seed,
                               memory_limit=memory_limit, currency=currency, preset=preset,
                               read=read_config(decimal=decimal, date_format=date_format,
-                                               max_excel_size=max_excel_size))
+                                               max_excel_size=max_excel_size,
+                                               parallel_excel=parallel_excel))
         _execute(file, out_dir, config, sheet, mapping, quiet)
 
 
@@ -357,13 +362,15 @@ def run(
 def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to look at.")],
             sheet: SheetOpt = None, mapping: MapOpt = None, preset: PresetOpt = "auto",
             decimal: DecimalOpt = None, date_format: DateFormatOpt = None,
-            max_excel_size: ExcelSizeOpt = None) -> None:
+            max_excel_size: ExcelSizeOpt = None,
+            parallel_excel: ParallelExcelOpt = True) -> None:
     """Show FILE's detected format, column mapping, row count and date range; run nothing."""
     from custseg import describe
 
     with _user_errors():
         config = build_config(preset=preset, read=read_config(
-            decimal=decimal, date_format=date_format, max_excel_size=max_excel_size))
+            decimal=decimal, date_format=date_format, max_excel_size=max_excel_size,
+            parallel_excel=parallel_excel))
         facts = describe.describe_source(file, sheet=sheet, mapping=mapping, config=config)
         table = Table(title=str(file), show_header=False)
         table.add_column("what", style="bold")

@@ -66,6 +66,9 @@ class ReadConfig:
     #: A workbook whose sheet or shared strings would inflate to more than this many bytes is
     #: refused before reading (a 12 MB file can hide gigabytes of XML).
     max_excel_bytes: int = 2 * 10**9
+    #: Read a large .xlsx sheet in parts on every core (:mod:`custseg.xlsx`); False reads it
+    #: with calamine alone, on one core.
+    parallel_excel: bool = True
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 XML is cut at row boundaries into a few stored (uncompressed) workbooks that calamine parses in
 parallel threads (fastexcel releases the GIL).
 
-Each part keeps the workbook's styles and strings, and every part after the first repeats the
-header row just above its first row, so all parts have the same columns and the concatenated
-rows are exactly those of a single read. Anything unexpected — no ``<sheetData>``, rows without
-numbers, parts whose columns disagree — makes :func:`plan` or :func:`read` give up (return
-None) and the caller reads the sheet the ordinary way. Measured on the 541,909-line Online
-Retail workbook with 2 cores: 0.8 s instead of 1.45 s (docs/benchmarks.md).
+Each part holds only what calamine reads for one sheet's cells (:data:`PART_MEMBERS`: the
+workbook, its relationships, styles and shared strings), and every part after the first
+repeats the header row just above its first row, so all parts have the same columns and the
+concatenated rows are exactly those of a single read. Anything unexpected — no
+``<sheetData>``, rows without numbers, parts whose columns disagree — makes :func:`plan` or
+:func:`read` give up (return None) and the caller reads the sheet the ordinary way, as it does
+when ``ReadConfig.parallel_excel`` is off (``--no-parallel-excel``). Measured on the
+541,909-line Online Retail workbook with 2 cores: 0.8 s instead of 1.45 s (docs/benchmarks.md).
 
 It also answers what the package holds without inflating it whole, so a workbook can be judged
 before calamine parses it: the declared sizes of a sheet's XML and of the shared strings
@@ -41,6 +43,17 @@ SPLIT_ABOVE = 24 * 2**20
 PART_BYTES = 16 * 2**20
 #: Every part parses the shared-strings table again, so parts are fewer when it is large.
 MAX_PARTS = 64
+#: Parts parsed at once: one per core, at most this many (each holds its part's cells while
+#: it parses; more threads than cores only wait for one).
+MAX_THREADS = 8
+#: The members a part copies besides the sheet (compared in lower case): what calamine reads
+#: to open a workbook (the workbook and its relationships, the shared strings, the styles that
+#: tell dates from numbers) and the package's own two. Other sheets, pivot caches, images,
+#: drawings, comments, themes and printer settings are not needed to read cells.
+PART_MEMBERS = frozenset({
+    "[content_types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+    "xl/styles.xml", "xl/sharedstrings.xml",
+})
 
 _MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -48,8 +61,6 @@ _PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _ROW = re.compile(rb'<row\b[^>]*?\sr="(\d+)"')
 _CELL_REF = re.compile(rb'(<c\b[^>]*?\sr="[A-Z]+)\d+"')
 _DIMENSION = re.compile(rb"<dimension\b[^>]*/>")
-_EMPTY_SHEET = (b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                b"<sheetData/></worksheet>")
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,7 @@ def plan(path: Path, sheet: str, limit: int | None = None) -> Plan | None:
         with zipfile.ZipFile(path) as book:
             member = book.getinfo(_sheet_member(book, sheet))
             strings = _strings_size(book)
-            copied = sum(i.file_size for i in book.infolist()
-                         if i.filename != member.filename and not _emptied(i))
+            copied = sum(i.file_size for i in _part_members(book))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
         return None
     if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -330,8 +340,9 @@ def read(split: Plan, dtypes: dict[str, str], coercion: str) -> pa.Table | None:
     :class:`MixedTypesError`, so the caller can handle both alike.
     """
     others = _other_members(split)
+    threads = min(split.parts, workers(), MAX_THREADS)
     with tempfile.TemporaryDirectory(prefix="custseg-xlsx-") as tmp, \
-            ThreadPoolExecutor(max_workers=split.parts) as pool:
+            ThreadPoolExecutor(max_workers=threads) as pool:
         futures = []
         try:
             for i, piece in enumerate(_pieces(split)):
@@ -545,17 +556,15 @@ def _renumber(header: bytes, old: int, new: int) -> bytes:
     return _CELL_REF.sub(lambda m: m.group(1) + str(new).encode() + b'"', head)
 
 
+def _part_members(book: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The members every part copies besides the sheet (:data:`PART_MEMBERS`)."""
+    return [i for i in book.infolist() if i.filename.lower() in PART_MEMBERS]
+
+
 def _other_members(split: Plan) -> list[tuple[zipfile.ZipInfo, bytes]]:
-    """The workbook's members other than the sheet, read once for every part (styles and
-    shared strings are needed; other big sheets, never read, become empty ones)."""
+    """The members every part copies besides the sheet, read once for all parts."""
     with zipfile.ZipFile(split.path) as book:
-        return [(info, _EMPTY_SHEET if _emptied(info) else book.read(info))
-                for info in book.infolist() if info.filename != split.member.filename]
-
-
-def _emptied(info: zipfile.ZipInfo) -> bool:
-    """Whether the parts hold an empty sheet in place of this member (another big sheet)."""
-    return info.filename.startswith("xl/worksheets/") and info.file_size > 2**20
+        return [(info, book.read(info)) for info in _part_members(book)]
 
 
 def _strings_size(book: zipfile.ZipFile) -> int:

@@ -86,7 +86,8 @@ def register_workbook(con: duckdb.DuckDBPyConnection, path: Path, sheet: str | N
             f"Use --sheet NAME or --sheet all."
         )
     tables = [_read_sheet(reader, path, name, overrides, header=layouts[name].header,
-                          limit=read.max_excel_bytes, shown=shown) for name in chosen]
+                          limit=read.max_excel_bytes, shown=shown,
+                          parallel=read.parallel_excel) for name in chosen]
     if sheet is None and not layouts[chosen[0]].recognised and len(names) > 1:
         _refuse_unrecognised(shown, names, tables[0].column_names, overrides)
     notes += [_header_note(name, layouts[name].header, len(chosen))
@@ -277,11 +278,13 @@ def _stack(tables: list[pa.Table]) -> pa.Table:
 
 
 def _read_sheet(reader: Any, path: Path, name: str, overrides: Mapping[str, str] | None, *,
-                header: int = 0, limit: int | None = None, shown: Path | None = None) -> pa.Table:
+                header: int = 0, limit: int | None = None, shown: Path | None = None,
+                parallel: bool = True) -> pa.Table:
     """Read one sheet to Arrow, ids as text; a column mixing numbers and text is read as text.
 
     ``header`` is the 0-based row of the header (rows above it are skipped); ``limit`` the
-    most bytes its XML and the shared strings may inflate to.
+    most bytes its XML and the shared strings may inflate to; ``parallel`` lets a large sheet
+    be read in parts on every core (:mod:`custseg.xlsx`).
     """
     import fastexcel
 
@@ -289,7 +292,7 @@ def _read_sheet(reader: Any, path: Path, name: str, overrides: Mapping[str, str]
     if limit is not None:
         _check_size(path, shown, name, limit)
     # The parts repeat the sheet's first row as their header: only for a header on row 1.
-    split = xlsx.plan(path, name, limit) if header == 0 else None
+    split = xlsx.plan(path, name, limit) if parallel and header == 0 else None
     if split is None and limit is not None:
         _check_inflated(path, shown, name, limit)  # the parts count as they inflate
     text_columns: set[str] = set()

@@ -5,7 +5,7 @@ block as an Arrow table in the Online Retail columns with its truth."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -97,9 +97,10 @@ def build(cat: Catalogue, rng: np.random.Generator, first: int, n: int,
     lines.add(planted.plant_lines(rng, cat, base, np.flatnonzero(ordinary & uk & ~twins & big)))
     planted.bulk_invoices(rng, cat, invoices, lines, eligible, n_base)
     planted.large_cancellations(rng, cat, invoices, lines, eligible, n_base)
-    _specials(rng, cat, invoices.all(), lines)
-    _duplicates(rng, cat, invoices.all(), lines)
-    return _finish(rng, cat, cust, invoices.all(), lines.all(), invoice_base)
+    every = invoices.all()  # no invoice is added past this point
+    _specials(rng, cat, every, lines)
+    _duplicates(rng, cat, every, lines)
+    return _finish(rng, cat, cust, every, lines.all(), invoice_base)
 
 
 def _guests(rng: np.random.Generator, cat: Catalogue, invoices: Invoices, lines: Lines,
@@ -110,8 +111,7 @@ def _guests(rng: np.random.Generator, cat: Catalogue, invoices: Invoices, lines:
     idx = invoices.add(np.full(n, -1), t, Kind.GUEST, countries(rng, n))
     n_lines = np.maximum(rng.poisson(_GUEST_LINES, n), 1)
     guest = product_lines(rng, cat, n_lines, np.full(n, Quantities.NORMAL))
-    lines.add(LineBatch.of(idx[guest.invoice], guest.product, guest.quantity, guest.price,
-                           guest.position))
+    lines.add(replace(guest, invoice=idx[guest.invoice]))
 
 
 def _cancellation_twins(rng: np.random.Generator, invoices: Invoices, lines: Lines,
@@ -154,9 +154,7 @@ def _duplicates(rng: np.random.Generator, cat: Catalogue, invoices: InvoiceBatch
                         & (done.product < cat.size))
     pick = np.sort(rng.choice(ok, rng.binomial(len(done.invoice), _DUPLICATE_SHARE),
                               replace=False))
-    copies = done.take(pick)
-    lines.add(LineBatch.of(copies.invoice, copies.product, copies.quantity, copies.price,
-                           copies.position))
+    lines.add(done.take(pick))
 
 
 def _finish(rng: np.random.Generator, cat: Catalogue, cust: Customers, invoices: InvoiceBatch,
