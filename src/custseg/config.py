@@ -75,8 +75,8 @@ class ReadConfig:
 class CleaningConfig:
     """Which cleaning rules run, with their parameters.
 
-    Rules run in the order of :data:`custseg.clean.RULE_ORDER`; a row dropped by several
-    rules is counted once, under the first.
+    Rules run in the order of :data:`custseg.clean.RULES`; a row dropped by several rules is
+    counted once, under the first.
     """
 
     missing_customer: bool = True
@@ -213,7 +213,7 @@ class AnomalyConfig:
 
 @dataclass(frozen=True)
 class Config:
-    """All settings of a run. Build one with keyword arguments or :meth:`Config.default`."""
+    """All settings of a run: ``Config()`` is the default, keyword arguments change it."""
 
     read: ReadConfig = field(default_factory=ReadConfig)
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
@@ -234,11 +234,6 @@ class Config:
     #: Data preset: "auto" (applied when the file is recognised), "none", or a name from
     #: :data:`DATA_PRESETS`.
     preset: str = "auto"
-
-    @classmethod
-    def default(cls) -> Config:
-        """The default configuration."""
-        return cls()
 
     def with_preset(self, name: str | None) -> Config:
         """This configuration with the data preset ``name`` (None: no preset) filling what
