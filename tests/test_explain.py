@@ -130,3 +130,44 @@ def test_real_data_importance_order(seed_rfm: pd.DataFrame) -> None:
     assert exp.importances["feature"].tolist() == ["frequency", "monetary", "recency"]
     assert exp.accuracy > 0.9
     _check_rules(exp, seed_rfm, seg)
+
+
+def test_permutation_importance_matches_sklearn() -> None:
+    """The batched importances equal sklearn's when given the shuffles sklearn made."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.inspection import permutation_importance
+
+    from custseg.explain import _permutation
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(500, 3))  # continuous: each shuffle is recovered from its column
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.4, 500) > 0, "a", "b")
+    forest = RandomForestClassifier(n_estimators=20, random_state=0).fit(x[:350], y[:350])
+    x_te, y_te = x[350:], y[350:]
+    scored: list[np.ndarray] = []
+
+    def accuracy(model, features, truth):
+        scored.append(features.copy())
+        return float((model.predict(features) == truth).mean())
+
+    ref = permutation_importance(forest, x_te, y_te, scoring=accuracy, n_repeats=4,
+                                 random_state=0)
+    shuffles: dict[int, list[np.ndarray]] = {}
+    for features in scored:
+        moved = np.flatnonzero((features != x_te).any(axis=0))
+        if len(moved):  # not the baseline call
+            j = int(moved[0])
+            order = np.argsort(x_te[:, j])
+            shuffles.setdefault(j, []).append(
+                order[np.searchsorted(x_te[order, j], features[:, j])])
+    replay = iter([p for j in range(3) for p in shuffles[j]])
+
+    class Replay:
+        def permutation(self, n: int) -> np.ndarray:
+            return next(replay)
+
+    predicted, mean, std = _permutation(forest, x_te, y_te, 4, Replay())
+    np.testing.assert_array_equal(predicted, forest.predict(x_te))
+    np.testing.assert_allclose(mean, ref.importances_mean, atol=1e-12)
+    np.testing.assert_allclose(std, ref.importances_std, atol=1e-12)
+    assert mean[0] > mean[1] > abs(mean[2])  # the importances tell the columns apart
