@@ -119,7 +119,7 @@ def test_one_pass_silhouettes_match_sklearn() -> None:
     from custseg.cluster import _CHUNK_CELLS, _silhouettes
 
     rng = np.random.default_rng(1)
-    points = rng.normal(size=(_CHUNK_CELLS // 400 + 7, 3))  # several distance chunks
+    points = rng.normal(size=(int(np.sqrt(_CHUNK_CELLS)) + 100, 3))  # two distance chunks
     points[10:30] = points[10]  # duplicate customers
     n = len(points)
     label_sets = [rng.integers(0, k, n) for k in (2, 3, 7)]
@@ -132,9 +132,14 @@ def test_one_pass_silhouettes_match_sklearn() -> None:
 
 def test_adjusted_rand_matches_sklearn() -> None:
     rng = np.random.default_rng(0)
+    pairs = []
     for _ in range(50):
         a = rng.integers(0, 4, 200)
-        b = np.where(rng.random(200) < 0.7, a, rng.integers(0, 5, 200))
+        pairs.append((a, np.where(rng.random(200) < 0.7, a, rng.integers(0, 5, 200))))
+    one, alone = np.zeros(60, int), np.arange(60)  # one cluster; every customer alone
+    pairs += [(one, one), (alone, alone), (one, alone), (one, rng.integers(0, 3, 60)),
+              (np.array([0, 0, 2, 2]), np.array([1, 1, 0, 0]))]
+    for a, b in pairs:
         assert adjusted_rand(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
 
 
