@@ -1,7 +1,8 @@
 """Modelling speed: the customer-scale stages on the real data and on 1M customers, the whole
-``custseg run`` against the bare read, and the dashboard's change-k re-run.
+``custseg run`` against the bare read, the dashboard's change-k re-run, and custseg's own
+silhouette, adjusted Rand index and permutation importance against scikit-learn's.
 
-Run: ``python benchmarks/bench_model.py [--million 1000000] [--repeats 3]``.
+Run: ``python benchmarks/bench_model.py [--million 1000000] [--repeats 3] [--library-only]``.
 Needs ../shared/data. Figures are measured in this run; ratios compare figures of this run.
 """
 
@@ -14,13 +15,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import XLSX, bare_read, host_speed, median_time, paired_ratio, whole_run
+from common import XLSX, bare_read, host_speed, median_time, paired_ratio, timed_rounds, whole_run
 
 import custseg
-from custseg import pipeline
+from custseg import anomalies, cluster, explain, pipeline, segments
 
 
 def synthetic_rfm(n: int, seed: int = 0) -> pd.DataFrame:
@@ -45,17 +50,103 @@ def dashboard_first_load(config: custseg.Config) -> None:
     state.compute_rfm(state.file_source(XLSX), config.cleaning, None)
 
 
+@contextmanager
+def recorded(module: Any, name: str) -> Iterator[list[tuple[Any, ...]]]:
+    """The arguments of every call of ``module.name`` made inside the block."""
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(module, name)
+
+    def record(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    setattr(module, name, record)
+    try:
+        yield calls
+    finally:
+        setattr(module, name, real)
+
+
+def modelling_stages(rfm: pd.DataFrame, config: custseg.Config) -> None:
+    """Clustering (k search), naming, explanation and customer scores, one after the other
+    in this thread (scikit-learn's configuration is per thread)."""
+    clustering = cluster.fit_clusters(rfm, config.cluster, config.seed)
+    names = segments.segment_per_customer(segments.name_segments(rfm, clustering.labels),
+                                          clustering.labels)
+    explain.explain_segments(rfm, names, config.explain, config.seed)
+    anomalies.score_customers(rfm, config.anomalies,
+                              cluster.transform_features(rfm, config.cluster.transform),
+                              config.seed)
+
+
+def library_paths(rfm: pd.DataFrame, config: custseg.Config, repeats: int) -> None:
+    """custseg's silhouette, adjusted Rand index and permutation importance against
+    scikit-learn's functions on the same inputs, and what scikit-learn's per-call input
+    checks cost the modelling: medians of rounds timed alternately."""
+    import sklearn
+    from sklearn.inspection import permutation_importance
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    with recorded(cluster, "adjusted_rand") as pairs:
+        search = cluster.search_k(rfm, config.cluster, config.seed)
+    points = search.scaled[search.sample]
+    labelings = [search.fits[k].labels[search.sample] for k in sorted(search.fits)]
+    labels = cluster.fit_clusters(rfm, config.cluster, config.seed, search=search).labels
+    names = segments.segment_per_customer(segments.name_segments(rfm, labels), labels)
+    with recorded(explain, "_permutation") as permutation:
+        explain.explain_segments(rfm, names, config.explain, config.seed)
+    forest, x, y, repeats_, _ = permutation[0]
+
+    def unchecked() -> None:
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            modelling_stages(rfm, config)
+
+    rows: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
+        (f"silhouette of the {len(labelings)} candidate k on {len(points):,} customers "
+         "(one distance pass; `silhouette_score` per k)",
+         lambda: cluster._silhouettes(points, labelings),
+         lambda: [silhouette_score(points, labeling) for labeling in labelings]),
+        (f"adjusted Rand index, the {len(pairs)} calls of the k search's stability "
+         "(`adjusted_rand_score`)",
+         lambda: [cluster.adjusted_rand(a, b) for a, b in pairs],
+         lambda: [adjusted_rand_score(a, b) for a, b in pairs]),
+        (f"permutation importance, {x.shape[1]} features × {repeats_} shuffles of the "
+         f"{len(x):,}-customer hold-out, with the hold-out's predictions (one forest call; "
+         "`permutation_importance` and `predict`)",
+         lambda: explain._permutation(forest, x, y, repeats_, np.random.default_rng(0)),
+         lambda: (forest.predict(x),
+                  permutation_importance(forest, x, y, n_repeats=repeats_, random_state=0))),
+        ("k search, naming, explanation and customer scores in one thread: with "
+         "scikit-learn's input checks; without them (`assume_finite`, "
+         "`skip_parameter_validation`)",
+         lambda: modelling_stages(rfm, config), unchecked),
+    ]
+    print("\n| on the real data (seed rules) | custseg (s) | alternative (s) | ratio |")
+    print("|---|---:|---:|---:|")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LOF on identical customers, K-Means on a sample
+        for label, own, library in rows:
+            mine, other = timed_rounds(own, {"other": library}, repeats)
+            ours, theirs = statistics.median(mine), statistics.median(other["other"])
+            print(f"| {label} | {ours:.3f} | {theirs:.3f} | {theirs / ours:.2f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--million", type=int, default=1_000_000,
                         help="customers in the large modelling run (0 to skip)")
+    parser.add_argument("--library-only", action="store_true",
+                        help="only custseg's own metrics against scikit-learn's")
     args = parser.parse_args()
 
     seed = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
     dataset = custseg.load(XLSX, seed)
     rfm = custseg.compute_rfm(dataset)
     pipeline.model(rfm, seed)  # warm up imports
+    if args.library_only:
+        library_paths(rfm, seed, args.repeats)
+        return
 
     stage_times: dict[str, list[float]] = {}
     for _ in range(args.repeats):
@@ -120,6 +211,7 @@ def main() -> None:
     print(f"- dashboard first load of the workbook (hash, read, clean, RFM — the app's own "
           f"stage functions): {app_load:.2f} s; {app_load / bare:.2f}× the bare read "
           f"(target ≤ 1.3×)")
+    library_paths(rfm, seed, args.repeats)
     if args.million:
         big = synthetic_rfm(args.million)
         start = time.perf_counter()
