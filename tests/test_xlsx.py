@@ -204,7 +204,7 @@ def test_parts_parse_on_at_most_one_thread_per_core(tmp_path, monkeypatch, small
         with lock:
             running += 1
             most = max(most, running)
-        time.sleep(0.05)  # long enough for every free thread to pick a part up
+        time.sleep(0.2)  # long enough for every free thread to pick a part up
         try:
             return real_load(*args)
         finally:
@@ -219,7 +219,7 @@ def test_parts_parse_on_at_most_one_thread_per_core(tmp_path, monkeypatch, small
         most = 0
         table = xlsx.read(split, {"Code": "string"}, "strict")
         assert table is not None and table.num_rows == 3000
-        assert most == bound
+        assert 1 < most <= bound
 
 
 def test_the_parallel_reader_can_be_switched_off(tmp_path, monkeypatch, small_parts):
