@@ -182,42 +182,12 @@ def test_a_reused_k_search_gives_the_same_clustering_as_a_fresh_fit():
     assert other.k == 3
 
 
-@pytest.mark.parametrize("k", [3, None])
-def test_fixed_k_labels_are_announced_before_the_other_k_are_fitted(monkeypatch, k):
-    from custseg import cluster
-
-    rfm, _ = _blobs(4, seed=2)
-    fitted: list[int] = []
-    real_fit = cluster._fit_k
-
-    def counting_fit(scaled, search, k_, *args):
-        fitted.append(k_)
-        return real_fit(scaled, search, k_, *args)
-
-    monkeypatch.setattr(cluster, "_fit_k", counting_fit)
-    announced: list[tuple[int, np.ndarray]] = []
-    cfg = ClusterConfig(k_min=2, k_max=6, n_init=4, k=k)
-    result = fit_clusters(rfm, cfg, seed=3, on_labels=lambda labels: announced.append(
-        (len(fitted), labels)))
-    assert len(announced) == 1
-    np.testing.assert_array_equal(announced[0][1], result.labels)
-    # A fixed k is fitted first and announced before the rest of the search; an automatic
-    # k is known only after every k is fitted.
-    assert announced[0][0] == (1 if k is not None else 5)
-    assert sorted(fitted) == [2, 3, 4, 5, 6]
-    if k is not None:
-        assert fitted[0] == k
-        plain = fit_clusters(rfm, cfg, seed=3)  # no callback: same clustering
-        np.testing.assert_array_equal(plain.labels, result.labels)
-        pd.testing.assert_frame_equal(plain.k_table, result.k_table)
-
-
 def test_fixed_k_on_a_sampled_search_matches_the_reused_search():
     from custseg.cluster import search_k
 
     rfm, _ = _blobs(3, per=400, seed=4)
     cfg = ClusterConfig(minibatch_above=300, search_sample=300, silhouette_sample=300, k=4)
-    fresh = fit_clusters(rfm, cfg, seed=0, on_labels=lambda labels: None)
+    fresh = fit_clusters(rfm, cfg, seed=0)
     reused = fit_clusters(rfm, cfg, seed=0, search=search_k(rfm, cfg, seed=0))
     np.testing.assert_array_equal(fresh.labels, reused.labels)
     pd.testing.assert_frame_equal(fresh.k_table, reused.k_table)

@@ -10,7 +10,6 @@ silhouette on a tie); without an elbow, the eligible k with the best silhouette.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -181,37 +180,13 @@ class KSearch:
 def search_k(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> KSearch:
     """Fit K-Means for every k in ``cfg.k_min..cfg.k_max`` and measure each (see
     :func:`fit_clusters`); ``cfg.k`` is not used."""
-    return _search(rfm, cfg, seed, _prepare(rfm, cfg, seed))
-
-
-@dataclass
-class _Prepared:
-    """What every fit of a k search shares: the scaled features, the candidate k, the rows the
-    fits use (None: all) and the rows silhouette and stability are measured on."""
-
-    scaled: np.ndarray
-    ks: list[int]
-    search: np.ndarray | None
-    sample: np.ndarray
-
-
-def _prepare(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> _Prepared:
     scaled = StandardScaler().fit_transform(transform_features(rfm, cfg.transform))
     ks = _candidate_ks(dataclasses.replace(cfg, k=None), _distinct_rows(scaled))
     rng = np.random.default_rng(seed)
     search = _search_rows(len(scaled), cfg.minibatch_above, cfg.search_sample, rng)
     sample = _sample_rows(len(scaled), cfg.silhouette_sample, rng)
-    return _Prepared(scaled=scaled, ks=ks, search=search, sample=sample)
-
-
-def _search(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int, prep: _Prepared,
-            done: dict[int, _Fit] | None = None) -> KSearch:
-    """The k search on prepared features; fits in ``done`` are reused."""
-    done = done or {}
-    scaled, search, sample = prep.scaled, prep.search, prep.sample
     with _threads(scaled, search):
-        fits = {k: done[k] if k in done else _fit_k(scaled, search, k, cfg.n_init, seed, sample)
-                for k in prep.ks}
+        fits = {k: _fit_k(scaled, search, k, cfg.n_init, seed, sample) for k in ks}
         table = _k_table(scaled, fits, sample, cfg)
     return KSearch(cfg=cfg, seed=seed, scaled=scaled, fits=fits, table=table, search=search,
                    sample=sample, pca=_pca(scaled, rfm, seed))
@@ -225,8 +200,7 @@ def _threads(scaled: np.ndarray, search: np.ndarray | None) -> Any:
 
 
 def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
-                 search: KSearch | None = None,
-                 on_labels: Callable[[np.ndarray], None] | None = None) -> Clustering:
+                 search: KSearch | None = None) -> Clustering:
     """Choose k (or take ``cfg.k``), fit K-Means and project to two principal components.
 
     Parameters
@@ -240,10 +214,6 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     search:
         A :func:`search_k` result for the same table, transform, k range and seed, to reuse
         (changing only ``cfg.k`` then costs no K-Means fit when k is in the range).
-    on_labels:
-        Called with the final labels as soon as they are known. With ``cfg.k`` set (in the k
-        range) and no ``search``, that is before the other k are searched, so a caller can
-        start work on the segments beside the rest of the search.
 
     Returns
     -------
@@ -256,20 +226,9 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     EmptyResultError
         When there are fewer than three distinct customers to cluster.
     """
-    labels = None
     if search is None or dataclasses.replace(search.cfg, k=cfg.k) != cfg or search.seed != seed:
-        prep = _prepare(rfm, cfg, seed)
-        done = {}
-        if cfg.k in prep.ks:  # the user's k first: its labels do not depend on the others
-            with _threads(prep.scaled, prep.search):
-                done[cfg.k] = _fit_k(prep.scaled, prep.search, cfg.k, cfg.n_init, seed,
-                                     prep.sample)
-            labels = _final_labels(prep.scaled, prep.search, done[cfg.k], seed)
-            if on_labels is not None:
-                on_labels(labels)
-        search = _search(rfm, cfg, seed, prep, done)
-    fits, table = search.fits, search.table.copy()
-    scaled = search.scaled
+        search = search_k(rfm, cfg, seed)
+    fits, table, scaled = search.fits, search.table.copy(), search.scaled
     if cfg.k is not None and cfg.k not in fits:
         _candidate_ks(cfg, _distinct_rows(scaled))  # checks that cfg.k is possible
         with _threads(scaled, search.search):
@@ -278,23 +237,14 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
             table = _k_table(scaled, fits, search.sample, cfg)
     k, reason = _choose(table, cfg)
     table["chosen"] = table["k"] == k
-    if labels is None:
-        labels = _final_labels(scaled, search.search, fits[k], seed)
-        if on_labels is not None:
-            on_labels(labels)
+    with _threads(scaled, search.search):  # a fit on a sample is refined on everyone
+        best = fits[k] if search.search is None else _refine(scaled, fits[k], seed)
+    labels = _relabel_by_value(best.labels, best.centers)
     centers = _centers(labels, k, rfm, cfg.transform)
     pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,
                       pca_explained=explained, pca_loadings=loadings,
                       transform=cfg.transform, centers=centers)
-
-
-def _final_labels(scaled: np.ndarray, search: np.ndarray | None, fit: _Fit,
-                  seed: int) -> np.ndarray:
-    """Labels of everyone, ordered by value: a fit on a sample is first refined on all."""
-    with _threads(scaled, search):
-        best = fit if search is None else _refine(scaled, fit, seed)
-    return _relabel_by_value(best.labels, best.centers)
 
 
 # --------------------------------------------------------------------------- k range, samples
