@@ -2,9 +2,10 @@
 
 Everything is computed by the engine over the ``clean`` view joined to a customer → segment
 assignment registered as the table ``segment_customers``; only the small result comes back to
-pandas. Non-product stock codes (postage, fees, manual lines, vouchers, see
-:data:`custseg.config.NON_PRODUCT_CODES`) are always left out — even when the cleaning rule
-``non_product`` is off — from the products *and* from the revenue totals that shares divide by.
+pandas. Non-product stock codes (postage, fees, manual lines, vouchers: the data preset's,
+e.g. :data:`custseg.config.NON_PRODUCT_CODES` for Online Retail) are always left out — even
+when the cleaning rule ``non_product`` is off — from the products *and* from the revenue
+totals that shares divide by.
 
 Definitions (see docs/products.md):
 
@@ -45,7 +46,7 @@ ASSIGNMENT_TABLE = "segment_customers"
 def product_filter(cleaning: CleaningConfig | None = None) -> str:
     """The SQL condition keeping product lines: a stock code that is not a non-product code.
 
-    The codes and prefixes come from ``cleaning`` (defaults: the config's lists); the filter
+    The codes and prefixes come from ``cleaning`` (none unless a data preset gave them); the filter
     applies whether or not the cleaning rule ``non_product`` is switched on.
     """
     # The cleaning rule's own condition, so both places agree on what a product is.
@@ -207,7 +208,8 @@ def segment_products(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame, to
     top_n:
         A product is kept when it is in the segment's top ``top_n`` by revenue or by buyers.
     cleaning:
-        Where the non-product codes come from (default: the config defaults).
+        Where the non-product codes come from (pass the dataset's preset-resolved
+        ``Dataset.config.cleaning``; by default there are none).
 
     Returns
     -------
@@ -272,7 +274,8 @@ def stock_priorities(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
     cover:
         See :func:`valuable_segments`.
     cleaning:
-        Where the non-product codes come from (default: the config defaults).
+        Where the non-product codes come from (pass the dataset's preset-resolved
+        ``Dataset.config.cleaning``; by default there are none).
 
     Returns
     -------
