@@ -25,7 +25,7 @@ import pandas as pd
 from common import XLSX, bare_read, host_speed, median_time, paired_ratio, timed_rounds, whole_run
 
 import custseg
-from custseg import anomalies, cluster, explain, pipeline, segments
+from custseg import cluster, explain, pipeline, segments
 
 
 def synthetic_rfm(n: int, seed: int = 0) -> pd.DataFrame:
@@ -51,6 +51,17 @@ def dashboard_first_load(config: custseg.Config) -> None:
 
 
 @contextmanager
+def replaced(module: Any, name: str, fn: Callable[..., Any]) -> Iterator[None]:
+    """``module.name`` is ``fn`` inside the block."""
+    real = getattr(module, name)
+    setattr(module, name, fn)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
+
+
+@contextmanager
 def recorded(module: Any, name: str) -> Iterator[list[tuple[Any, ...]]]:
     """The arguments of every call of ``module.name`` made inside the block."""
     calls: list[tuple[Any, ...]] = []
@@ -60,29 +71,15 @@ def recorded(module: Any, name: str) -> Iterator[list[tuple[Any, ...]]]:
         calls.append(args)
         return real(*args)
 
-    setattr(module, name, record)
-    try:
+    with replaced(module, name, record):
         yield calls
-    finally:
-        setattr(module, name, real)
-
-
-def modelling_stages(rfm: pd.DataFrame, config: custseg.Config) -> None:
-    """Clustering (k search), naming, explanation and customer scores, one after the other
-    in this thread (scikit-learn's configuration is per thread)."""
-    clustering = cluster.fit_clusters(rfm, config.cluster, config.seed)
-    names = segments.segment_per_customer(segments.name_segments(rfm, clustering.labels),
-                                          clustering.labels)
-    explain.explain_segments(rfm, names, config.explain, config.seed)
-    anomalies.score_customers(rfm, config.anomalies,
-                              cluster.transform_features(rfm, config.cluster.transform),
-                              config.seed)
 
 
 def library_paths(rfm: pd.DataFrame, config: custseg.Config, repeats: int) -> None:
     """custseg's silhouette, adjusted Rand index and permutation importance against
-    scikit-learn's functions on the same inputs, and what scikit-learn's per-call input
-    checks cost the modelling: medians of rounds timed alternately."""
+    scikit-learn's functions on the same inputs, what scikit-learn's index and permutation
+    importance would cost the modelling, and what scikit-learn's per-call input checks cost
+    it: medians of rounds timed alternately."""
     import sklearn
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -97,9 +94,21 @@ def library_paths(rfm: pd.DataFrame, config: custseg.Config, repeats: int) -> No
         explain.explain_segments(rfm, names, config.explain, config.seed)
     forest, x, y, repeats_, _ = permutation[0]
 
-    def unchecked() -> None:
+    def sklearn_permutation(forest: Any, x: np.ndarray, y: np.ndarray, repeats: int,
+                            rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """What ``explain._permutation`` returns, from scikit-learn's function."""
+        result = permutation_importance(forest, x, y, n_repeats=repeats,
+                                        random_state=int(rng.integers(2**31)))
+        return forest.predict(x), result.importances_mean, result.importances_std
+
+    def unchecked() -> None:  # pipeline.model runs every stage in the calling thread
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            modelling_stages(rfm, config)
+            pipeline.model(rfm, config)
+
+    def with_sklearn() -> None:
+        with replaced(cluster, "adjusted_rand", adjusted_rand_score), \
+                replaced(explain, "_permutation", sklearn_permutation):
+            pipeline.model(rfm, config)
 
     rows: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
         (f"silhouette of the {len(labelings)} candidate k on {len(points):,} customers "
@@ -114,12 +123,11 @@ def library_paths(rfm: pd.DataFrame, config: custseg.Config, repeats: int) -> No
          f"{len(x):,}-customer hold-out, with the hold-out's predictions (one forest call; "
          "`permutation_importance` and `predict`)",
          lambda: explain._permutation(forest, x, y, repeats_, np.random.default_rng(0)),
-         lambda: (forest.predict(x),
-                  permutation_importance(forest, x, y, n_repeats=repeats_, random_state=0))),
-        ("k search, naming, explanation and customer scores in one thread: with "
-         "scikit-learn's input checks; without them (`assume_finite`, "
-         "`skip_parameter_validation`)",
-         lambda: modelling_stages(rfm, config), unchecked),
+         lambda: sklearn_permutation(forest, x, y, repeats_, np.random.default_rng(0))),
+        ("modelling (`pipeline.model`, automatic k) with custseg's index and permutation "
+         "importance; with scikit-learn's", lambda: pipeline.model(rfm, config), with_sklearn),
+        ("modelling with scikit-learn's input checks; without them (`assume_finite`, "
+         "`skip_parameter_validation`)", lambda: pipeline.model(rfm, config), unchecked),
     ]
     print("\n| on the real data (seed rules) | custseg (s) | alternative (s) | ratio |")
     print("|---|---:|---:|---:|")
