@@ -343,7 +343,7 @@ def adjusted_rand(a: np.ndarray, b: np.ndarray) -> float:
     ``adjusted_rand_score``.
 
     Kept because the stability measure calls it 45 times in a k search on the real data,
-    and sklearn's version spends about 3 ms a call checking and encoding its inputs (0.13 s
+    and sklearn's version spends about 2 ms a call checking and encoding its inputs (0.08 s
     against 0.002 s, docs/benchmarks.md; a test checks it against sklearn).
     """
     n = len(a)
@@ -408,8 +408,8 @@ def _silhouettes(points: np.ndarray, label_sets: list[np.ndarray]) -> list[float
     """Exact mean silhouette of several labelings of the same points, in one pass.
 
     Kept instead of sklearn's ``silhouette_score``, which computes every distance again for
-    each k and sums them per cluster row by row: on the real data 0.1 s for all nine k here
-    against 3.7 s (docs/benchmarks.md; a test checks the values against sklearn). Each chunk
+    each k and sums them per cluster row by row: on the real data 0.19 s for all nine k here
+    against 2.0 s (docs/benchmarks.md; a test checks the values against sklearn). Each chunk
     of distances is multiplied once by the stacked one-hot label matrices of every k.
     """
     onehots = [np.eye(int(labels.max()) + 1)[labels] for labels in label_sets]
