@@ -335,6 +335,7 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     config = dataset.config
     clock.start("RFM")
     table = compute_rfm(dataset)
+    clock.stop()  # the RFM stage's time without the check's import of scikit-learn
     note = why_no_segments(table, config)
     fitted = flagged = mix = None
     if note is None:
