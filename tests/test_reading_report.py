@@ -89,3 +89,16 @@ def test_a_workbook_with_an_empty_column_prints_nothing_under_quiet(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout == ""
     assert (tmp_path / "out" / "customers.csv").exists()
+
+
+def test_text_ids_with_any_number_of_zero_decimals_are_one_customer(tmp_path):
+    """'17850', '17850.0' and '17850.00' in a text id column are the same customer; '17850.50'
+    is another id, kept as written."""
+    path = tmp_path / "ids.csv"
+    path.write_text("InvoiceNo,InvoiceDate,Quantity,UnitPrice,CustomerID\n"
+                    "1,2011-01-01 10:00,1,10,17850\n2,2011-01-02 10:00,1,10,17850.0\n"
+                    "3,2011-01-03 10:00,1,10,17850.00\n4,2011-01-04 10:00,1,10,A17\n"
+                    "5,2011-01-05 10:00,1,10,17850.50\n")
+    table = custseg.compute_rfm(custseg.load(path)).set_index("customer_id")
+    assert sorted(table.index) == ["17850", "17850.50", "A17"]
+    assert table.loc["17850", "frequency"] == 3

@@ -208,8 +208,8 @@ def _text_expr(col: str, ctype: str) -> str:
         return (f"CASE WHEN {q} = trunc({q}) THEN CAST(CAST({q} AS HUGEINT) AS VARCHAR) "
                 f"ELSE CAST({q} AS VARCHAR) END")
     text = f"trim(CAST({q} AS VARCHAR))"
-    # LIKE guards the costly regexp: only text such as "17850.0" needs it.
-    return (f"NULLIF(CASE WHEN {text} LIKE '%.0' THEN regexp_replace({text}, '\\.0+$', '') "
+    # LIKE guards the costly regexp: only text such as "17850.0" or "17850.00" needs it.
+    return (f"NULLIF(CASE WHEN {text} LIKE '%.%0' THEN regexp_replace({text}, '\\.0+$', '') "
             f"ELSE {text} END, '')")
 
 
