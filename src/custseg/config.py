@@ -117,10 +117,6 @@ class CleaningConfig:
 
         raise ConfigError(f"Unknown rule preset {name!r}. Use 'default' or 'seed'.")
 
-    def with_rules(self, **switches: object) -> CleaningConfig:
-        """Return a copy with some fields replaced."""
-        return dataclasses.replace(self, **switches)
-
 
 @dataclass(frozen=True)
 class RFMConfig:
