@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -53,6 +55,58 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
         except OSError:
             time.sleep(0.3)
     raise TimeoutError(f"the app did not answer at {url} within {seconds} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own session, with the Streamlit child it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.parametrize("user_headless", [None, "true"])
+def test_custseg_app_starts_without_a_prompt(tmp_path: Path, user_headless: str | None) -> None:
+    """``custseg app`` on a fresh machine: no Streamlit credentials file, no terminal (stdin
+    closed), a display (where Streamlit's default is to open a browser and, without
+    credentials, to ask for an e-mail address). The server must answer and never ask; the
+    browser opens unless the user's own setting (STREAMLIT_SERVER_HEADLESS) says not to."""
+    home = tmp_path / "home"
+    home.mkdir()
+    opened = tmp_path / "opened.txt"
+    bin_dir = tmp_path / "bin"  # a stand-in for xdg-open, which Streamlit uses on Linux
+    bin_dir.mkdir()
+    xdg_open = bin_dir / "xdg-open"
+    xdg_open.write_text(f'#!/bin/sh\necho "$@" >> "{opened}"\n')
+    xdg_open.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    env |= {"HOME": str(home), "DISPLAY": ":0", "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
+            "CUSTSEG_DEMO_CUSTOMERS": "300"}
+    if user_headless is not None:
+        env["STREAMLIT_SERVER_HEADLESS"] = user_headless
+    port = _free_port()
+    log = tmp_path / "app.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from custseg.cli import main; main()", "app",
+             "--port", str(port)], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}", proc, STARTUP_SECONDS)
+            time.sleep(1)  # Streamlit opens the browser just after it starts answering
+        finally:
+            _stop(proc)
+    printed = log.read_text(errors="replace")
+    assert "Email" not in printed, printed
+    assert not (home / ".streamlit" / "credentials.toml").exists()
+    if user_headless is None:  # Streamlit's own default with a display: open a browser
+        assert f":{port}" in opened.read_text(), printed
+    else:
+        assert not opened.exists(), printed
 
 
 @pytest.fixture(scope="module")

@@ -425,7 +425,10 @@ def dashboard(
                                                      "data.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8501 or the next free).")]
     = None,
-    headless: Annotated[bool, typer.Option(help="Do not open a browser window.")] = False,
+    headless: Annotated[bool | None, typer.Option(
+        "--headless/--no-headless",
+        help="Do not open a browser window (--no-headless: open one). Not given: as your "
+             "Streamlit settings say.")] = None,
 ) -> None:
     """Start the dashboard; it prints its address (e.g. http://localhost:8501)."""
     from custseg.app import MAX_UPLOAD_MB, launch
