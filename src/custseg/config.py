@@ -150,6 +150,11 @@ class ClusterConfig:
     #: A candidate k is rejected when its runs agree less than this (mean adjusted Rand index
     #: of the other runs against the best one).
     min_stability: float = 0.7
+    #: (multiple, minimum days): a customer of a high-value segment (Champions, Loyal, Big
+    #: Spenders) is lapsed, and gets the win-back action, when their recency is above
+    #: max(multiple × their usual gap between orders, minimum days) (custseg.actions;
+    #: docs/modelling.md, section 4).
+    lapse_after: tuple[float, float] = (3.0, 60.0)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 #: Leading columns of customers.csv, in order; any other RFM column follows.
 CUSTOMER_COLUMNS = (
     "customer_id", "recency", "frequency", "monetary", "r_score", "f_score", "m_score",
-    "rfm_segment", "cluster", "segment", "anomaly_score", "is_anomaly", "anomaly_reason",
+    "rfm_segment", "cluster", "segment", "lapsed", "action", "action_reason", "anomaly_score",
+    "is_anomaly", "anomaly_reason",
 )
 
 

@@ -65,13 +65,18 @@ class Dataset:
 
 @dataclass
 class Model:
-    """Customer-scale results: clusters, names, explanation and customer anomalies."""
+    """Customer-scale results: clusters, names, explanation and customer anomalies.
+
+    ``segments`` is the segment table (:func:`custseg.segments.name_segments`) with
+    ``lapsed``, the number of its members who have lapsed, after ``customers``.
+    """
 
     clustering: Clustering
     segments: pd.DataFrame
     explanation: Explanation
     customer_anomalies: CustomerAnomalies
-    #: The RFM table plus cluster, segment, anomaly_score, is_anomaly, anomaly_reason.
+    #: The RFM table plus cluster, segment, each customer's own action (usual_gap, lapsed,
+    #: action, action_reason: custseg.actions) and anomaly_score, is_anomaly, anomaly_reason.
     customers: pd.DataFrame
     #: Seconds each sub-stage took.
     timings: dict[str, float] = field(default_factory=dict)
@@ -215,7 +220,7 @@ def model(table: pd.DataFrame, config: Config | None = None,
     NoSegmentsError
         When :func:`why_no_segments` gives a reason (too few customers, or too alike).
     """
-    from custseg import cluster, explain, segments
+    from custseg import actions, cluster, explain, segments
 
     config = config or Config()
     _check_customers(table, config)
@@ -233,9 +238,15 @@ def model(table: pd.DataFrame, config: Config | None = None,
             clock.start("Customer anomalies")
             scored = customer_anomalies(table, config)
         clock.stop()
-    customers = table.assign(cluster=clustering.labels, segment=names).merge(
+    customers = table.assign(cluster=clustering.labels, segment=names)
+    # Each customer's own action: a segment's action describes its centre, not a member
+    # whose own recency says they have lapsed.
+    customers = customers.join(actions.customer_actions(customers, config.cluster.lapse_after))
+    customers = customers.merge(
         scored.scores[["customer_id", "anomaly_score", "is_anomaly", "anomaly_reason"]],
         on="customer_id", how="left", validate="one_to_one")
+    lapsed = actions.lapsed_per_segment(profile, customers)
+    profile.insert(profile.columns.get_loc("customers") + 1, "lapsed", lapsed.to_numpy())
     return Model(clustering, profile, explanation, scored, customers, clock.timings)
 
 

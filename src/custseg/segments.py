@@ -110,7 +110,7 @@ _BIG_SPENDER_GAP = 0.2
 
 def segment_color(name: str) -> str:
     """The fixed colour of a segment name (a stable fallback for unknown names)."""
-    base = _base_name(name)
+    base = base_name(name)
     if base in SEGMENT_COLORS:
         return SEGMENT_COLORS[base]
     return _FALLBACK_COLORS[zlib.crc32(name.encode()) % len(_FALLBACK_COLORS)]
@@ -118,11 +118,11 @@ def segment_color(name: str) -> str:
 
 def segment_action(name: str) -> tuple[str, str]:
     """(opportunity, action) of a segment name, numbered names falling back to their base."""
-    return ACTIONS.get(_base_name(name), ("", ""))
+    return ACTIONS.get(base_name(name), ("", ""))
 
 
-def _base_name(name: str) -> str:
-    """'Regulars 2' -> 'Regulars'."""
+def base_name(name: str) -> str:
+    """The name a numbered name is numbered from: 'Regulars 2' -> 'Regulars'."""
     head, _, tail = name.rpartition(" ")
     return head if tail.isdigit() and head else name
 
@@ -186,7 +186,9 @@ def name_segments(rfm: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     -------
     Columns ``cluster``, ``segment``, ``customers``, ``customer_share``, ``revenue``,
     ``revenue_share``, ``{recency,frequency,monetary}_{mean,median}``, ``opportunity``,
-    ``action``; ordered from the most to the least valuable cluster.
+    ``action``; ordered from the most to the least valuable cluster. (:func:`custseg.pipeline.model`
+    adds ``lapsed``, the members whose own history says they have lapsed: see
+    :mod:`custseg.actions`.)
     """
     labels = np.asarray(labels)
     if len(labels) != len(rfm):
