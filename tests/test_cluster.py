@@ -51,7 +51,7 @@ def test_same_seed_same_result_and_table_shape() -> None:
     pd.testing.assert_frame_equal(a.k_table, b.k_table)
     assert list(a.k_table.columns) == ["k", "inertia", "silhouette", "calinski_harabasz",
                                        "davies_bouldin", "min_share", "stability", "eligible",
-                                       "chosen"]
+                                       "chosen", "note"]
     assert a.k_table["k"].tolist() == list(range(2, 7))
     assert a.labels.min() == 0 and a.labels.max() == a.k - 1 and len(a.labels) == len(rfm)
     assert list(a.pca.columns) == ["customer_id", "pc1", "pc2"]
@@ -78,6 +78,56 @@ def test_user_k_overrides_and_is_explained() -> None:
     assert result.k == 6 and len(np.unique(result.labels)) == 6
     assert "set by the user" in result.reason
     assert result.k_table.loc[result.k_table["chosen"], "k"].tolist() == [6]
+    # The user passed over the smaller k, not the rule: no sentence about them.
+    assert "Smaller k" not in result.reason and "lump together" not in result.reason
+    assert result.k_table.loc[result.k_table["chosen"], "note"].tolist() == [
+        "chosen: set by the user"]
+
+
+def _pairs_of_blobs() -> pd.DataFrame:
+    """Four log-space blobs of 10%, 20%, 30% and 40% of 450 customers: the 10% and 20% blobs
+    near each other (low value), the 30% and 40% blobs near each other (high value)."""
+    rng = np.random.default_rng(0)
+    sizes = [45, 90, 135, 180]
+    centres = np.array([[1.0, 0.5, 4.0], [1.5, 2.5, 5.5], [4.5, 3.0, 8.5], [4.5, 0.8, 6.5]])
+    logs = np.vstack([c + rng.normal(0, 0.12, size=(n, 3))
+                      for c, n in zip(centres, sizes, strict=True)])
+    values = np.expm1(logs)
+    return pd.DataFrame({"customer_id": [f"c{i:04d}" for i in range(len(values))],
+                         "recency": values[:, 0], "frequency": values[:, 1],
+                         "monetary": values[:, 2]})
+
+
+def test_reason_says_why_the_smaller_k_were_passed_over() -> None:
+    result = fit_clusters(_pairs_of_blobs(), ClusterConfig(k_min=2, k_max=7), seed=0)
+    assert result.k == 4
+    table = result.k_table.set_index("k")
+    # k=2 puts the two pairs apart: 10% + 20% against 30% + 40%. k=3 merges the pair nearest
+    # to each other, the 10% and 20% blobs. The spread is the inertia ratio of the two fits.
+    ratio = table.loc[2, "inertia"] / table.loc[4, "inertia"]
+    assert (f"Smaller k lump together customers that k=4 tells apart: k=2 splits them "
+            f"30% / 70% with {ratio:.1f} times the spread within segments; k=3 puts most of "
+            f"k=4's segments of 20% and 10% of customers together.") in result.reason
+    assert result.reason.startswith("k=4: the elbow of inertia;")
+    notes = table["note"]
+    assert notes[4] == "chosen: the elbow of inertia"
+    assert notes[2] == ("passed over: splits the customers 30% / 70% and puts most of k=4's "
+                        "segments of 40% and 30% of customers together (and of 20% and 10%)")
+    assert notes[3].startswith("passed over: splits the customers 30% / 30% / 40% and")
+    gain = 1 - table.loc[5, "inertia"] / table.loc[4, "inertia"]
+    assert notes[5].startswith("passed over: ")
+    assert notes[5].endswith(f"1 more segment cuts the spread within segments by {gain:.0%} "
+                             "against k=4")
+    assert all(n.startswith("passed over: ") for k, n in notes.items() if k != 4)
+
+
+def test_shares_as_whole_percentages_add_up_to_100() -> None:
+    from custseg.cluster import _percents
+
+    assert _percents(np.array([1, 1, 1])) == [34, 33, 33]
+    assert _percents(np.array([39, 61])) == [39, 61]
+    assert _percents(np.array([1, 2, 4])) == [14, 29, 57]  # 14.3, 28.6, 57.1
+    assert sum(_percents(np.array([7, 11, 13, 17, 19]))) == 100
 
 
 def test_degenerate_k_is_never_chosen() -> None:
@@ -151,6 +201,14 @@ def test_real_data_auto_k_is_not_degenerate(seed_rfm: pd.DataFrame) -> None:
     assert chosen["min_share"] >= cfg.min_cluster_share
     assert chosen["stability"] >= cfg.min_stability
     assert np.bincount(result.labels).min() / len(result.labels) >= cfg.min_cluster_share
+    # The scores favour k=2 here; the reason says so and what k=2 would have been.
+    table = result.k_table.set_index("k")
+    assert table["silhouette"].idxmax() == 2 and table["davies_bouldin"].idxmin() == 2
+    two = fit_clusters(seed_rfm, ClusterConfig(k=2, k_min=2, k_max=2), seed=42).labels
+    low, high = sorted(np.bincount(two) / len(two))
+    assert f"k=2 splits them {round(low * 100)}% / {round(high * 100)}%" in result.reason
+    assert "Silhouette, Calinski–Harabasz, Davies–Bouldin" in result.reason
+    assert "favour k=2, but smaller k lump together" in result.reason
     # Without the log transform every k isolates a tiny group of very large buyers.
     raw = fit_clusters(seed_rfm, ClusterConfig(transform="none", k=3, k_max=3), seed=42)
     assert np.bincount(raw.labels).min() / len(raw.labels) < 0.02

@@ -5,6 +5,12 @@ least ``min_cluster_share`` of the customers and its runs agree (stability, mean
 index, at least ``min_stability``). Among eligible k, the one at the elbow of the inertia curve
 (kneed) wins; when the elbow itself is not eligible, the eligible k nearest to it (higher
 silhouette on a tie); without an elbow, the eligible k with the best silhouette.
+
+The reason given for the choice also says, from the fits, why the smaller k were passed over
+(the shares they split the customers into, which of the chosen segments they merge): on skewed
+RFM data the per-k scores (silhouette, Calinski–Harabasz, Davies–Bouldin) usually favour k=2,
+and a reader needs to see what that k would have meant. The k table carries a ``note`` per k
+with the same facts.
 """
 
 from __future__ import annotations
@@ -42,9 +48,11 @@ class Clustering:
     k: int
     #: Cluster per RFM row (RFM row order), 0..k-1, 0 = the highest-value centre.
     labels: np.ndarray
-    #: One row per candidate k: the metrics, ``eligible`` and ``chosen``.
+    #: One row per candidate k: the metrics, ``eligible``, ``chosen`` and ``note`` (why that
+    #: k was chosen or passed over, in words).
     k_table: pd.DataFrame
-    #: Why this k, in words a marketer can read.
+    #: Why this k, in words a marketer can read; for an automatic choice, with a sentence
+    #: saying why the smaller k were passed over.
     reason: str
     #: ``customer_id``, ``pc1``, ``pc2`` in RFM row order.
     pca: pd.DataFrame
@@ -240,6 +248,9 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     with _threads(scaled, search.search):  # a fit on a sample is refined on everyone
         best = fits[k] if search.search is None else _refine(scaled, fits[k], seed)
     labels = _relabel_by_value(best.labels, best.centers)
+    table["note"] = _notes(table, fits, labels, cfg)
+    if cfg.k is None:
+        reason += _why_not_smaller(table, fits, labels)
     centers = _centers(labels, k, rfm, cfg.transform)
     pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,
@@ -507,6 +518,142 @@ def _why_rejected(row: pd.Series, cfg: ClusterConfig) -> str:
     if row["stability"] < cfg.min_stability:
         reasons.append(f"unstable across seeds, ARI {row['stability']:.2f}")
     return " and ".join(reasons) or "fails the checks"
+
+
+# --------------------------------------------------------------------------- smaller k
+
+
+#: The per-k scores a reader may see favour another k: (column, name, higher is better).
+_SCORES = (("silhouette", "silhouette", True), ("calinski_harabasz", "Calinski–Harabasz", True),
+           ("davies_bouldin", "Davies–Bouldin", False), ("stability", "stability", True))
+
+
+#: Scores within this relative difference of the chosen k's count as tied.
+_TIE = 0.005
+
+
+def _percents(shares: np.ndarray) -> list[int]:
+    """Shares as whole percentages that add up to 100 (largest remainders round up)."""
+    exact = np.asarray(shares, dtype=float) / max(float(np.sum(shares)), 1e-300) * 100
+    whole = np.floor(exact).astype(int)
+    order = np.argsort(-(exact - whole), kind="stable")
+    whole[order[:100 - int(whole.sum())]] += 1
+    return whole.tolist()
+
+
+def _split(labels: np.ndarray, k: int) -> str:
+    """'39% / 61%': the shares of customers in each cluster, smallest first."""
+    return " / ".join(f"{p}%" for p in sorted(_percents(np.bincount(labels, minlength=k))))
+
+
+def _merged(small: np.ndarray, chosen: np.ndarray, k: int) -> list[list[int]]:
+    """The chosen clusters that a smaller k puts together: each chosen cluster goes to the
+    smaller-k cluster holding most of its customers; groups of two or more, largest first."""
+    cross = np.zeros((int(small.max()) + 1, k), dtype=int)
+    np.add.at(cross, (small, chosen), 1)
+    home = cross.argmax(axis=0)
+    sizes = np.bincount(chosen, minlength=k)
+    groups = [sorted(np.flatnonzero(home == g).tolist(), key=lambda c: (-sizes[c], c))
+              for g in np.unique(home)]
+    groups = [g for g in groups if len(g) > 1]
+    return sorted(groups, key=lambda g: (-int(sizes[g].sum()), g))
+
+
+def _merge_text(groups: list[list[int]], chosen: np.ndarray, k: int, *,
+                short: bool = False) -> str:
+    """"puts most of k=5's segments of 23% and 21% of customers together" (``short``: "those
+    of 23% and 21%"), with "(and of 9% and 30%)" for each further group."""
+    pct = _percents(np.bincount(chosen, minlength=k))
+    parts = [_and([f"{pct[c]}%" for c in g]) for g in groups]
+    more = f" (and of {'; of '.join(parts[1:])})" if len(parts) > 1 else ""
+    if short:
+        return f"those of {parts[0]}{more}"
+    return f"puts most of k={k}'s segments of {parts[0]} of customers together{more}"
+
+
+def _notes(table: pd.DataFrame, fits: dict[int, _Fit], labels: np.ndarray,
+           cfg: ClusterConfig) -> list[str]:
+    """Per k of ``table`` (``chosen`` set): "chosen: …" or "passed over: …", from the fits."""
+    k = int(table.loc[table["chosen"], "k"].iloc[0])
+    chosen_row = _row(table, k)
+    rule = _choice_rule(table, cfg)
+    notes = []
+    for _, row in table.iterrows():
+        other = int(row["k"])
+        if other == k:
+            notes.append("chosen: " + ("set by the user" if cfg.k is not None else rule))
+            continue
+        facts = []
+        if not row["eligible"]:
+            facts.append(_why_rejected(row, cfg))
+        if other < k:
+            facts.append(f"splits the customers {_split(fits[other].labels, other)} and "
+                         f"{_merge_text(_merged(fits[other].labels, labels, k), labels, k)}")
+        else:
+            gain = 1 - row["inertia"] / chosen_row["inertia"] if chosen_row["inertia"] else 0.0
+            past = "past the elbow: " if rule == "the elbow of inertia" and row["eligible"] else ""
+            facts.append(f"{past}{other - k} more segment{'s' if other - k > 1 else ''} "
+                         f"{'cut' if other - k > 1 else 'cuts'} the spread within segments "
+                         f"by {gain:.0%} against k={k}")
+        notes.append("passed over: " + "; ".join(facts))
+    return notes
+
+
+def _choice_rule(table: pd.DataFrame, cfg: ClusterConfig) -> str:
+    """The rule :func:`_choose` applied, in a few words."""
+    eligible = table[table["eligible"]]
+    elbow = _elbow(table)
+    if eligible.empty:
+        return "no k passes every check; the largest smallest segment"
+    if elbow is None:
+        return "no clear elbow of inertia; the best silhouette among the k that pass the checks"
+    if bool(table.loc[table["k"] == elbow, "eligible"].iloc[0]):
+        return "the elbow of inertia"
+    return f"the nearest k that passes the checks to the elbow of inertia (k={elbow})"
+
+
+def _why_not_smaller(table: pd.DataFrame, fits: dict[int, _Fit], labels: np.ndarray) -> str:
+    """One sentence (with a leading space) on why the k below the chosen one were passed
+    over, from the fits: which scores favour them, the shares the smallest k splits the
+    customers into, and which of the chosen segments each smaller k merges. Empty when the
+    chosen k is the smallest candidate."""
+    k = int(table.loc[table["chosen"], "k"].iloc[0])
+    smaller = [int(s) for s in table["k"] if s < k]
+    if not smaller:
+        return ""
+    favour: dict[int, list[str]] = {}
+    for col, name, higher in _SCORES:
+        values = table.set_index("k")[col].dropna()
+        if values.empty or k not in values:
+            continue
+        best = int(values.idxmax() if higher else values.idxmin())
+        # A tie within rounding (every k at stability 1.00) favours nothing.
+        gain = (values[best] - values[k]) * (1 if higher else -1)
+        if best < k and gain > _TIE * abs(values[k]):
+            favour.setdefault(best, []).append(name)
+    opening = ""
+    if favour:
+        said = [f"{_and(names)} {'favours' if len(names) == 1 else 'favour'} k={best}"
+                for best, names in sorted(favour.items())]
+        opening = f"{_and(said)}, but smaller k"
+    else:
+        opening = "Smaller k"
+    first = smaller[0]
+    ratio = _row(table, first)["inertia"] / _row(table, k)["inertia"]
+    spread = (f"{ratio:.1f} times the spread" if ratio >= 2 else
+              f"{ratio - 1:.0%} more spread")
+    parts = [f"k={first} splits them {_split(fits[first].labels, first)} with {spread} "
+             "within segments"]
+    # The smallest k is described by its split; the others by what they merge.
+    parts += [f"k={s} {_merge_text(_merged(fits[s].labels, labels, k), labels, k, short=i > 0)}"
+              for i, s in enumerate(smaller[1:])]
+    text = f"{opening} lump together customers that k={k} tells apart: {'; '.join(parts)}."
+    return " " + text[0].upper() + text[1:]
+
+
+def _and(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 # --------------------------------------------------------------------------- outputs
