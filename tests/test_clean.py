@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import custseg
-from custseg.clean import RULE_NAMES
+from custseg.clean import RULE_NAMES, scope_sentence
 from custseg.config import NON_PRODUCT_CODES, CleaningConfig
 from custseg.errors import EmptyResultError
 from tests.logs import edge_log
@@ -115,8 +115,11 @@ def test_row_account_holds_for_any_rule_set(switches, seed):
 def test_missing_optional_columns_switch_their_rules_off_and_say_so():
     frame = edge_log().drop(columns=["Country", "StockCode"])
     report = run_clean(frame, CleaningConfig()).cleaning
-    assert report.skipped["country"] == "off: the input has no country column"
-    assert report.skipped["non_product"] == "off: the input has no stock_code column"
+    assert report.skipped["country"] == "Not applied: the input has no country column."
+    assert report.skipped["non_product"] == "Not applied: the input has no stock_code column."
+    assert report.countries_in is None
+    assert scope_sentence(report, "£") == ("The input has no country column: lines are not "
+                                           "selected by country.")
     assert "country" not in report.dropped
     assert report.rows_in == report.rows_kept + sum(report.dropped.values())
 
@@ -145,3 +148,55 @@ def test_seed_preset_reproduces_the_known_real_figures(seed_dataset):
     assert (report.rows_kept, report.customers_kept) == (350_967, 3_882)
     assert report.rows_in == 541_909 == report.rows_kept + sum(report.dropped.values())
     assert report.dropped["missing_customer"] == 135_080
+
+
+def test_rules_not_applied_say_why_in_a_sentence():
+    report = run_clean(edge_log(), CleaningConfig(max_quantity=None, duplicates=False)).cleaning
+    assert report.skipped == {
+        "after_snapshot": "Not applied: no as-of date was given, so every line up to the "
+                          "latest is used.",
+        "country": "Not applied: every country is kept.",
+        "duplicate": "Not applied: switched off.",
+        "max_quantity": "Not applied: no quantity limit is set.",
+    }
+
+
+def test_the_scope_says_every_country_is_kept_by_default():
+    report = run_clean(edge_log(), CleaningConfig()).cleaning
+    # United Kingdom, France and Germany.
+    assert report.countries_in == 3 and report.countries == ()
+    assert scope_sentence(report, "£") == "All 3 countries are kept."
+    assert report.to_dict()["countries"] == [] and report.to_dict()["countries_in"] == 3
+
+
+def test_the_scope_names_the_kept_country_and_what_is_left_out():
+    frame = edge_log()
+    report = run_clean(frame, CleaningConfig(countries=("United Kingdom",))).cleaning
+    # Lines out of scope, by hand: France 24 × 3.75 and 100 × 10.95, Germany 24 × 2.95.
+    assert report.dropped["country"] == 3
+    assert report.revenue_dropped["country"] == pytest.approx(90.0 + 1095.0 + 70.8)
+    assert report.countries_left_out == ("France", "Germany")  # most lines first
+    assert scope_sentence(report, "£") == ("Only United Kingdom is kept: 3 lines and "
+                                           "£1,255.80 of revenue from 2 other countries "
+                                           "are left out.")
+    # Every line dropped is counted, so the dropped revenue adds up with the kept revenue.
+    total = float((frame["Quantity"] * frame["UnitPrice"]).sum())
+    assert report.revenue_kept + sum(report.revenue_dropped.values()) == pytest.approx(total)
+    data = report.to_dict()
+    assert data["revenue_dropped"]["country"] == 1255.8
+    assert data["countries"] == ["United Kingdom"]
+    assert data["countries_left_out"] == ["France", "Germany"]
+
+
+def test_the_scope_of_several_countries_and_lines_without_one():
+    frame = edge_log()
+    frame.loc[frame["Country"] == "Germany", "Country"] = None
+    cfg = CleaningConfig(countries=("United Kingdom", "Spain"), missing_values=False)
+    report = run_clean(frame, cfg).cleaning
+    assert report.no_country_left_out == 1 and report.countries_left_out == ("France",)
+    assert scope_sentence(report, "EUR") == (
+        "Only United Kingdom and Spain are kept: 3 lines (1 without a country) and "
+        "EUR 1,255.80 of revenue from 1 other country are left out.")
+    report = run_clean(frame, CleaningConfig(countries=("France",), missing_values=False,
+                                             )).cleaning
+    assert scope_sentence(report).startswith("Only France is kept: ")

@@ -231,18 +231,54 @@ def test_drivers_follow_the_summary_not_another_importance():
     assert _drivers_sentence(executive_summary(summary)) == summary["drivers"]
 
 
-def test_the_three_most_valuable_actions_by_revenue_share():
+def test_every_segment_action_in_full_in_table_order():
     summary = make_summary()
     segments = summary["segments"]
     assert len(segments) >= 3
-    shares = [s["revenue_share"] for s in segments]
-    for seg, share in zip(segments, reversed(shares), strict=True):
-        seg["revenue_share"] = share  # the least valuable segment now brings the most
     text = executive_summary(summary)
-    actions = text.split("**The three most valuable actions.**")[1].strip().splitlines()
-    assert [a.split("**")[1] for a in actions[:3]] == [s["segment"] for s in segments[::-1][:3]]
-    for line, seg in zip(actions[:3], segments[::-1], strict=False):
-        assert line.endswith(f"({fmt_share(seg['revenue_share'])} of revenue): {seg['action']}")
+    block = text.split("**Actions.**")[1].strip().split("\n\n")[0].splitlines()
+    assert len(block) == len(segments)
+    for line, seg in zip(block, segments, strict=True):
+        assert line == (f"- **{seg['segment']}** ({fmt_share(seg['revenue_share'])} of "
+                        f"revenue): {seg['action']}")
+    assert_numbers_from(text, summary)
+
+
+def _lapsed_sentence(summary: dict[str, Any]) -> str:
+    text = executive_summary(summary)
+    return next(p for p in text.split("\n\n") if "lapsed" in p)
+
+
+def test_the_lapsed_members_of_high_value_segments_in_one_sentence():
+    summary = make_summary()
+    summary["lapsed"] = {"customers": 7, "segments": ["Champions", "Loyal"]}
+    sentence = _lapsed_sentence(summary)
+    assert sentence.startswith("7 customers in Champions and Loyal have lapsed — ")
+    assert sentence.count(". ") == 0 and sentence.endswith(".")
+    summary["lapsed"] = {"customers": 1, "segments": ["Champions"]}
+    assert _lapsed_sentence(summary).startswith("1 customer in Champions has lapsed — ")
+    assert " gets the win-back action" in _lapsed_sentence(summary)
+    summary["lapsed"] = {"customers": 0, "segments": ["Champions"]}
+    assert _lapsed_sentence(summary).startswith("No customer in Champions has lapsed")
+    summary["lapsed"] = {"customers": 0, "segments": []}  # no high-value segment in the run
+    assert "lapsed" not in executive_summary(summary)
+    assert_numbers_from(executive_summary(summary), summary)
+
+
+def test_the_lapsed_count_is_the_high_value_segments_lapsed_members():
+    summary = make_summary()
+    high = [s for s in summary["segments"]
+            if s["segment"] in ("Champions", "Loyal", "Big Spenders")]
+    assert summary["lapsed"]["segments"] == [s["segment"] for s in high]
+    assert summary["lapsed"]["customers"] == sum(s["lapsed"] for s in high)
+
+
+def test_the_scope_is_the_first_line():
+    summary = make_summary()
+    summary["scope"] = "Only France is kept: 1,234 lines and £5,678.90 of revenue are left out."
+    text = executive_summary(summary)
+    assert text.split("\n\n")[1] == summary["scope"]
+    assert executive_summary(summary, heading=False).startswith(summary["scope"] + "\n\n")
     assert_numbers_from(text, summary)
 
 

@@ -130,10 +130,22 @@ class CleaningReport:
     revenue_kept: float
     #: Rows removed per active rule, in rule order (a row counts under its first rule only).
     dropped: dict[str, int]
-    #: Rules that did not run, with the reason (switched off, or a column is missing).
+    #: Rules that did not run, each with a sentence saying why ("Not applied: switched off.",
+    #: "Not applied: the input has no country column.").
     skipped: dict[str, str] = field(default_factory=dict)
     #: Plain description of every active rule with its parameters.
     rules: dict[str, str] = field(default_factory=dict)
+    #: Sum of the amounts of the lines each active rule removed, in rule order (net: a
+    #: cancellation's amounts are negative).
+    revenue_dropped: dict[str, float] = field(default_factory=dict)
+    #: The countries the ``country`` rule keeps (empty: every country).
+    countries: tuple[str, ...] = ()
+    #: Distinct countries in the input; None when the input has no country column.
+    countries_in: int | None = None
+    #: Countries whose lines the ``country`` rule removed, most lines first.
+    countries_left_out: tuple[str, ...] = ()
+    #: Lines without a country that the ``country`` rule removed.
+    no_country_left_out: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -144,9 +156,52 @@ class CleaningReport:
             "customers_kept": self.customers_kept,
             "revenue_kept": round(self.revenue_kept, 2),
             "dropped": self.dropped,
+            "revenue_dropped": {k: round(v, 2) for k, v in self.revenue_dropped.items()},
             "skipped": self.skipped,
             "rules": self.rules,
+            "countries": list(self.countries),
+            "countries_in": self.countries_in,
+            "countries_left_out": list(self.countries_left_out),
+            "no_country_left_out": self.no_country_left_out,
         }
+
+
+def _and(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def scope_sentence(report: CleaningReport, currency: str | None = "") -> str:
+    """Which countries the analysis covers, with the lines and revenue left out, as a sentence.
+
+    "All 38 countries are kept." / "Only United Kingdom is kept: 46,321 lines and
+    £1,234,567.89 of revenue from 37 other countries are left out." / "The input has no
+    country column: lines are not selected by country."
+    """
+    from custseg.money import money
+
+    if report.countries_in is None:
+        return "The input has no country column: lines are not selected by country."
+    if not report.countries:
+        n = report.countries_in
+        if n == 0:
+            return "Every line is kept whatever its country (the country column is empty)."
+        return ("The one country in the data is kept." if n == 1
+                else f"All {n:,} countries are kept.")
+    kept = list(report.countries)
+    text = f"Only {_and(kept)} {'is' if len(kept) == 1 else 'are'} kept"
+    lines = report.dropped.get("country", 0)
+    if not lines:
+        return text + ": no line from another country is left out."
+    others, blank = len(report.countries_left_out), report.no_country_left_out
+    what = f"{lines:,} line{'' if lines == 1 else 's'}"
+    if blank and others:
+        what += f" ({blank:,} without a country)"
+    elif blank:
+        what += " without a country"
+    revenue = money(report.revenue_dropped.get("country", 0.0), currency, 2)
+    where = f" from {others:,} other countr{'y' if others == 1 else 'ies'}" if others else ""
+    return f"{text}: {what} and {revenue} of revenue{where} are left out."
 
 
 def _describe(rule: Rule, cfg: CleaningConfig, as_of: date | None) -> str:
@@ -160,6 +215,16 @@ def _describe(rule: Rule, cfg: CleaningConfig, as_of: date | None) -> str:
     return rule.why + params.get(rule.name, "")
 
 
+#: Why a rule is off when its setting is empty, where that says more than "switched off".
+_WHY_OFF = {
+    "after_snapshot": "no as-of date was given, so every line up to the latest is used.",
+    "country": "every country is kept.",
+    "non_product": "no non-product stock codes are set (a known export's preset sets them).",
+    "max_line_total": "no line-total limit is set.",
+    "max_quantity": "no quantity limit is set.",
+}
+
+
 def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
                  as_of: date | None = None) -> tuple[list[tuple[Rule, str]], dict[str, str]]:
     """Split the rules into those that run (with their SQL) and those skipped (with why)."""
@@ -168,11 +233,12 @@ def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
     for rule in RULES:
         absent = [c for c in rule.needs if c not in mapping]
         if absent:
-            skipped[rule.name] = f"off: the input has no {', '.join(absent)} column"
+            skipped[rule.name] = (f"Not applied: the input has no {' or '.join(absent)} "
+                                  f"column.")
             continue
         sql = rule.predicate(cfg, as_of)
         if sql is None:
-            skipped[rule.name] = "switched off"
+            skipped[rule.name] = "Not applied: " + _WHY_OFF.get(rule.name, "switched off.")
             continue
         active.append((rule, sql))
     return active, skipped
@@ -246,8 +312,20 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     active, skipped = active_rules(cfg, mapping, as_of)
     con.execute(lines_sql(select_sql, mapping, active))
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
-    counts = dict(con.execute(
-        "SELECT coalesce(drop_rule, ''), count(*) FROM lines GROUP BY 1").fetchall())
+    # One pass over the lines: count and amount per (rule, country) group.
+    groups = con.execute(
+        "SELECT coalesce(drop_rule, ''), country, count(*), coalesce(sum(amount), 0) "
+        "FROM lines GROUP BY 1, 2").fetchall()
+    counts: dict[str, int] = {}
+    amounts: dict[str, float] = {}
+    left_out: dict[str, int] = {}
+    for rule_name, country, n, amount in groups:
+        counts[rule_name] = counts.get(rule_name, 0) + int(n)
+        amounts[rule_name] = amounts.get(rule_name, 0.0) + float(amount)
+        if rule_name == "country":
+            left_out[country] = left_out.get(country, 0) + int(n)
+    has_country = "country" in mapping
+    no_country = left_out.pop(None, 0)
     kept = con.execute(
         "SELECT count(DISTINCT customer_id), coalesce(sum(amount), 0) FROM clean").fetchall()[0]
     rows_kept = int(counts.pop("", 0))
@@ -259,6 +337,12 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         dropped={rule.name: int(counts.get(rule.name, 0)) for rule, _ in active},
         skipped=skipped,
         rules={rule.name: _describe(rule, cfg, as_of) for rule, _ in active},
+        revenue_dropped={rule.name: amounts.get(rule.name, 0.0) for rule, _ in active},
+        countries=tuple(cfg.countries) if has_country else (),
+        countries_in=(len({c for _, c, _, _ in groups if c is not None}) if has_country
+                      else None),
+        countries_left_out=tuple(sorted(left_out, key=lambda c: (-left_out[c], c))),
+        no_country_left_out=no_country,
     )
     if report.rows_kept == 0:
         raise EmptyResultError(_empty_message(con, report, cfg))

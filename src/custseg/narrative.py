@@ -182,16 +182,41 @@ def _stock(summary: Mapping[str, Any]) -> str:
             + "\n".join(_priority(i, _currency(summary)) for i in items))
 
 
-def _actions(summary: Mapping[str, Any]) -> str:
-    """The actions of the segments with the largest revenue shares."""
-    acting = [s for s in summary.get("segments") or [] if s.get("action")]
-    top = sorted(acting, key=lambda s: -float(s["revenue_share"]))[:3]
-    if not top:
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _lapsed(summary: Mapping[str, Any]) -> str:
+    """One sentence: how many members of the high-value segments have lapsed."""
+    lapsed = summary.get("lapsed") or {}
+    names = [str(n) for n in lapsed.get("segments") or []]
+    if not names:
         return ""
-    head = "**The three most valuable actions.**" if len(top) == 3 else "**Actions.**"
-    return head + "\n\n" + "\n".join(
+    n = lapsed.get("customers", 0)
+    if not n:
+        return (f"No customer in {_and(names)} has lapsed: each is still buying within their "
+                f"own usual gap between orders.")
+    return (f"{_plural(n, 'customer')} in {_and(names)} {'has' if n == 1 else 'have'} "
+            f"lapsed — their last order is well past their own usual gap between orders — "
+            f"and {'gets' if n == 1 else 'get'} the win-back action instead of their "
+            f"segment's (the customer table gives each customer's own action and why).")
+
+
+def _actions(summary: Mapping[str, Any]) -> str:
+    """Every segment's action, in full, most valuable segment first; then the lapsed."""
+    acting = [s for s in summary.get("segments") or [] if s.get("action")]
+    if not acting:
+        return ""
+    text = "**Actions.**\n\n" + "\n".join(
         f"- **{s['segment']}** ({fmt_share(s['revenue_share'])} of revenue): {s['action']}"
-        for s in top)
+        for s in acting)
+    lapsed = _lapsed(summary)
+    return text + ("\n\n" + lapsed if lapsed else "")
+
+
+def _scope(summary: Mapping[str, Any]) -> str:
+    """Which countries the numbers cover (quoted verbatim from the summary)."""
+    return str(summary.get("scope") or "")
 
 
 def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> str:
@@ -209,7 +234,8 @@ def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> st
     Markdown using headings, paragraphs, bullets and bold only.
     """
     blocks = ["# Executive summary"] if heading else []
-    blocks += [_data(summary), _segments(summary), _drivers(summary), _anomalies(summary),
-               _stock(summary), _actions(summary)]
+    # The scope first: which countries every number below covers.
+    blocks += [_scope(summary), _data(summary), _segments(summary), _drivers(summary),
+               _anomalies(summary), _stock(summary), _actions(summary)]
     blocks += [str(n) for n in summary.get("notes") or []]
     return "\n\n".join(b for b in blocks if b) + "\n"

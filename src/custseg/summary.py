@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from custseg.clean import scope_sentence
+
 if TYPE_CHECKING:
     from custseg.pipeline import Dataset, Result
 
@@ -22,6 +24,8 @@ def build_summary(result: Result, notes: Sequence[str] = ()) -> dict[str, Any]:
         "SELECT min(invoice_date), max(invoice_date), count(DISTINCT invoice) FROM clean"
     ).fetchall()[0] if result.dataset else (None, None, None)
     summary: dict[str, Any] = {
+        # Which countries the numbers cover: the executive summary's first line.
+        "scope": scope_sentence(result.cleaning, result.config.currency or ""),
         "source": result.source.to_dict(),
         "rows_in": result.cleaning.rows_in,
         "rows_kept": result.cleaning.rows_kept,
@@ -59,10 +63,15 @@ def _model_summary(result: Result) -> dict[str, Any]:
     scored, profile = result.customer_anomalies, result.segments
     if clustering is None or explanation is None or scored is None or profile is None:
         return {}
-    keep = ["segment", "cluster", "customers", "customer_share", "revenue", "revenue_share",
-            "recency_median", "frequency_median", "monetary_median", "opportunity", "action"]
+    from custseg.actions import HIGH_VALUE_SEGMENTS
+    from custseg.segments import base_name
+
+    keep = ["segment", "cluster", "customers", "lapsed", "customer_share", "revenue",
+            "revenue_share", "recency_median", "frequency_median", "monetary_median",
+            "opportunity", "action"]
     segments = [{k: _plain(v) for k, v in row.items()}
                 for row in profile[[c for c in keep if c in profile]].to_dict("records")]
+    high_value = [s for s in segments if base_name(str(s["segment"])) in HIGH_VALUE_SEGMENTS]
     importances = explanation.importances
     flagged = scored.scores[scored.scores["is_anomaly"]]
     reasons = flagged.sort_values("anomaly_score", ascending=False)["anomaly_reason"]
@@ -71,6 +80,10 @@ def _model_summary(result: Result) -> dict[str, Any]:
         "k_reason": clustering.reason,
         "transform": clustering.transform,
         "segments": segments,
+        # Members of high-value segments whose own recency says they have lapsed
+        # (custseg.actions): they get the win-back action instead of their segment's.
+        "lapsed": {"customers": sum(int(s.get("lapsed", 0)) for s in high_value),
+                   "segments": [s["segment"] for s in high_value]},
         "accuracy": round(float(explanation.accuracy), 4),
         "macro_f1": round(float(explanation.macro_f1), 4),
         "rules_fidelity": round(float(explanation.fidelity), 4),
