@@ -9,7 +9,9 @@ through (a fixed k, a column mapping, a date format).
 
 from __future__ import annotations
 
+import html
 import io as stdio
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import custseg
 from custseg import pipeline, synth
-from custseg.app import MAIN, state
+from custseg.app import MAIN, state, ui
 from tests import reference
 from tests.test_clean import expected_drops
 
@@ -42,9 +44,20 @@ def demo_frame() -> pd.DataFrame:
     return synth.generate_frame(DEMO, state.DEMO_SEED)[0]
 
 
+def reference_rfm(frame: pd.DataFrame,
+                  cfg: custseg.CleaningConfig | None = None) -> pd.DataFrame:
+    """The pandas RFM table of ``frame`` (tests/reference.py) with each customer's first and
+    last purchase, which the per-customer actions need (their usual gap between orders)."""
+    table = reference.rfm(frame, cfg)
+    lines = reference.kept_lines(frame, cfg)
+    dates = lines.groupby(lines["customer_id"].astype(str))["invoice_date"].agg(["min", "max"])
+    return table.assign(first_purchase=table["customer_id"].map(dates["min"]),
+                        last_purchase=table["customer_id"].map(dates["max"]))
+
+
 @pytest.fixture(scope="module")
 def demo_rfm(demo_frame: pd.DataFrame) -> pd.DataFrame:
-    return reference.rfm(demo_frame)
+    return reference_rfm(demo_frame)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +97,21 @@ def _table(at: AppTest, column: str) -> pd.DataFrame:
 
 
 def _segment_names(at: AppTest) -> set[str]:
-    return set(_table(at, "segment")["segment"].astype(str))
+    """The segment names the page shows: its segment table's, else its segment cards'."""
+    tables = [d.value for d in at.dataframe if "segment" in d.value.columns]
+    if tables:
+        return set(tables[0]["segment"].astype(str))
+    return set(_cards(at))
+
+
+def _cards(at: AppTest) -> dict[str, str]:
+    """The segment cards of the page: {segment name: the card's text}."""
+    cards = {}
+    for block in at.markdown:
+        if 'class="custseg-card"' in block.value:
+            name = re.search(r'class="custseg-chip"[^>]*>([^<]*)<', block.value).group(1)
+            cards[html.unescape(name)] = html.unescape(re.sub(r"<[^>]+>", " ", block.value))
+    return cards
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
@@ -147,8 +174,8 @@ def test_every_page_renders_on_demo_data(page: str, demo_frame: pd.DataFrame,
     elif check is not None:
         label, expected = check
         assert _metric(at, label) == expected(demo_frame, demo_rfm, demo_model)
-    elif page == "lookup":  # the first customer is offered as an example
-        example = demo_rfm["customer_id"].iloc[0]
+    elif page == "lookup":  # a customer of this data is offered as an example
+        example = demo_rfm.loc[demo_rfm["monetary"].idxmax(), "customer_id"]
         assert at.text_input(key="lookup_id").placeholder == f"e.g. {example}"
     else:
         captions = " ".join(c.value for c in at.caption)
@@ -162,7 +189,8 @@ def test_cleaning_rule_switch_changes_the_row_account(demo_frame: pd.DataFrame) 
     rules = custseg.CleaningConfig(cancellations=False)
     assert _metric(at, "Rows kept") == f"{len(reference.kept_lines(demo_frame, rules)):,}"
     account = _table(at, "step")
-    dropped = {step.removeprefix("− ").replace(" ", "_"): -n
+    rule_of = {words: rule for rule, words in ui.RULE_WORDS.items()}
+    dropped = {rule_of[step.removeprefix("− ")]: -n
                for step, n in zip(account["step"], account["rows"], strict=True)
                if step.startswith("−") and n}
     assert dropped == expected_drops(demo_frame, rules).value_counts().to_dict()
@@ -259,7 +287,7 @@ def test_two_date_orders_ask_which_and_use_the_answer(demo_frame: pd.DataFrame) 
     next(b for b in at.button if b.label == "Read the file this way").click()
     at.run()
     _ok(at)
-    assert _segment_names(at) == _names(_modelled(reference.rfm(typed)))
+    assert _segment_names(at) == _names(_modelled(reference_rfm(typed)))
 
 
 def test_mapping_form_refuses_an_incomplete_choice(demo_frame: pd.DataFrame) -> None:
@@ -289,7 +317,10 @@ def test_customer_lookup_shows_their_numbers_and_history(demo_frame: pd.DataFram
                        == row["customer_id"]]
     assert len(history) == len(lines)
     kept = reference.kept_lines(demo_frame)
-    assert history["dropped_by"].isna().sum() == (kept["customer_id"] == row["customer_id"]).sum()
+    # Kept lines say "kept" (never "None"); dropped ones the rule, in words.
+    assert (history["dropped_by"] == "kept").sum() == \
+        (kept["customer_id"] == row["customer_id"]).sum()
+    assert set(history["dropped_by"]) <= {"kept", *ui.RULE_WORDS.values()}
 
 
 def test_customer_lookup_unknown_id_says_so() -> None:

@@ -13,8 +13,12 @@ from custseg.app import ui
 
 PAGES = Path(__file__).parent / "views"
 
-st.set_page_config(page_title="custseg — customer segments", page_icon=":material/groups:",
-                   layout="wide")
+# An emoji icon is drawn in the page itself; a ":material/…:" page icon would be fetched
+# from an outside font host, and the dashboard makes no outside requests (it works offline).
+# The sidebar starts collapsed on a small screen ("auto"); on a phone Streamlit also closes
+# it after a page is chosen.
+st.set_page_config(page_title="custseg — customer segments", page_icon="📊",
+                   layout="wide", initial_sidebar_state="auto")
 
 
 def _page(name: str, title: str, icon: str, default: bool = False) -> st.Page:

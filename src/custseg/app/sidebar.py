@@ -10,7 +10,7 @@ from datetime import date
 import streamlit as st
 
 from custseg import clean, money
-from custseg.app import state
+from custseg.app import state, ui
 from custseg.app.state import Source
 from custseg.config import (
     AnomalyConfig,
@@ -146,7 +146,7 @@ def _currency() -> str | None:
 
 def _cleaning(source: Source, currency: str) -> CleaningConfig:
     st.sidebar.header("Cleaning")
-    found = state.countries(source)
+    found = _countries(source)
     default = [c for c in CleaningConfig().countries if c in found]
     chosen = st.sidebar.multiselect(
         "Countries to keep", found, key=_keep(f"countries-{source.digest}", default),
@@ -162,6 +162,15 @@ def _cleaning(source: Source, currency: str) -> CleaningConfig:
         max_qty = _limit("Maximum quantity per line", "max_quantity", 100.0, 1.0)
     return CleaningConfig(countries=tuple(chosen), max_line_total=max_total,
                           max_quantity=max_qty, **switches)
+
+
+def _countries(source: Source) -> list[str]:
+    """The source's countries; none when the file cannot be read. The settings stay whole
+    either way: the page says what is wrong with the file, under its own title."""
+    try:
+        return state.countries(source)
+    except Exception:  # shown by the page, which reads the same file through its guard
+        return []
 
 
 def _limit(label: str, key: str, default: float, step: float) -> float | None:
@@ -201,8 +210,7 @@ def _modelling() -> tuple[ClusterConfig, AnomalyConfig, int]:
     detector = st.sidebar.selectbox(
         "Outlier detector", ["isolation_forest", "lof"],
         key=_keep("detector", AnomalyConfig().detector),
-        format_func=lambda d: {"isolation_forest": "Isolation Forest",
-                               "lof": "Local Outlier Factor"}[d])
+        format_func=lambda d: ui.DETECTORS.get(d, d))
     seed = int(st.sidebar.number_input("Random seed", min_value=0, step=1,
                                        key=_keep("seed", Config().seed)))
     return (ClusterConfig(k=k, transform=transform),

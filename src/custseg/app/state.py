@@ -345,6 +345,10 @@ class Context:
     def _data_key(self) -> tuple[Source, CleaningConfig, date | None]:
         return self.source, self.config.cleaning, self.config.rfm.as_of
 
+    def read(self) -> Timed[tuple[Any, io.SourceInfo | None]]:
+        """The file as read (or the demo data as generated), before cleaning."""
+        return read_raw(self.source)
+
     def dataset(self) -> Timed[pipeline.Dataset]:
         """The loaded and cleaned data (query it through :func:`query`)."""
         return load_dataset(*self._data_key())
@@ -381,7 +385,8 @@ class Context:
         downloads), exactly as :func:`custseg.run` assembles it."""
         dataset, rfm = self.dataset(), self.rfm()
         note = pipeline.why_no_segments(rfm.value, self.config)
-        timings = {"Reading and cleaning": dataset.seconds, "RFM": rfm.seconds}
+        timings = {"Reading and cleaning": self.read().seconds + dataset.seconds,
+                   "RFM": rfm.seconds}
         stages: dict[str, Any] = {}
         if note is None:  # as run(): without segments, only the RFM outputs and the note
             fitted, flagged, mix = self.model(), self.flagged(), self.mix()

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from custseg import io, money
+from custseg import io, labels, money
 from custseg.app import state
 from custseg.app.state import MAPPINGS_KEY, READING_KEY, Context, Source
 from custseg.errors import (
@@ -34,6 +34,28 @@ CONTEXT_KEY = "custseg_context"
 STAGES = {"dataset": "Reading and cleaning the data", "rfm": "Computing RFM",
           "model": "Segmenting customers", "flagged": "Flagging transactions",
           "result": "Assembling the results"}
+
+
+#: The outlier detectors, in words (the sidebar and the Anomalies page).
+DETECTORS = {"isolation_forest": "Isolation Forest", "lof": "Local Outlier Factor"}
+
+#: What each cleaning rule (:data:`custseg.clean.RULES`) drops, in words: the row account,
+#: the dropped lines and the look-up's history show these, never the rule's name.
+RULE_WORDS = {
+    "invalid_number": "not a number", "missing_customer": "no customer id",
+    "missing_values": "empty fields", "future_date": "dated in the future",
+    "after_snapshot": "after the as-of date", "country": "country not kept",
+    "duplicate": "duplicate line", "cancellation": "cancellation",
+    "adjustment": "adjustment (bad debt)",
+    "non_positive": "zero or negative quantity or price",
+    "non_product": "postage, fee or voucher", "max_line_total": "line total above the limit",
+    "max_quantity": "quantity above the limit",
+}
+
+
+def rule_words(rule: str) -> str:
+    """A cleaning rule's name in words (:data:`RULE_WORDS`; a new rule's name humanised)."""
+    return RULE_WORDS.get(rule) or labels.humanise(rule).lower()
 
 
 _BUILT_KEY = "custseg_sidebar_built"
@@ -227,13 +249,9 @@ def money_col(label: str, help: str | None = None) -> Any:
 
 
 def count_col(label: str, help: str | None = None) -> Any:
-    """A whole-number table column with thousands separators."""
+    """A whole-number table column with thousands separators (days, orders, rows…: the
+    header says which, as "1 days" cannot be avoided in a format)."""
     return st.column_config.NumberColumn(label, help=help, format="%,d")
-
-
-def days_col(label: str, help: str | None = None) -> Any:
-    """A number of days."""
-    return st.column_config.NumberColumn(label, help=help, format="%,d days")
 
 
 def share_col(label: str, help: str | None = None) -> Any:
@@ -241,49 +259,72 @@ def share_col(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, help=help, format="percent")
 
 
-#: Columns of amounts, by column name: (label, help). Their format depends on the currency,
-#: so :func:`column_formats` makes them for each table.
-MONEY_COLUMNS: dict[str, tuple[str, str | None]] = {
-    "monetary": ("monetary", "Total spend"), "avg_order_value": ("avg. order", None),
-    "revenue": ("revenue", None), "monetary_mean": ("mean monetary", None),
-    "monetary_median": ("median monetary", None), "amount": ("amount", None),
-    "unit_price": ("unit price", None), "first_half": ("first half", None),
-    "second_half": ("second half", None),
+def _number(fmt: str) -> Any:
+    return lambda label, help=None: st.column_config.NumberColumn(label, help=help, format=fmt)
+
+
+def _date(fmt: str) -> Any:
+    return lambda label, help=None: st.column_config.DatetimeColumn(label, help=help,
+                                                                    format=fmt)
+
+
+def _text(width: str) -> Any:
+    return lambda label, help=None: st.column_config.TextColumn(label, help=help, width=width)
+
+
+#: How the tables show a column, by column name: a maker taking the header (always
+#: :func:`custseg.labels.label` of the column, the words the report uses too) and a help text.
+#: Amounts (:data:`MONEY_COLUMNS`) are formatted in the current currency.
+FORMATS: dict[str, tuple[Any, str | None]] = {
+    "customer_id": (_text("small"), None),
+    "recency": (count_col, "Days from the last purchase to the snapshot"),
+    "frequency": (count_col, "Distinct invoices"),
+    "tenure": (count_col, "Days from the first purchase to the snapshot"),
+    "usual_gap": (count_col, "The customer's usual number of days between orders"),
+    "customers": (count_col, None), "rows": (count_col, None), "lines": (count_col, None),
+    "lapsed": (count_col, None), "lapsed_customers": (count_col, None),
+    "revenue_share": (share_col, None), "customer_share": (share_col, None),
+    "segment_share": (share_col, None), "overall_share": (share_col, None),
+    "share": (share_col, None), "min_share": (share_col, None),
+    "recency_median": (count_col, None), "recency_mean": (_number("%,.0f"), None),
+    "frequency_mean": (_number("%,.1f"), None), "frequency_median": (_number("%,.1f"), None),
+    "quantity": (_number("%,g"), None),
+    "anomaly_score": (_number("%.3f"), "Higher is more unusual"),
+    "score": (_number("%.2f"), "Higher is more unusual"),
+    "lift": (_number("%.2f×"), "Share in the segment ÷ share among all customers"),
+    "trend": (share_col, "Second half ÷ first half − 1"),
+    "inertia": (_number("%,.0f"), None), "silhouette": (_number("%.3f"), None),
+    "calinski_harabasz": (_number("%,.0f"), None), "davies_bouldin": (_number("%.3f"), None),
+    "stability": (_number("%.3f"), None), "k": (_number("%d"), None),
+    "invoice_date": (_date("YYYY-MM-DD HH:mm"), None),
+    "first_purchase": (_date("YYYY-MM-DD"), None), "last_purchase": (_date("YYYY-MM-DD"), None),
+    "reason": (_text("large"), None), "anomaly_reason": (_text("large"), None),
+    "action": (_text("large"), None), "action_reason": (_text("large"), None),
+    "note": (_text("large"), None), "why": (_text("large"), None),
+    "opportunity": (_text("large"), None), "description": (_text("medium"), None),
 }
-#: Column formats of the tables the pages show, by column name (amounts: :data:`MONEY_COLUMNS`).
-COLUMNS: dict[str, Any] = {
-    "customer_id": st.column_config.TextColumn("customer"),
-    "recency": days_col("recency", "Days since the last purchase"),
-    "frequency": count_col("frequency", "Distinct invoices"),
-    "tenure": days_col("tenure", "Days since the first purchase"),
-    "customers": count_col("customers"),
-    "revenue_share": share_col("share of revenue"),
-    "customer_share": share_col("share of customers"),
-    "recency_median": days_col("median recency"),
-    "recency_mean": st.column_config.NumberColumn("mean recency", format="%,.0f days"),
-    "frequency_mean": st.column_config.NumberColumn("mean frequency", format="%,.1f"),
-    "frequency_median": st.column_config.NumberColumn("median frequency", format="%,.1f"),
-    "quantity": st.column_config.NumberColumn("quantity", format="%,g"),
-    "anomaly_score": st.column_config.NumberColumn("anomaly score", format="%.3f"),
-    "score": st.column_config.NumberColumn("score", format="%.2f"),
-    "rows": count_col("rows"),
-    "segment_share": share_col("share of segment revenue"),
-    "overall_share": share_col("share of all revenue"),
-    "share": share_col("share"),
-    "lift": st.column_config.NumberColumn("lift", format="%.2f×",
-                                          help="Share in the segment ÷ share among all"),
-    "trend": st.column_config.NumberColumn("trend", format="percent",
-                                           help="Second half ÷ first half − 1"),
-    "invoice_date": st.column_config.DatetimeColumn("date", format="YYYY-MM-DD HH:mm"),
-    "first_purchase": st.column_config.DatetimeColumn("first purchase", format="YYYY-MM-DD"),
-    "last_purchase": st.column_config.DatetimeColumn("last purchase", format="YYYY-MM-DD"),
+#: Columns of amounts, by column name: their help text.
+MONEY_COLUMNS: dict[str, str | None] = {
+    "monetary": "Total spend", "avg_order_value": None, "revenue": None,
+    "monetary_mean": None, "monetary_median": None, "amount": None, "unit_price": None,
+    "first_half": None, "second_half": None,
 }
 
 
 def column_formats(columns: Any) -> dict[str, Any]:
-    """The shared formats of those of ``columns`` that have one."""
-    formats = {c: COLUMNS[c] for c in columns if c in COLUMNS}
-    return formats | {c: money_col(*MONEY_COLUMNS[c]) for c in columns if c in MONEY_COLUMNS}
+    """Every one of ``columns`` headed in plain words (:func:`custseg.labels.label`), with
+    its shared format where it has one."""
+    config: dict[str, Any] = {}
+    for column in map(str, columns):
+        header = labels.label(column)
+        if column in MONEY_COLUMNS:
+            config[column] = money_col(header, MONEY_COLUMNS[column])
+        elif column in FORMATS:
+            make, help = FORMATS[column]
+            config[column] = make(header, help)
+        else:
+            config[column] = st.column_config.Column(header)
+    return config
 
 
 def table(frame: pd.DataFrame, **kwargs: Any) -> None:
@@ -304,28 +345,87 @@ def chart(fig: go.Figure, key: str | None = None) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
 
 
+def panels(figures: list[go.Figure], key: str, per_row: int = 3) -> None:
+    """Charts side by side, ``per_row`` to a row; Streamlit stacks the columns at phone
+    width, so each panel keeps its full width there."""
+    for start in range(0, len(figures), per_row):
+        columns = st.columns(per_row) if len(figures) > 1 else [st.container()]
+        for i, (column, fig) in enumerate(zip(columns, figures[start:start + per_row],
+                                              strict=False)):
+            with column:
+                chart(fig, key=f"{key}_{start + i}")
+
+
 def timing_note(*names: str) -> None:
-    """A caption with how long the given stages took when last computed."""
-    parts = [f"{STAGES[n].lower()} {seconds(n):.2f} s" for n in names]
+    """A caption with how long the given stages took when last computed; reading and
+    cleaning includes reading the file (or generating the demo data), done once per file."""
+    parts = []
+    for name in names:
+        took = seconds(name)
+        if name == "dataset":
+            took += float(context().read().seconds)
+        words = STAGES[name]
+        parts.append(f"{words[:1].lower()}{words[1:]} {took:.2f} s")  # RFM keeps its capitals
     st.caption("Computed once and cached: " + ", ".join(parts) + ".")
 
 
-def segment_table(segments: pd.DataFrame, columns: list[str]) -> None:
-    """The segment table with each segment's name on its chart colour."""
+def segment_numbers(segments: pd.DataFrame, columns: list[str]) -> None:
+    """The segment table's numbers, each segment's name on its chart colour."""
     frame = segments[[c for c in columns if c in segments.columns]]
     styled = frame.style.map(
         lambda name: f"background-color: {segment_color(name)}; color: white; "
                      "font-weight: 600", subset=["segment"])
-    config = column_formats(frame.columns)
-    config |= {"action": st.column_config.TextColumn("action", width="large"),
-               "opportunity": st.column_config.TextColumn("opportunity", width="medium")}
-    st.dataframe(styled, hide_index=True, column_config=config, height=_fit_height(len(frame)))
+    st.dataframe(styled, hide_index=True, column_config=column_formats(frame.columns),
+                 height=_fit_height(len(frame)))
+
+
+def _chip(name: str) -> str:
+    return (f'<span class="custseg-chip" style="background:{segment_color(name)};color:white;'
+            f'border-radius:12px;padding:2px 10px;margin:0 6px 6px 0;display:inline-block;'
+            f'font-weight:600">'
+            f"{html.escape(str(name))}</span>")
+
+
+def segment_cards(segments: pd.DataFrame, per_row: int = 2) -> None:
+    """Every segment as a card: its size, share of revenue, lapsed members, opportunity and
+    action in full. Text wraps, so nothing is cut off or off the right edge at any width
+    (columns stack on a phone)."""
+    rows = segments.to_dict("records")
+    for start in range(0, len(rows), per_row):
+        columns = st.columns(per_row)
+        for column, row in zip(columns, rows[start:start + per_row], strict=False):
+            with column.container(border=True):
+                st.markdown(_card(row), unsafe_allow_html=True)
+
+
+def _card(row: dict[str, Any]) -> str:
+    figures = [f"{fmt_count(row['customers'])} customers ({fmt_share(row['customer_share'])})"]
+    if "revenue_share" in row:
+        figures.append(f"{fmt_share(row['revenue_share'])} of revenue")
+    if "lapsed" in row:
+        lapsed = int(row["lapsed"])
+        figures.append("none lapsed" if lapsed == 0 else
+                       f"{fmt_count(lapsed)} lapsed (they get the win-back action)")
+    parts = [_chip(str(row["segment"])),
+             f'<div class="custseg-figures">{html.escape(" · ".join(figures))}</div>']
+    for key, title in (("opportunity", "Opportunity"), ("action", "Action")):
+        if row.get(key):
+            parts.append(f'<p class="custseg-{key}" style="margin:0.4em 0 0;'
+                         f'overflow-wrap:anywhere"><strong>{title}.</strong> '
+                         f"{html.escape(str(row[key]))}</p>")
+    return f'<div class="custseg-card">{"".join(parts)}</div>'
 
 
 def segment_chips(names: Any) -> None:
     """The segment names as coloured labels (the colour legend of every chart)."""
-    chips = "".join(
-        f'<span style="background:{segment_color(n)};color:white;border-radius:12px;'
-        f'padding:2px 10px;margin:0 6px 6px 0;display:inline-block;font-weight:600">'
-        f"{html.escape(str(n))}</span>" for n in names)
+    chips = "".join(_chip(str(n)) for n in names)
     st.markdown(f'<div class="custseg-segments">{chips}</div>', unsafe_allow_html=True)
+
+
+def summary_markdown(markdown: str) -> str:
+    """The executive summary without its top-level heading (the page gives it a
+    subheading, below the page title)."""
+    lines = markdown.lstrip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(lines).strip()

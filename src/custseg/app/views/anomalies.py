@@ -1,8 +1,9 @@
-"""Anomalies: the three customer scatters, flagged customers with reasons, flagged lines."""
+"""Anomalies: the three customer scatters, flagged customers with reasons and their action,
+and flagged transaction lines (their kind and why first)."""
 
 import streamlit as st
 
-from custseg import charts
+from custseg import charts, labels
 from custseg.app import ui
 
 st.title("7 · Anomalies")
@@ -16,29 +17,34 @@ currency = ui.currency()
 st.subheader("Unusual customers")
 cols = st.columns(3)
 cols[0].metric("Flagged customers", ui.fmt_count(int(customers["is_anomaly"].sum())))
-cols[1].metric("Detector", str(getattr(scored, "detector", "")).replace("_", " "))
-agreement = getattr(scored, "agreement", None)
-if agreement is not None:
-    cols[2].metric(f"Agreement with {getattr(scored, 'second_detector', 'the other detector')}",
-                   f"{agreement:.0%}")
-tabs = st.tabs([f"{x} vs {y}" for x, y in charts.ANOMALY_VIEWS])
+cols[1].metric("Detector", ui.DETECTORS.get(scored.detector, scored.detector))
+second = ui.DETECTORS.get(scored.second_detector, scored.second_detector)
+cols[2].metric(f"Also flagged by {second}", f"{scored.agreement:.0%}",
+               help=f"How far the two detectors agree: the customers both flag, as a share of "
+                    f"the customers either flags (1 = the same customers). A second, "
+                    f"differently built detector ({second}) is run to show how firm the "
+                    f"flags are.")
+tabs = st.tabs([f"{labels.label(x)} vs {labels.label(y)}" for x, y in charts.ANOMALY_VIEWS])
 for tab, (x, y) in zip(tabs, charts.ANOMALY_VIEWS, strict=True):
     with tab:
         ui.chart(charts.anomaly_scatter(customers, x, y, seed=seed, currency=currency),
                  key=f"anomaly_{x}_{y}")
 flagged = customers[customers["is_anomaly"].fillna(False).astype(bool)]
 flagged = flagged.sort_values("anomaly_score", ascending=False)
-ui.table(flagged[["customer_id", "segment", "recency", "frequency", "monetary", "anomaly_score",
-                  "anomaly_reason"]],
-         column_config={"anomaly_reason": st.column_config.TextColumn("why", width="large")})
+shown = ["customer_id", "anomaly_reason", "action", "segment", "recency", "frequency",
+         "monetary", "anomaly_score"]
+ui.table(flagged[[c for c in shown if c in flagged.columns]])
 
 st.subheader("Unusual transactions")
 lines = ui.stage("flagged")
 ui.chart(charts.flagged_kinds(lines, currency=currency), key="flagged_kinds")
 if not lines.empty:
     kinds = sorted(lines["kind"].unique())
-    chosen = st.multiselect("Kind", kinds, key="tx_kinds", placeholder="All kinds")
-    shown = lines[lines["kind"].isin(chosen)] if chosen else lines
-    ui.table(shown, height=420,
-             column_config={"reason": st.column_config.TextColumn("why", width="large")})
+    chosen = st.multiselect("Kind", kinds, key="tx_kinds", placeholder="All kinds",
+                            format_func=labels.kind_label)
+    shown_lines = lines[lines["kind"].isin(chosen)] if chosen else lines
+    # Kind and why first, in words: what a reader needs before scrolling sideways.
+    first = ["kind", "reason"]
+    shown_lines = shown_lines[first + [c for c in shown_lines.columns if c not in first]]
+    ui.table(shown_lines.assign(kind=shown_lines["kind"].map(labels.kind_label)), height=420)
 ui.timing_note("model", "flagged")

@@ -1,4 +1,5 @@
-"""Choosing k: every metric of the k search, the chosen k with its reason, and an override."""
+"""Choosing k: every metric of the k search, the chosen k with why it was chosen and why the
+smaller k were passed over, and buttons to try another k."""
 
 import streamlit as st
 
@@ -14,26 +15,22 @@ manual = ui.context().config.cluster.k is not None
 st.metric("Number of segments (k)", clustering.k, "set by hand" if manual else "chosen "
           "automatically", delta_color="off", delta_arrow="off")
 st.info(clustering.reason, icon=":material/info:")
-ui.chart(charts.k_metrics(clustering.k_table), key="k_metrics")
+ui.panels(charts.k_metric_panels(clustering.k_table)
+          if hasattr(charts, "k_metric_panels") else [charts.k_metrics(clustering.k_table)],
+          key="k_metrics")
 
 st.subheader("Try another k")
 st.caption("The same control is in the sidebar. Only the modelling re-runs.")
-ks = [int(k) for k in clustering.k_table["k"]]
-cols = st.columns(len(ks) + 1)
-for col, k in zip(cols, ks, strict=False):
-    col.button(f"k = {k}", key=f"use_k_{k}", on_click=sidebar.use_k, args=(k,),
-               type="primary" if k == clustering.k else "secondary")
-cols[-1].button("Automatic", key="use_k_auto", on_click=sidebar.use_k, args=(None,),
-                disabled=not manual)
+# A row that wraps, each button as wide as its label: nothing is cut short at any width.
+with st.container(horizontal=True, gap="small"):
+    for k in (int(k) for k in clustering.k_table["k"]):
+        st.button(f"k = {k}", key=f"use_k_{k}", on_click=sidebar.use_k, args=(k,),
+                  type="primary" if k == clustering.k else "secondary")
+    st.button("Automatic", key="use_k_auto", on_click=sidebar.use_k, args=(None,),
+              disabled=not manual, help="Let custseg choose k again")
 
 st.subheader("All candidates")
 table = clustering.k_table
-ui.table(table, column_config={
-    "k": st.column_config.NumberColumn("k", format="%d"),
-    "inertia": st.column_config.NumberColumn("inertia", format="%,.0f"),
-    "silhouette": st.column_config.NumberColumn("silhouette", format="%.3f"),
-    "calinski_harabasz": st.column_config.NumberColumn("Calinski–Harabasz", format="%,.0f"),
-    "davies_bouldin": st.column_config.NumberColumn("Davies–Bouldin", format="%.3f"),
-    "min_share": ui.share_col("smallest cluster"),
-    "stability": st.column_config.NumberColumn("stability", format="%.3f")})
+first = [c for c in ("k", "chosen", "note") if c in table.columns]  # readable on a phone
+ui.table(table[first + [c for c in table.columns if c not in first]])
 ui.timing_note("model")

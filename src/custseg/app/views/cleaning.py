@@ -23,17 +23,15 @@ cols[3].metric("Revenue kept", ui.fmt_money(report.revenue_kept))
 
 account = pd.DataFrame(
     [("rows in", report.rows_in, "")]
-    + [(f"− {rule.replace('_', ' ')}", -n, report.rules.get(rule, ""))
+    + [(f"− {ui.rule_words(rule)}", -n, report.rules.get(rule, ""))
        for rule, n in report.dropped.items()]
     + [("rows kept", report.rows_kept, "")],
     columns=["step", "rows", "why"])
 account["share of rows in"] = account["rows"].abs() / max(report.rows_in, 1)
 st.subheader("Row account")
-ui.table(account, column_config={"share of rows in": ui.share_col("share of rows in"),
-                                 "why": st.column_config.TextColumn("why", width="large")})
-if report.skipped:
-    st.caption("Not applied: " + "; ".join(f"**{k.replace('_', ' ')}** ({v})"
-                                           for k, v in report.skipped.items()) + ".")
+ui.table(account, column_config={"share of rows in": ui.share_col("Share of rows in")})
+for why in report.skipped.values():  # each a sentence: which rule, and why it did not run
+    st.caption(why)
 ui.chart(charts.cleaning_waterfall(report), key="waterfall")
 
 st.subheader("Cleaned lines")
@@ -44,7 +42,7 @@ with tab_kept:
 with tab_dropped:
     rules = [r for r, n in report.dropped.items() if n]
     if rules:
-        rule = st.selectbox("Rule", rules, format_func=lambda r: r.replace("_", " "))
+        rule = st.selectbox("Rule", rules, format_func=ui.rule_words)
         dropped = ui.query("SELECT * EXCLUDE (drop_rule) FROM lines WHERE drop_rule = ? "
                            "ORDER BY row_id LIMIT 500", [rule])
         ui.table(dropped)

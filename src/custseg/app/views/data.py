@@ -6,6 +6,11 @@ import streamlit as st
 from custseg import io
 from custseg.app import state, ui
 
+#: File formats as :func:`custseg.io.register_source` names them, in words.
+FORMATS = {"excel": "Excel workbook", "csv": "delimited text file (CSV)",
+           "parquet": "Parquet file", "frame": "table in memory"}
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
 st.title("1 · Data")
 ui.page()
 dataset = ui.stage("dataset")
@@ -15,8 +20,17 @@ first, last, customers, invoices = ui.query(
     "count(DISTINCT invoice) FROM lines").iloc[0]
 preview = state.preview(ui.context().source)
 
-st.caption(f"**{info.path or ui.context().source.name}** — {info.format}"
-           + (f", sheet(s): {', '.join(info.sheets)}" if info.sheets else ""))
+source = ui.context().source
+what = ("generated in memory, like an export of an online shop" if source.kind == "demo"
+        else FORMATS.get(info.format, info.format))
+details = [what]
+if info.sheets:
+    details.append(("sheet " if len(info.sheets) == 1 else "sheets ") + ", ".join(info.sheets))
+if info.delimiter:
+    details.append(f"columns separated by {DELIMITERS.get(info.delimiter, repr(info.delimiter))}")
+if info.encoding:
+    details.append(f"text encoding {info.encoding}")
+st.caption(f"**{info.path or source.name}**: " + "; ".join(details) + ".")
 cols = st.columns(4)
 cols[0].metric("Rows", ui.fmt_count(info.rows))
 cols[1].metric("Columns", len(info.columns))
@@ -28,8 +42,9 @@ if pd.notna(first):
 
 st.subheader("Detected columns")
 mapping = pd.DataFrame(
-    [(key, info.mapping.get(key, "— not found —")) for key in io.CANONICAL],
-    columns=["meaning", "column in the file"])
+    [(ui.KEY_LABELS.get(key, key), info.mapping.get(key, "— not in the file —"))
+     for key in io.CANONICAL],
+    columns=["What custseg needs", "Column in the file"])
 st.dataframe(mapping, hide_index=True)
 for note in info.notes:
     st.caption(f"Note: {note}.")

@@ -1,4 +1,5 @@
-"""Overview: the key figures, the executive summary and the segments at a glance."""
+"""Overview: which data and countries were analysed, the key figures, the executive summary
+and every segment with its opportunity and action."""
 
 import streamlit as st
 
@@ -10,6 +11,9 @@ source = ui.context().source
 st.caption(f"Data: **{source.name}**. Every page follows from the settings in the sidebar.")
 
 result = ui.stage("result")
+scope = result.summary.get("scope")
+if scope:  # which countries are analysed, and what the others held
+    st.markdown(f"**Countries.** {scope}")
 if result.clustering is None:  # the customers cannot be segmented: the note says why
     cols = st.columns(2)
     cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
@@ -25,13 +29,11 @@ cols[2].metric("Segments (k)", result.clustering.k)
 cols[3].metric("Outlier customers", ui.fmt_count(int(result.rfm["is_anomaly"].sum())))
 cols[4].metric("Flagged transactions", ui.fmt_count(len(result.flagged_transactions)))
 
-if result.summary_markdown:
-    with st.container(border=True):
-        st.markdown(result.summary_markdown)
-
 st.subheader("Segments and what to do")
-ui.segment_chips(result.segments["segment"])
-ui.segment_table(result.segments, ["segment", "customers", "customer_share", "revenue_share",
-                                   "recency_median", "frequency_median", "monetary_median",
-                                   "opportunity", "action"])
+ui.segment_cards(result.segments)
+
+if result.summary_markdown:
+    st.subheader("Executive summary")
+    with st.container(border=True):
+        st.markdown(ui.summary_markdown(result.summary_markdown))
 ui.timing_note("dataset", "rfm", "model", "flagged")

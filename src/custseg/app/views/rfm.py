@@ -15,7 +15,8 @@ st.markdown(f"**{ui.fmt_count(len(rfm))} customers**, snapshot "
             f"{dataset.snapshot:%d %B %Y %H:%M} (recency is measured to it).")
 
 left, right = st.columns([2, 1])
-query = left.text_input("Search customer id", placeholder="e.g. 17850", key="rfm_search")
+example = str(rfm["customer_id"].iloc[0]) if len(rfm) else ""  # an id this data has
+query = left.text_input("Search customer id", placeholder=f"e.g. {example}", key="rfm_search")
 grid = right.multiselect("RFM-grid segment", sorted(rfm["rfm_segment"].unique()),
                          key="rfm_grid", placeholder="All segments")
 shown = rfm

@@ -1,4 +1,5 @@
-"""Segments: PCA scatter by segment name, profiles, share of revenue and actions."""
+"""Segments: every segment's opportunity and action, the PCA scatter by segment name, the
+profiles, and what each segment buys."""
 
 import streamlit as st
 
@@ -12,14 +13,17 @@ clustering = model.clustering
 seed = ui.context().config.seed
 currency = ui.currency()
 
-ui.segment_table(model.segments, ["segment", "customers", "customer_share", "revenue_share",
-                                  "opportunity", "action"])
+st.subheader("What to do with each segment")
+ui.segment_cards(model.segments)
 ui.chart(charts.pca_scatter(clustering.pca, model.customers, clustering.pca_explained,
                             getattr(clustering, "pca_loadings", None), seed=seed,
                             currency=currency), key="pca")
-ui.chart(charts.segment_profiles(model.segments, currency=currency), key="profiles")
 st.subheader("Profiles")
-ui.segment_table(model.segments, [c for c in model.segments.columns if c != "action"])
+ui.panels(charts.segment_profile_panels(model.segments, currency=currency)
+          if hasattr(charts, "segment_profile_panels")
+          else [charts.segment_profiles(model.segments, currency=currency)], key="profiles")
+ui.segment_numbers(model.segments, [c for c in model.segments.columns
+                                    if c not in ("opportunity", "action")])
 
 st.subheader("What each segment buys")
 mix, priorities = ui.context().mix().value
