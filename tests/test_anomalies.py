@@ -17,7 +17,6 @@ from custseg.config import AnomalyConfig
 from custseg.errors import ConfigError, InputError
 
 FEATURES = ["recency", "frequency", "monetary"]
-WORD_TO_FEATURE = {"recency": "recency", "frequency": "frequency", "spend": "monetary"}
 CFG = AnomalyConfig()
 
 
@@ -62,14 +61,25 @@ def test_explain_percentiles_matches_scipy():
         assert pct[col].between(0, 100).all()
 
 
-def parse_reason(reason: str) -> list[tuple[str, float, str]]:
-    """[(feature, shown percentile, value text)] in the order the reason names them."""
-    found = re.findall(r"(recency|frequency|spend) at the ([\d.]+)(?:st|nd|rd|th)"
-                       r"(?: percentile)? \(([^)]*)\)", reason)
-    return [(WORD_TO_FEATURE[w], float(p), v) for w, p, v in found]
+#: The words a reason uses for each feature: (feature, above most customers?).
+PHRASES = {
+    "last bought longer ago than": ("recency", True),
+    "bought more recently than": ("recency", False),
+    "more orders than": ("frequency", True),
+    "fewer orders than": ("frequency", False),
+    "spent more than": ("monetary", True),
+    "spent less than": ("monetary", False),
+}
 
 
-def test_reasons_agree_with_independent_percentiles():
+def parse_reason(reason: str) -> list[tuple[str, bool, float, str]]:
+    """[(feature, above?, shown share of customers, value text)] in the order named."""
+    alternatives = "|".join(re.escape(p) for p in PHRASES)
+    found = re.findall(rf"({alternatives}) ([\d.]+)%(?: of customers)? \(([^)]*)\)", reason)
+    return [(*PHRASES[p], float(share), v) for p, share, v in found]
+
+
+def test_reasons_agree_with_independent_shares_of_customers():
     rfm = planted_rfm()
     result = anomalies.score_customers(rfm, CFG, scaled(rfm), seed=3)
     flagged = result.scores[result.scores["is_anomaly"]]
@@ -78,20 +88,31 @@ def test_reasons_agree_with_independent_percentiles():
     for cid, reason in zip(flagged["customer_id"], flagged["anomaly_reason"], strict=True):
         named = parse_reason(reason)
         assert named, reason
-        assert reason.startswith(f"{named[0][0].replace('monetary', 'spend')} at the")
-        true = {c: percentileofscore(rfm[c], by_id.loc[cid, c], kind="mean") for c in FEATURES}
-        for feature, shown, value in named:
-            # Shown to a tenth in the outer 1%, else to a whole percentile.
-            fine = true[feature] < 1 or true[feature] >= 99
-            assert abs(shown - true[feature]) <= (0.1 if fine else 0.5), (reason, feature)
+        # Every feature named is one clause of the reason; nothing else is in it.
+        rest = reason
+        for clause in re.findall(r"[a-z ]+ [\d.]+%(?: of customers)? \([^)]*\)", reason):
+            rest = rest.replace(clause, "")
+        assert rest.replace(",", "").replace(" and", "").strip() == "", reason
+        mid = {c: percentileofscore(rfm[c], by_id.loc[cid, c], kind="mean") for c in FEATURES}
+        for feature, above, shown, value in named:
             raw = by_id.loc[cid, feature]
+            # The share is true as written: strictly below (above) the customer's value.
+            true = 100 * float((rfm[feature] < raw).mean() if above
+                               else (rfm[feature] > raw).mean())
+            assert above == (mid[feature] >= 50), (reason, feature)
+            # Whole percentages, tenths from 99 up, never rounded up past the truth there.
+            if true >= 99:
+                assert true - 0.1 < shown <= true, (reason, feature)
+            else:
+                assert abs(shown - true) <= 0.5, (reason, feature)
             digits = float(re.sub(r"[^\d.]", "", value))
             assert digits == pytest.approx(round(raw), abs=0.5), (reason, feature)
         # Most extreme first; every feature outside the 10th-90th band is named.
-        distance = [abs(true[f] - 50) for f, _, _ in named]
+        distance = [abs(mid[f] - 50) for f, _, _, _ in named]
         assert distance == sorted(distance, reverse=True)
-        extreme = {f for f in FEATURES if abs(true[f] - 50) >= anomalies.EXTREME_DISTANCE}
-        assert extreme <= {f for f, _, _ in named}
+        extreme = {f for f in FEATURES if abs(mid[f] - 50) >= anomalies.EXTREME_DISTANCE}
+        assert extreme <= {f for f, _, _, _ in named}
+        assert "percentile" not in reason and "_" not in reason
     assert (result.scores.loc[~result.scores["is_anomaly"], "anomaly_reason"] == "").all()
 
 
@@ -100,12 +121,31 @@ def test_planted_customers_are_flagged_with_the_right_words():
     result = anomalies.score_customers(rfm, CFG, scaled(rfm), seed=0, currency="£")
     scores = result.scores.set_index("customer_id")
     assert scores.loc["WHALE", "is_anomaly"] and scores.loc["BOT", "is_anomaly"]
-    assert scores.loc["WHALE", "anomaly_reason"].startswith("spend at the 99.")
-    assert "(£250,000)" in scores.loc["WHALE", "anomaly_reason"]
-    assert scores.loc["BOT", "anomaly_reason"].startswith("frequency at the 99.")
-    assert "(400 orders)" in scores.loc["BOT", "anomaly_reason"]
+    # 301 of the 302 customers spent less than the whale: 99.67%, shown rounded down.
+    assert scores.loc["WHALE", "anomaly_reason"].startswith(
+        "spent more than 99.6% of customers (£250,000)")
+    assert scores.loc["BOT", "anomaly_reason"].startswith(
+        "more orders than 99.6% of customers (400 orders)")
     # Higher score = more unusual: the planted customers outrank the median customer.
     assert scores.loc["WHALE", "anomaly_score"] > scores["anomaly_score"].median()
+
+
+def test_a_low_value_reads_as_fewer_than_the_others():
+    rfm = pd.DataFrame({"customer_id": [f"c{i}" for i in range(10)],
+                        "recency": [1, 1, 2, 3, 5, 8, 13, 21, 34, 400],
+                        "frequency": [1, 5, 5, 5, 5, 5, 5, 5, 5, 5],
+                        "monetary": [100.0] * 9 + [1.0]})
+    reasons = anomalies._reasons(rfm.iloc[[0, 9]], anomalies.explain_percentiles(rfm).iloc[
+        [0, 9]].reset_index(drop=True), "£", {c: tuple(p[[0, 9]] for p in anomalies.
+                                                        _strict_shares(rfm[c]))
+                                            for c in FEATURES})
+    # c0: 1 order where 9 of 10 have 5 (90% above); bought 1 day ago, like one other: 80% of
+    # customers bought longer ago.
+    assert reasons.iloc[0] == ("fewer orders than 90% of customers (1 order) and bought more "
+                               "recently than 80% (1 day ago)")
+    # c9: 400 days, longer ago than 9 of 10; £1 against £100 for 9 of 10.
+    assert reasons.iloc[1] == ("last bought longer ago than 90% of customers (400 days ago) "
+                               "and spent less than 90% (£1)")
 
 
 # ----------------------------------------------------------------------------- customer scoring

@@ -42,6 +42,19 @@ def test_digits_rounding_and_no_negative_zero():
     assert money.money(1_000_000, "EUR") == "EUR 1,000,000"
 
 
+def test_negative_amounts_put_the_sign_before_the_currency():
+    # The cancelled 74,215 storage jars at £1.04 of the real workbook.
+    amount = -74215 * 1.04
+    assert money.money(amount, "£", 2) == "-£77,183.60"
+    assert money.money(amount, "EUR", 2) == "-EUR 77,183.60"
+    assert money.money_texts(pd.Series([amount, 5.0]), "£", 2).tolist() == [
+        "-£77,183.60", "£5.00"]
+    write = money.formatter("£")
+    assert [write(v) for v in (amount, 0.004, -0.004, None, float("nan"))] == [
+        "-£77,183.60", "£0.00", "£0.00", "", ""]
+    assert money.formatter("", 0)(-1234.5) == "-1,234"
+
+
 def test_series_version_matches_one_by_one():
     values = pd.Series([0.0, -0.2, 1234.5, -98765.432, 7.0], index=[5, 3, 9, 1, 0])
     for currency in ("£", "EUR", ""):

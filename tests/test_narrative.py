@@ -14,6 +14,7 @@ import pytest
 
 import custseg
 from custseg import narrative, synth
+from custseg.anomalies import KIND_LABELS
 from custseg.narrative import (
     executive_summary,
     fmt_change,
@@ -175,7 +176,13 @@ def test_key_values_appear():
     lines = summary["transaction_anomalies"]
     assert f"{_plural(lines['flagged'], 'transaction')} " in text
     kind, count = max(lines["by_kind"].items(), key=lambda kv: (kv[1], kv[0]))
-    assert _plural(count, kind.replace("_", " ")) in text
+    assert lines["labels"][kind] == KIND_LABELS[kind]
+    # The kind's plain words, in the plural: "17 unusually large quantities".
+    plural = {"price_outlier": "unusual unit prices", "quantity_outlier":
+              "unusually large quantities", "invoice_total_outlier": "unusually large invoices",
+              "large_cancellation": "large cancellations"}[kind]
+    assert f"{fmt_count(count)} {plural}" in text
+    assert "_" not in text.split("**Unusual activity.**")[1].split("\n\n")[0]
 
 
 @pytest.mark.parametrize("currency", ["EUR", "US$", ""])
@@ -201,10 +208,17 @@ def test_money_is_written_in_the_summary_currency(currency: str):
 def test_counts_take_singular_words():
     summary = make_summary()
     summary["customer_anomalies"]["flagged"] = 1
-    summary["transaction_anomalies"] = {"flagged": 1, "by_kind": {"large_cancellation": 1}}
+    summary["transaction_anomalies"] = {"flagged": 1, "by_kind": {"large_cancellation": 1},
+                                        "labels": {"large_cancellation": "Large cancellation"}}
     text = executive_summary(summary)
     assert "1 customer stands out" in text
     assert "1 transaction is flagged for review: 1 large cancellation." in text
+    # Without labels (an older summary.json), the kind's name in words.
+    summary["transaction_anomalies"] = {"flagged": 3, "by_kind": {"quantity_outlier": 3}}
+    assert "3 transactions are flagged for review: 3 quantity outliers." in (
+        executive_summary(summary))
+    summary["transaction_anomalies"]["labels"] = {"quantity_outlier": "Unusually large quantity"}
+    assert ": 3 unusually large quantities." in executive_summary(summary)
 
 
 def _drivers_sentence(text: str) -> list[str]:

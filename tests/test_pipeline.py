@@ -154,3 +154,68 @@ def test_an_id_as_typed_is_the_id_load_stores(ids):
         "SELECT customer_id FROM lines ORDER BY row_id").fetchall()]
     assert stored == [io.normalise_id(str(v)) for v in ids]
     assert stored[:2] == (["17850", "17850"] if isinstance(ids[0], str) else ["17850", "12346"])
+
+
+def _flagged_csv(dataset) -> pd.DataFrame:
+    """flagged_transactions.csv of a loaded dataset, read back as text."""
+    from types import SimpleNamespace
+
+    from custseg import outputs, pipeline
+    from custseg.safe_cells import to_csv
+
+    result = SimpleNamespace(flagged_transactions=pipeline.transaction_anomalies(dataset),
+                             source=dataset.source, dataset=dataset)
+    text = to_csv(outputs.flagged_in_original_columns(result))
+    import io
+
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_flagged_lines_keep_whole_numbers_and_the_customers_csv_id():
+    """Numbers typed as whole numbers but held as floats (as a workbook holds every number),
+    and ids written "12345.0 ": the file shows 60 and 12345, which join customers.csv."""
+    frame = edge_log()
+    frame["Quantity"] = frame["Quantity"].astype(float)
+    # An extreme line (kept out of the analysis by the quantity limit, flagged as unusual).
+    big = frame.iloc[[0]].assign(InvoiceNo=536999, Quantity=100000.0, UnitPrice=2.55,
+                                 CustomerID=" 12345.0")
+    frame = pd.concat([frame, big], ignore_index=True)
+    dataset = custseg.load(frame)
+    flagged = _flagged_csv(dataset)
+    assert len(flagged) > 0
+    ids = set(custseg.compute_rfm(dataset)["customer_id"])
+    assert set(flagged["CustomerID"]) - {""} <= ids
+    line = flagged[flagged["InvoiceNo"] == "536999"].iloc[0]
+    assert (line["CustomerID"], line["Quantity"], line["UnitPrice"]) == ("12345", "100000",
+                                                                         "2.55")
+    # Every quantity in the file is written as the input showed it: no "60.0".
+    assert not flagged["Quantity"].str.endswith(".0").any()
+
+
+def test_whole_numbers_as_integers():
+    from custseg.outputs import whole_numbers_as_integers
+
+    all_whole = whole_numbers_as_integers(pd.Series([60.0, None, -3.0]))
+    assert str(all_whole.dtype) == "Int64" and all_whole.tolist()[::2] == [60, -3]
+    mixed = whole_numbers_as_integers(pd.Series([60.0, 2.5, None]))
+    assert [type(v) for v in mixed[:2]] == [int, float] and mixed.tolist()[:2] == [60, 2.5]
+    assert pd.isna(mixed[2])
+    for unchanged in (pd.Series([2.5, 0.1]), pd.Series(["60.0"]), pd.Series([2.0**60])):
+        assert whole_numbers_as_integers(unchanged) is unchanged
+
+
+@pytest.mark.realdata
+def test_flagged_lines_of_the_workbook_join_customers_csv(real_xlsx):
+    dataset = custseg.load(real_xlsx)
+    flagged = _flagged_csv(dataset)
+    ids = set(custseg.compute_rfm(dataset)["customer_id"])
+    lines = dataset.con.execute("SELECT DISTINCT customer_id FROM lines").df()["customer_id"]
+    assert set(flagged["CustomerID"]) - {""} <= set(lines.dropna())
+    assert len(set(flagged["CustomerID"]) & ids) > 100
+    # The first price outlier: 60 picnic baskets at £649.50 for customer 15098.
+    basket = flagged[(flagged["InvoiceNo"] == "556444") & (flagged["StockCode"] == "22502")]
+    assert "price_outlier" in set(basket["kind"])
+    assert {tuple(r) for r in basket[["Quantity", "UnitPrice", "CustomerID"]].values} == {
+        ("60", "649.5", "15098")}
+    assert not flagged["CustomerID"].str.contains(r"\.").any()
+    assert not flagged["Quantity"].str.endswith(".0").any()

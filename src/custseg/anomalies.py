@@ -29,6 +29,14 @@ from custseg.rfm import FEATURES
 TRANSACTION_KINDS: tuple[str, ...] = (
     "price_outlier", "quantity_outlier", "invoice_total_outlier", "large_cancellation",
 )
+#: Plain words for each kind, for people (tables, charts, the executive summary); files keep
+#: the kind names. Each label's plural is the label plus "s" ("y" → "ies").
+KIND_LABELS: dict[str, str] = {
+    "price_outlier": "Unusual unit price",
+    "quantity_outlier": "Unusually large quantity",
+    "invoice_total_outlier": "Unusually large invoice",
+    "large_cancellation": "Large cancellation",
+}
 #: Columns of :func:`flag_transactions`.
 TRANSACTION_COLUMNS: tuple[str, ...] = (
     "row_id", "invoice", "stock_code", "description", "quantity", "invoice_date", "unit_price",
@@ -40,8 +48,6 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "second_is_anomaly",
 )
 DETECTORS: tuple[str, ...] = ("isolation_forest", "lof")
-#: How reasons name each feature.
-_WORDS = {"recency": "recency", "frequency": "frequency", "monetary": "spend"}
 #: A feature is named in a reason when its percentile is at least this far from the 50th
 #: (below the 10th or above the 90th); the most extreme feature is always named.
 EXTREME_DISTANCE = 40.0
@@ -164,45 +170,62 @@ def explain_percentiles(rfm: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=rfm.index)
 
 
-def _shown_percentile(pct: np.ndarray) -> np.ndarray:
-    """The percentile as shown: whole numbers, tenths in the outer 1% (rounded towards 50, so
-    the lowest rank never shows as 0 and the highest never as 100)."""
-    low, high = pct < 1, pct >= 99
-    return np.where(low, np.ceil(pct * 10) / 10,
-                    np.where(high, np.floor(pct * 10) / 10, np.round(pct)))
+def _shown_share(share: np.ndarray) -> np.ndarray:
+    """A share of customers (0–100) as shown: whole numbers, tenths from 99 up (rounded
+    down, so that "more than 99.96%" never reads "more than 100%")."""
+    return np.where(share >= 99, np.floor(share * 10) / 10, np.round(share))
 
 
-def _ordinal(pct: np.ndarray) -> pd.Series:
-    """'99.9th', '20th', '1st', '0.3rd', '21st', '12th'."""
-    value = _shown_percentile(pct)
+def _percent(share: np.ndarray) -> pd.Series:
+    """'99.8%', '80%' (no trailing '.0')."""
+    value = _shown_share(share)
     tenths = np.round(value * 10).astype(np.int64)
-    whole = tenths % 10 == 0
-    text = pd.Series(np.where(whole, np.char.mod("%d", tenths // 10),
-                              np.char.mod("%.1f", value)))
-    last = np.where(whole, (tenths // 10) % 10, tenths % 10)
-    teen = whole & np.isin((tenths // 10) % 100, (11, 12, 13))
-    suffix = np.where(teen, "th", np.select([last == 1, last == 2, last == 3],
-                                            ["st", "nd", "rd"], "th"))
-    return text + suffix
+    return pd.Series(np.where(tenths % 10 == 0, np.char.mod("%d", tenths // 10),
+                              np.char.mod("%.1f", value))) + "%"
+
+
+#: How a reason words each feature: (above most customers, below most customers).
+_COMPARISONS = {
+    "recency": ("last bought longer ago than", "bought more recently than"),
+    "frequency": ("more orders than", "fewer orders than"),
+    "monetary": ("spent more than", "spent less than"),
+}
+
+
+def _strict_shares(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per value, the share (0–100) of customers strictly below it and strictly above it."""
+    n = len(values)
+    below = (rankdata(values, method="min") - 1) * (100.0 / n)
+    above = (n - rankdata(values, method="max")) * (100.0 / n)
+    return below, above
 
 
 def _feature_value(col: str, values: pd.Series, currency: str) -> pd.Series:
-    """The value in units: '300 days', '1 order', '£70,871'."""
+    """The value in units: '300 days ago', '1 order', '£70,871'."""
     if col == "monetary":
         return money_texts(values, currency)
     whole = values.round().astype("int64")
-    unit = {"recency": ("day", "days"), "frequency": ("order", "orders")}[col]
+    unit = {"recency": ("day ago", "days ago"), "frequency": ("order", "orders")}[col]
     return whole.map("{:,}".format) + np.where(whole == 1, f" {unit[0]}", f" {unit[1]}")
 
 
-def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame, currency: str) -> pd.Series:
-    """'spend at the 99.9th percentile (£70,871) with frequency at the 20th (1 order)'."""
+def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame, currency: str,
+             shares: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.Series:
+    """'spent more than 99.9% of customers (£70,871), fewer orders than 62% (1 order)'.
+
+    ``pct`` (mid-rank percentiles) decides which features are named and in which order;
+    ``shares`` (strictly below, strictly above) gives the percentages, so that "more than
+    95% of customers" is true as written even when many customers share a value.
+    """
     first, later = [], []
     for col in FEATURES:
-        word, rank = _WORDS[col], _ordinal(pct[col].to_numpy())
+        high = (pct[col] >= 50).to_numpy()
+        below, above = shares[col]
+        share = _percent(np.where(high, below, above))
+        words = pd.Series(np.where(high, _COMPARISONS[col][0], _COMPARISONS[col][1]))
         value = _feature_value(col, rfm[col].reset_index(drop=True), currency)
-        first.append((word + " at the " + rank + " percentile (" + value + ")").to_numpy())
-        later.append((word + " at the " + rank + " (" + value + ")").to_numpy())
+        first.append((words + " " + share + " of customers (" + value + ")").to_numpy())
+        later.append((words + " " + share + " (" + value + ")").to_numpy())
     distance = np.abs(pct[list(FEATURES)].to_numpy() - 50.0)
     # Most extreme first; stable so equal distances keep R, F, M order.
     order = np.argsort(-distance, axis=1, kind="stable")
@@ -210,9 +233,9 @@ def _reasons(rfm: pd.DataFrame, pct: pd.DataFrame, currency: str) -> pd.Series:
     later_text = np.take_along_axis(np.column_stack(later), order, axis=1)
     named = np.take_along_axis(distance, order, axis=1) >= EXTREME_DISTANCE
     reason = pd.Series(first_text[:, 0])
-    for j, joiner in ((1, " with "), (2, " and ")):
-        reason = reason + np.where(named[:, j], joiner + later_text[:, j], "")
-    return reason
+    both = named[:, 1] & named[:, 2]
+    reason = reason + np.where(named[:, 1], np.where(both, ", ", " and ") + later_text[:, 1], "")
+    return reason + np.where(named[:, 2], " and " + later_text[:, 2], "")
 
 
 def score_customers(rfm: pd.DataFrame, cfg: AnomalyConfig, features: np.ndarray,
@@ -246,7 +269,8 @@ def score_customers(rfm: pd.DataFrame, cfg: AnomalyConfig, features: np.ndarray,
     other_flagged = _top_share(other, cfg.contamination)
     reason = np.full(len(rfm), "", dtype=object)
     pct = explain_percentiles(rfm)[flagged].reset_index(drop=True)
-    reason[flagged] = _reasons(rfm[flagged], pct, currency).to_numpy()
+    shares = {c: tuple(part[flagged] for part in _strict_shares(rfm[c])) for c in FEATURES}
+    reason[flagged] = _reasons(rfm[flagged], pct, currency, shares).to_numpy()
     scores = pd.DataFrame({
         "customer_id": rfm["customer_id"].to_numpy(), "anomaly_score": score,
         "is_anomaly": flagged, "anomaly_reason": reason, "second_score": other,

@@ -9,11 +9,15 @@ through these helpers and never spells a symbol itself:
 - a code made of letters (``EUR``, ``CHF``) is followed by a space: ``EUR 1,234``;
 - no currency (``""``) leaves the number bare: ``1,234``.
 
-A minus sign goes before the currency: ``-£1,234``.
+A minus sign goes before the currency: ``-£1,234``, never ``£-1,234``. Formats that are
+filled in by another program (a printf format for a Streamlit column, a plotly tick prefix or
+hover template) cannot put the sign first: where an amount can be negative, show the text of
+:func:`money` / :func:`money_texts` / :func:`formatter` instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,6 +59,19 @@ def money_texts(values: pd.Series, currency: str | None = "", digits: int = 0) -
     return sign + prefix(currency) + numbers
 
 
+def formatter(currency: str | None = "", digits: int = 2) -> Callable[[Any], str]:
+    """A function writing one amount as :func:`money` does, and a missing one as ``""``: for
+    a pandas ``Styler.format`` or ``Series.map``, where a negative amount must read
+    ``-£77,183.60``."""
+
+    def write(value: Any) -> str:
+        if value is None or pd.isna(value):
+            return ""
+        return money(value, currency, digits)
+
+    return write
+
+
 def label(text: str, currency: str | None = "") -> str:
     """A column or axis title with its currency: ``"revenue (£)"``, or ``"revenue"``."""
     shown = (currency or "").strip()
@@ -73,7 +90,11 @@ def axis(currency: str | None = "", *, log: bool = False) -> dict[str, str]:
 
 
 def number_format(currency: str | None = "", digits: int = 2) -> str:
-    """A printf-style format for a Streamlit ``NumberColumn``: ``"£%,.2f"``, ``"%,.2f"``."""
+    """A printf-style format for a Streamlit ``NumberColumn``: ``"£%,.2f"``, ``"%,.2f"``.
+
+    printf writes a negative amount as ``£-5.00``: use it for columns that cannot be negative,
+    and :func:`formatter` for the others.
+    """
     # A literal % in the currency would start a printf directive.
     return prefix(currency).replace("%", "%%") + f"%,.{digits}f"
 

@@ -138,6 +138,17 @@ def _plural(count: float, word: str) -> str:
     return f"{fmt_count(count)} {word}" + ("" if count == 1 else "s")
 
 
+def _kind_count(count: float, label: str) -> str:
+    """'17 unusually large quantities', '1 large cancellation' (label: a kind's plain words,
+    or its name)."""
+    word = label.replace("_", " ")
+    word = word[:1].lower() + word[1:]
+    if count != 1:
+        word = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else \
+            word + "s"
+    return f"{fmt_count(count)} {word}"
+
+
 def _anomalies(summary: Mapping[str, Any]) -> str:
     parts = []
     customers = summary.get("customer_anomalies")
@@ -153,8 +164,9 @@ def _anomalies(summary: Mapping[str, Any]) -> str:
         n = lines["flagged"]
         text = f"{_plural(n, 'transaction')} {'is' if n == 1 else 'are'} flagged for review"
         kinds = sorted((lines.get("by_kind") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        words = lines.get("labels") or {}
         if kinds:
-            text += ": " + ", ".join(_plural(n, str(k).replace("_", " ")) for k, n in kinds)
+            text += ": " + ", ".join(_kind_count(n, str(words.get(k) or k)) for k, n in kinds)
         parts.append(text + ".")
     return ("**Unusual activity.** " + " ".join(parts)) if parts else ""
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from custseg.safe_cells import to_csv
@@ -63,8 +64,44 @@ def flagged_in_original_columns(result: Result) -> pd.DataFrame:
             if missing.any():
                 originals[column] = originals[column].astype(object)
                 originals.loc[missing, column] = flagged[key].to_numpy()[missing]
+    for i in range(originals.shape[1]):
+        originals.isetitem(i, whole_numbers_as_integers(originals.iloc[:, i]))
+    customer = info.mapping.get("customer_id")
+    if customer in originals.columns and "customer_id" in flagged.columns:
+        # The id as customers.csv writes it ("15098", not the workbook's number 15098.0 or a
+        # text " 15098.0"), so that the two files join.
+        ids = flagged["customer_id"].reset_index(drop=True)
+        known = ids.notna().to_numpy()
+        column = originals[customer].astype(object)
+        column[known] = ids[known].astype(str).to_numpy()
+        originals[customer] = column
     extra = flagged[["kind", "reason", "score"]].reset_index(drop=True)
     return pd.concat([originals, extra], axis=1)
+
+
+#: Floats up to this size are exact integers when whole.
+_EXACT = 2.0**53
+
+
+def whole_numbers_as_integers(values: pd.Series) -> pd.Series:
+    """A float column's whole numbers as integers, as the input showed them.
+
+    A workbook stores every number as a float, so a quantity typed as 60 is read as 60.0 and
+    would be written "60.0". All whole: a nullable integer column; some whole: an object
+    column of ints and floats ("60", "2.5"); anything else is returned as it is.
+    """
+    if not pd.api.types.is_float_dtype(values):
+        return values
+    present = values.notna().to_numpy()
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    whole = present & (np.abs(numbers) < _EXACT) & (np.floor(numbers) == numbers)
+    if not whole.any():
+        return values
+    if (whole == present).all():
+        return values.astype("Int64")
+    mixed = values.astype(object)
+    mixed[whole] = [int(v) for v in numbers[whole]]
+    return mixed
 
 
 def cleaning_report(result: Result) -> dict[str, Any]:

@@ -47,10 +47,15 @@ def build_summary(result: Result, notes: Sequence[str] = ()) -> dict[str, Any]:
         summary["stock_priority_segments"] = list(
             result.stock_priorities.attrs.get("segments", []))
     if result.flagged_transactions is not None:
+        from custseg.anomalies import KIND_LABELS
+
         flagged = result.flagged_transactions
+        by_kind = {str(k): int(v) for k, v in flagged["kind"].value_counts().items()}
         summary["transaction_anomalies"] = {
             "flagged": len(flagged),
-            "by_kind": {str(k): int(v) for k, v in flagged["kind"].value_counts().items()},
+            "by_kind": by_kind,
+            # Plain words for each kind found, for the executive summary.
+            "labels": {k: KIND_LABELS.get(k, k.replace("_", " ")) for k in by_kind},
         }
     summary["timings"] = result.timings
     summary["notes"] = (reading_notes(result.dataset) if result.dataset else []) + list(notes)
@@ -110,9 +115,10 @@ def reading_notes(dataset: Dataset) -> list[str]:
     if future:
         latest = dataset.con.execute("SELECT max(invoice_date) FROM lines "
                                      "WHERE drop_rule = 'future_date'").fetchall()[0][0]
-        notes.append(f"{future:,} line(s) dated after today (the latest {latest:%Y-%m-%d}) "
-                     f"were dropped under the rule future_date: a wrong year or clock would "
-                     f"otherwise move the snapshot and every recency.")
+        lines = "1 line dated after today was" if future == 1 else \
+            f"{future:,} lines dated after today were"
+        notes.append(f"{lines} dropped (the latest {latest:%Y-%m-%d}): a wrong year or clock "
+                     f"would otherwise move the snapshot and every recency.")
     return notes
 
 
