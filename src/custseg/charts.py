@@ -19,7 +19,9 @@ charts of large tables plot a seeded sample that keeps every outlier (see
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,6 +30,7 @@ from plotly.colors import get_colorscale
 
 from custseg import money
 from custseg.errors import ConfigError
+from custseg.labels import kind_label
 from custseg.rfm import GRID_SEGMENTS
 from custseg.segments import segment_color
 
@@ -57,18 +60,35 @@ _AXIS_LOOK = {"gridcolor": "#EBF0F8", "zerolinecolor": "#EBF0F8", "linecolor": "
 _AXIS_KEY = re.compile(r"[xy]axis\d*")
 
 
-def _style(fig: Figure, title: str, *, height: int = 450) -> Figure:
+def _style(fig: Figure, title: str, *, height: int = 450, subtitle: str = "") -> Figure:
     """Give ``fig`` the shared look (title, white background, light grid lines, system font,
-    thousands separators) in place, under what its layout sets itself; return it."""
-    layout = {"title": {"text": title, "x": 0.01, "xanchor": "left"},
+    thousands separators) in place, under what its layout sets itself; return it.
+
+    The title (and ``subtitle``, a smaller second line) sits above the plot area and pushes the
+    top margin (``automargin``), so it never covers the plot, a tick label or an axis title at
+    any width; the legend runs horizontally below the plot, where it wraps on a phone instead
+    of taking a third of the width beside it.
+    """
+    # The second line is part of the title's text: plotly.js's own subtitle is left out of
+    # the room the title takes from the margin, and would cover the top of the plot.
+    text = title + (f'<br><span style="font-size:12px;color:#59636e">{subtitle}</span>'
+                    if subtitle else "")
+    # From the figure's left edge (not the plot's): a phone needs every pixel of the width.
+    heading: dict[str, Any] = {"text": text, "x": 0, "xref": "container", "xanchor": "left",
+                               "pad": {"l": 8, "b": 10}, "y": 1, "yref": "paper",
+                               "yanchor": "bottom", "automargin": True, "font": {"size": 15}}
+    layout = {"title": heading,
               "font": {"family": _FONT, "size": 13}, "separators": ".,", "height": height,
-              "margin": {"l": 70, "r": 30, "t": 70, "b": 60}, "legend": {"title": {"text": ""}},
+              "margin": {"l": 10, "r": 10, "t": 20, "b": 10},
+              "legend": {"title": {"text": ""}, "orientation": "h", "x": 0, "xanchor": "left",
+                         "yref": "container", "y": 0, "yanchor": "bottom"},
               "paper_bgcolor": "white", "plot_bgcolor": "white", "hoverlabel": {"align": "left"},
               **fig.get("layout", {})}
     for key, axis in layout.items():
         if _AXIS_KEY.fullmatch(key):
             layout[key] = {**_AXIS_LOOK, **axis,
-                           "title": {"standoff": 15, **axis.get("title", {})}}
+                           "title": {"standoff": 10, "font": {"size": 13},
+                                     **axis.get("title", {})}}
     fig["layout"] = layout
     if not fig.setdefault("data", []):
         # st.plotly_chart rejects a dict figure without traces; an empty one draws nothing.
@@ -195,24 +215,26 @@ def sample_points(frame: pd.DataFrame, *, flag: str = "is_anomaly", above: int =
 
 def _sample_note(shown: pd.DataFrame, total: int, flag: str = "is_anomaly") -> str:
     outliers = int(shown[flag].fillna(False).astype(bool).sum()) if flag in shown else 0
-    return (f" — sample of {_fmt_int(len(shown))} of {_fmt_int(total)} customers"
-            + (f", all {_fmt_int(outliers)} outliers kept" if outliers else ""))
+    return (f"a sample: {_fmt_int(len(shown))} of {_fmt_int(total)} customers"
+            + (f", all {_fmt_int(outliers)} outliers" if outliers else ""))
 
 
 # --------------------------------------------------------------------------- k selection
 
+#: Per k-search metric: column, panel title, vertical axis title, how to read it, format.
 _K_PANELS = (
-    ("inertia", "Inertia (within-cluster SS)", ",.0f"),
-    ("silhouette", "Silhouette (higher is better)", ".3f"),
-    ("calinski_harabasz", "Calinski–Harabasz (higher is better)", ",.0f"),
-    ("davies_bouldin", "Davies–Bouldin (lower is better)", ".3f"),
-    ("min_share", "Smallest cluster (share of customers)", ".0%"),
-    ("stability", "Stability (agreement across seeds)", ".3f"),
+    ("inertia", "Inertia", "sum of squares", "spread within segments", ",.0f"),
+    ("silhouette", "Silhouette", "silhouette", "higher is better", ".2f"),
+    ("calinski_harabasz", "Calinski–Harabasz", "score", "higher is better", ",.0f"),
+    ("davies_bouldin", "Davies–Bouldin", "score", "lower is better", ".2f"),
+    ("min_share", "Smallest segment", "share of customers", "of the customers", ".0%"),
+    ("stability", "Stability across seeds", "adjusted Rand index", "higher is better", ".2f"),
 )
 
 
-def k_metrics(k_table: pd.DataFrame) -> Figure:
-    """Small multiples of the k-search metrics, chosen k marked, ineligible k greyed.
+def k_metric_panels(k_table: pd.DataFrame) -> list[Figure]:
+    """One small figure per k-search metric, to stack or set side by side: the chosen k
+    marked by a dashed line, k that fail the checks in grey.
 
     Parameters
     ----------
@@ -221,46 +243,43 @@ def k_metrics(k_table: pd.DataFrame) -> Figure:
 
     Returns
     -------
-    A figure with one panel per metric present in ``k_table``.
+    A figure per metric present in ``k_table`` (inertia, silhouette, Calinski–Harabasz,
+    Davies–Bouldin, smallest segment, stability), each with its own title and axis titles.
     """
-    panels = [p for p in _K_PANELS if p[0] in k_table]
-    cols = 3
-    rows = max(1, -(-len(panels) // cols))
-    layout = _grid(rows, cols, [p[1] for p in panels], xgap=0.3, ygap=0.45)
     eligible = k_table["eligible"].astype(bool) if "eligible" in k_table else \
         pd.Series(True, index=k_table.index)
-    data: list[dict[str, Any]] = []
-    for i, (col, label, fmt) in enumerate(panels):
-        data.append({"type": "scatter", "x": k_table["k"].to_numpy(),
-                     "y": k_table[col].to_numpy(), "mode": "lines",
-                     "line": {"color": "#4e79a7"}, "showlegend": False, "hoverinfo": "skip",
-                     **_cell(i)})
-        for ok, name in ((True, "eligible k"), (False, "rejected k")):
+    chosen = k_table.loc[k_table["chosen"].astype(bool), "k"] if "chosen" in k_table else []
+    k = int(chosen.iloc[0]) if len(chosen) else None
+    figures = []
+    for col, name, unit, meaning, fmt in (p for p in _K_PANELS if p[0] in k_table):
+        data: list[dict[str, Any]] = [{
+            "type": "scatter", "x": k_table["k"].to_numpy(), "y": k_table[col].to_numpy(),
+            "mode": "lines", "line": {"color": "#4e79a7"}, "showlegend": False,
+            "hoverinfo": "skip"}]
+        for ok, label in ((True, "passes the checks"), (False, "fails the checks")):
             part = k_table[eligible == ok]
             data.append({
                 "type": "scatter", "x": part["k"].to_numpy(), "y": part[col].to_numpy(),
-                "mode": "markers", "name": name, "legendgroup": name,
-                "showlegend": i == 0 and not part.empty,
+                "mode": "markers", "name": label, "showlegend": False,
                 "marker": {"color": "#4e79a7" if ok else _GREY, "size": 9},
-                "hovertemplate": f"k=%{{x}}<br>{label}: %{{y:{fmt}}}<extra>{name}</extra>",
-                **_cell(i)})
-        xkey, ykey = _axis_keys(i)
-        layout[xkey] = _title("k (number of clusters)", dtick=1)
-        layout[ykey] = _title(label.split(" (")[0], tickformat=fmt)
-    chosen = k_table.loc[k_table["chosen"].astype(bool), "k"] if "chosen" in k_table else []
-    title = "Choosing k: quality of each candidate number of clusters"
-    if len(chosen):
-        k = int(chosen.iloc[0])
-        # A dashed line across every panel that has data (as add_vline(row="all") draws it).
-        layout["shapes"] = [{"type": "line", "x0": k, "x1": k, "xref": _cell(i)["xaxis"],
-                             "y0": 0, "y1": 1, "yref": _cell(i)["yaxis"] + " domain",
-                             "line": {"color": _OUTLIER, "dash": "dash"}}
-                            for i in range(len(panels))]
-        layout["annotations"].append({"text": f"chosen k = {k}", "xref": "paper",
-                                      "yref": "paper", "x": 1, "y": 1.08, "showarrow": False,
-                                      "font": {"color": _OUTLIER}})
-        title += f" (chosen k = {k})"
-    return _style({"data": data, "layout": layout}, title, height=320 * rows + 80)
+                "hovertemplate": f"k=%{{x}}<br>{name}: %{{y:{fmt}}}<extra>{label}</extra>"})
+        layout: dict[str, Any] = {
+            "xaxis": _title("k (segments)", dtick=1),
+            "yaxis": _title(unit, tickformat=fmt, nticks=5)}
+        if k is not None:
+            # The chosen k: a dashed line through the panel, named at its top.
+            layout["shapes"] = [{"type": "line", "x0": k, "x1": k, "xref": "x", "y0": 0,
+                                 "y1": 1, "yref": "y domain",
+                                 "line": {"color": _OUTLIER, "dash": "dash"}}]
+            layout["annotations"] = [{"text": f"chosen k={k}", "x": k, "xref": "x", "y": 1,
+                                      "yref": "y domain", "yanchor": "top", "xanchor": "left",
+                                      "xshift": 4, "showarrow": False,
+                                      "font": {"color": _OUTLIER, "size": 12},
+                                      "bgcolor": "rgba(255,255,255,0.8)"}]
+        figures.append(_style({"data": data, "layout": layout}, name,
+                              subtitle=f"{meaning}; grey: k that fail the checks",
+                              height=300))
+    return figures
 
 
 # --------------------------------------------------------------------------- PCA
@@ -322,37 +341,66 @@ def pca_scatter(pca: pd.DataFrame, rfm: pd.DataFrame, explained: Sequence[float]
             "marker": {"color": segment_color(name), "size": 6, "opacity": 0.7},
             "customdata": custom[part], "hovertemplate": template + f"<extra>{name}</extra>"})
     layout: dict[str, Any] = {
-        "xaxis": _title(f"PC1 ({explained[0]:.1%} of variance, scaled RFM units)"),
-        "yaxis": _title(f"PC2 ({explained[1]:.1%} of variance, scaled RFM units)")}
+        "xaxis": _title(f"PC1 ({explained[0]:.0%} of variance)"),
+        "yaxis": _title(f"PC2 ({explained[1]:.0%} of variance)")}
     if loadings is not None:
         layout["annotations"] = _loading_arrows(loadings, shown)
-    title = "Segments in PCA space" + (_sample_note(shown, len(data)) if sampled else "")
-    return _style({"data": traces, "layout": layout}, title, height=550)
+    return _style({"data": traces, "layout": layout}, "Segments in PCA space", height=520,
+                  subtitle=(_sample_note(shown, len(data)) if sampled else
+                            "scaled R/F/M; arrows: where each of R, F and M grows"))
+
+
+#: Loading arrows closer than this (degrees) have their names pushed apart.
+_CLOSE_DEGREES = 30.0
 
 
 def _loading_arrows(loadings: pd.DataFrame, points: pd.DataFrame) -> list[dict[str, Any]]:
-    """Each feature's loading as an arrow from the origin (a biplot), as annotations.
+    """Each feature's loading as an arrow from the origin (a biplot), named at its tip.
 
-    An annotation's text stands at the arrow's tail (``ax``, ``ay``): the tail is the loading's
-    tip and the head is drawn at that end (``arrowside="start"``), so the names do not pile up
-    at the origin.
+    The arrows are scaled to the points' spread (the 90th percentile distance from the
+    origin), so the names stand out among the points instead of at the origin; each name is
+    anchored on the side of its tip away from the origin, and names of arrows pointing
+    nearly the same way are pushed apart across the arrows (``xshift``/``yshift``, pixels).
     """
     reach = float(np.nanpercentile(np.hypot(points["pc1"], points["pc2"]), 90)) or 1.0
     longest = float(np.hypot(loadings["pc1"], loadings["pc2"]).max()) or 1.0
-    scale = reach / longest
-    return [{"x": 0, "y": 0, "ax": float(row["pc1"] * scale), "ay": float(row["pc2"] * scale),
-             "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": str(feature),
-             "showarrow": True, "arrowside": "start", "arrowhead": 2, "arrowwidth": 1.5,
-             "arrowcolor": "#333", "font": {"color": "#333"},
-             "bgcolor": "rgba(255,255,255,0.7)"}
-            for feature, row in loadings.iterrows()]
+    tips = loadings[["pc1", "pc2"]].to_numpy(dtype=float) * (reach / longest)
+    angles = np.degrees(np.arctan2(tips[:, 1], tips[:, 0]))
+    shifts = np.zeros(len(tips))
+    order = np.argsort(angles, kind="stable")
+    for a, b in pairwise(order):
+        if angles[b] - angles[a] < _CLOSE_DEGREES:
+            shifts[a] -= 1
+            shifts[b] += 1
+    annotations: list[dict[str, Any]] = []
+    for (feature, tip, angle, shift) in zip(loadings.index, tips, angles, shifts,
+                                             strict=True):
+        # The arrow: head at the tip, tail at the origin, no text.
+        annotations.append({"x": float(tip[0]), "y": float(tip[1]), "ax": 0, "ay": 0,
+                            "xref": "x", "yref": "y", "axref": "x", "ayref": "y", "text": "",
+                            "showarrow": True, "arrowhead": 2, "arrowwidth": 1.5,
+                            "arrowcolor": "#333"})
+        across = np.radians(angle + 90)  # pushed apart at right angles to the arrow
+        annotations.append({
+            "x": float(tip[0]), "y": float(tip[1]), "xref": "x", "yref": "y",
+            "text": f"<b>{feature}</b>", "showarrow": False,
+            "xanchor": "left" if tip[0] >= 0 else "right",
+            "yanchor": "bottom" if tip[1] >= 0 else "top",
+            "xshift": float(10 * shift * np.cos(across)),
+            "yshift": float(10 * shift * np.sin(across)),
+            "font": {"color": "#222", "size": 13}, "bgcolor": "rgba(255,255,255,0.8)"})
+    return annotations
 
 
 # --------------------------------------------------------------------------- profiles
 
 
-def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
-    """Median R/F/M per segment, and each segment's share of customers against revenue.
+def segment_profile_panels(segments: pd.DataFrame, *, currency: str = "") -> list[Figure]:
+    """Median recency, frequency and spend per segment, and each segment's share of customers
+    against its share of revenue: four small figures to stack or set side by side.
+
+    Segments run down the vertical axis (horizontal bars), so their names stay readable on a
+    phone.
 
     Parameters
     ----------
@@ -363,41 +411,42 @@ def segment_profiles(segments: pd.DataFrame, *, currency: str = "") -> Figure:
 
     Returns
     -------
-    A 2×2 figure.
+    Four figures, in the order above.
     """
-    names = segments["segment"].astype(str).tolist()
-    colors = [segment_color(n) for n in names]
-    layout = _grid(2, 2, ("Median recency (days)", "Median frequency (orders)",
-                          money.label("Median monetary", currency),
-                          "Share of customers vs share of revenue"),
-                   xgap=0.22, ygap=0.5)
-    data: list[dict[str, Any]] = []
-    # (column, axis title, number format, text before and after the number)
-    panels = (("recency_median", "days", ",.0f", "", " days"),
-              ("frequency_median", "orders", ",.1f", "", " orders"),
-              ("monetary_median", money.label("spend", currency), ",.0f",
+    names = _data_text(segments["segment"].astype(str)).tolist()
+    colors = [segment_color(str(n)) for n in segments["segment"]]
+    height = 110 + 34 * len(names)
+    segment_axis = _title("segment", autorange="reversed", automargin=True)
+    figures = []
+    # (column, title, axis title, number format, text before and after the number)
+    panels = (("recency_median", "Median recency", "days since last purchase", ",.0f", "",
+               " days"),
+              ("frequency_median", "Median frequency", "orders", ",.1f", "", " orders"),
+              ("monetary_median", "Median spend", money.label("total spend", currency), ",.0f",
                money.prefix(currency), ""))
-    for i, (col, unit, fmt, prefix, suffix) in enumerate(panels):
-        data.append({
-            "type": "bar", "x": names, "y": segments[col].to_numpy(),
-            "marker": {"color": colors}, "showlegend": False,
-            "hovertemplate": f"%{{x}}<br>median {prefix}%{{y:{fmt}}}{suffix}<extra></extra>",
-            **_cell(i)})
-        xkey, ykey = _axis_keys(i)
-        layout[xkey], layout[ykey] = _title("segment"), _title(unit, tickprefix=prefix,
-                                                               tickformat=fmt)
+    for col, title, unit, fmt, prefix, suffix in panels:
+        trace = {"type": "bar", "orientation": "h", "y": names, "x": segments[col].to_numpy(),
+                 "marker": {"color": colors}, "showlegend": False,
+                 "hovertemplate": f"%{{y}}<br>median {prefix}%{{x:{fmt}}}{suffix}"
+                                  "<extra></extra>"}
+        layout = {"xaxis": _title(unit, tickprefix=prefix, tickformat=fmt, nticks=5),
+                  "yaxis": segment_axis}
+        figures.append(_style({"data": [trace], "layout": layout}, title, height=height))
+    data = []
     for col, label, pattern, opacity in (("customer_share", "share of customers", "", 0.45),
                                          ("revenue_share", "share of revenue", "/", 1.0)):
         data.append({
-            "type": "bar", "x": names, "y": segments[col].to_numpy(), "name": label,
-            "opacity": opacity,
+            "type": "bar", "orientation": "h", "y": names, "x": segments[col].to_numpy(),
+            "name": label, "opacity": opacity, "showlegend": False,
             "marker": {"color": colors, "pattern": {"shape": pattern},
                        "line": {"color": "#333", "width": 0.5}},
-            "hovertemplate": f"%{{x}}<br>{label}: %{{y:.1%}}<extra></extra>", **_cell(3)})
-    xkey, ykey = _axis_keys(3)
-    layout[xkey], layout[ykey] = _title("segment"), _title("share (%)", tickformat=".0%")
-    layout["barmode"] = "group"
-    return _style({"data": data, "layout": layout}, "Segment profiles", height=700)
+            "hovertemplate": f"%{{y}}<br>{label}: %{{x:.1%}}<extra></extra>"})
+    layout = {"barmode": "group", "xaxis": _title("share", tickformat=".0%", nticks=5),
+              "yaxis": segment_axis}
+    figures.append(_style({"data": data, "layout": layout}, "Customers against revenue",
+                          subtitle="pale: share of customers; hatched: share of revenue",
+                          height=height + 20 * len(names)))
+    return figures
 
 
 # --------------------------------------------------------------------------- explanation
@@ -420,14 +469,14 @@ def importances_bar(importances: pd.DataFrame) -> Figure:
              "marker": {"color": color},
              "hovertemplate": "%{y}: %{x:.3f}<extra>" + col + "</extra>"}
             for col, label, color in (
-                ("impurity", "impurity (share of splits)", "#4e79a7"),
-                ("permutation", "permutation (accuracy lost when shuffled)", "#f28e2b"))
+                ("impurity", "share of the forest's splits", "#4e79a7"),
+                ("permutation", "accuracy lost when shuffled", "#f28e2b"))
             if col in importances]
     layout = {"barmode": "group",
-              "xaxis": _title("importance (share / accuracy drop, 0–1)", tickformat=".2f"),
+              "xaxis": _title("importance (0–1)", tickformat=".2f", nticks=6),
               "yaxis": _title("feature", autorange="reversed")}
-    return _style({"data": data, "layout": layout},
-                  "What separates the segments: feature importance", height=380)
+    return _style({"data": data, "layout": layout}, "What separates the segments",
+                  subtitle="importance of each of R, F and M", height=400)
 
 
 # --------------------------------------------------------------------------- anomalies
@@ -487,15 +536,20 @@ def anomaly_scatter(rfm: pd.DataFrame, x: str, y: str, *, seed: int = 0,
     for axis, var in (("xaxis", x), ("yaxis", y)):
         log = _is_skewed(rfm[var])
         settings = _title(_rfm_label(var, currency) + (", log scale" if log else ""))
+        prefix = money.prefix(currency) if var == "monetary" else ""
         if log:
-            settings["type"] = "log"
-        settings.update(money.axis(currency, log=log) if var == "monetary"
-                        else {"tickformat": ",~r"})
+            # Explicit 1-2-5 ticks: plotly's own log ticks label 0.7, 0.8, 0.9 between
+            # powers of ten on a short range, and put the prefix on some labels only.
+            settings.update(_log_axis(rfm[var], many=axis == "yaxis", whole=var != "monetary",
+                                      prefix=prefix))
+        elif var == "monetary":
+            settings.update(money.axis(currency))
+        else:
+            settings.update(tickformat=",d")  # days and orders are whole numbers
         layout[axis] = settings
-    title = f"Customer outliers: {x} vs {y}"
-    if sampled:
-        title += _sample_note(shown, len(rfm))
-    return _style({"data": data, "layout": layout}, title, height=500)
+    title = f"Outliers: {x} and {y}"
+    return _style({"data": data, "layout": layout}, title, height=480,
+                  subtitle=_sample_note(shown, len(rfm)) if sampled else "")
 
 
 #: The three views of customer outliers shown in the report.
@@ -535,11 +589,11 @@ def cleaning_waterfall(report: Any) -> Figure:
         "connector": {"line": {"color": "#999", "width": 1}},
         "hovertemplate": "%{x}: %{text} rows<extra></extra>"}
     layout = {"xaxis": _title("cleaning rule (in the order applied)"),
-              "yaxis": _title("rows", tickformat=",.0f")}
+              "yaxis": _title("rows", tickformat=",.0f", nticks=6)}
     share = rows_kept / rows_in if rows_in else 0.0
-    return _style({"data": [trace], "layout": layout},
-                  f"Cleaning: {_fmt_int(rows_in)} rows in → {_fmt_int(rows_kept)} kept "
-                  f"({share:.1%})", height=450)
+    return _style({"data": [trace], "layout": layout}, "Cleaning: the row account",
+                  subtitle=f"{_fmt_int(rows_in)} rows in, {_fmt_int(rows_kept)} kept "
+                           f"({share:.1%})", height=450)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -551,16 +605,105 @@ def _bins(values: np.ndarray, n: int = 40) -> np.ndarray:
     return np.linspace(lo, max(hi, lo + 1.0) if hi <= lo else hi, n + 1)
 
 
-def _log_ticks(lo: float, hi: float, prefix: str) -> dict[str, Any]:
-    """Tick values (powers of ten) and labels for an axis that plots log10 of the data."""
-    powers = np.arange(np.floor(lo), np.ceil(hi) + 1)
-    return {"tickvals": powers.tolist(),
-            "ticktext": [f"{prefix}{10 ** p:,.0f}" if p >= 0 else f"{prefix}{10 ** p:g}"
-                         for p in powers]}
+def _nice_ticks(lo: float, hi: float, *, many: bool, whole: bool) -> list[float]:
+    """Tick values for a log axis from ``lo`` to ``hi``: 1, 2 and 5 × 10^n while the range
+    spans few powers of ten (up to 4 when ``many``, for a vertical axis; 2 otherwise), else
+    the powers of ten alone, thinned to at most 7. ``whole`` (counts): no tick below 1."""
+    lo, hi = max(lo, 1.0) if whole else lo, max(hi, lo)
+    decades = np.log10(hi / lo) if lo > 0 else 0.0
+    steps = (1, 2, 5) if decades <= (4 if many else 2) else (1,)
+    ticks = [m * 10.0 ** p for p in range(int(np.floor(np.log10(lo))) - 1,
+                                          int(np.ceil(np.log10(hi))) + 1)
+             for m in steps if lo <= m * 10.0 ** p <= hi]
+    if steps == (1,) and len(ticks) > 7:
+        every = -(-len(ticks) // 7)
+        ticks = ticks[::every]
+    return ticks or [lo]
+
+
+def _tick_texts(ticks: Sequence[float], prefix: str = "") -> list[str]:
+    """'£1,000', '£0.5', '20': thousands separators, no trailing zeros, the prefix on every
+    label."""
+    return [prefix + (f"{t:,.0f}" if t >= 1 else f"{t:g}") for t in ticks]
+
+
+def _log_axis(values: pd.Series, *, many: bool, whole: bool, prefix: str) -> dict[str, Any]:
+    """Settings of a log axis over ``values``: its range and 1-2-5 ticks (see
+    :func:`_nice_ticks`), each label with ``prefix`` (the currency on money axes)."""
+    clean = pd.to_numeric(values, errors="coerce")
+    clean = clean[np.isfinite(clean) & (clean > 0)]
+    lo, hi = float(clean.min()), float(clean.max())
+    ticks = _nice_ticks(lo, hi, many=many, whole=whole)
+    # A little room beyond the outermost points (5% of the log range each side).
+    pad = max(np.log10(hi / lo), 1.0) * 0.05
+    return {"type": "log", "range": [np.log10(lo) - pad, np.log10(hi) + pad],
+            "tickmode": "array", "tickvals": ticks, "ticktext": _tick_texts(ticks, prefix)}
+
+
+def rfm_distribution_panels(rfm: pd.DataFrame, *, currency: str = "") -> list[Figure]:
+    """Histograms of recency, frequency and monetary, stacked by segment: three small figures
+    to stack or set side by side.
+
+    Counts are binned here (not by plotly.js) so a figure holds ~40 bars however many
+    customers there are; skewed variables are binned on a log scale.
+
+    Parameters
+    ----------
+    rfm:
+        The RFM table (``segment`` optional).
+    currency:
+        Written before money (see :mod:`custseg.money`).
+
+    Returns
+    -------
+    Three figures: recency, frequency, monetary.
+    """
+    segments = rfm["segment"].astype(str) if "segment" in rfm else \
+        pd.Series("customers", index=rfm.index)
+    names = _segment_order(segments)
+    figures = []
+    for var in ("recency", "frequency", "monetary"):
+        unit = _unit(var, currency)
+        # Money: the currency before each amount; days and orders: the unit after the range.
+        before, after = (money.prefix(currency), "") if var == "monetary" else ("", f" {unit}")
+        values = pd.to_numeric(rfm[var], errors="coerce").to_numpy(dtype=float)
+        log = _is_skewed(rfm[var])
+        scaled = np.log10(values) if log else values
+        ok = np.isfinite(scaled)
+        edges = _bins(scaled[ok])
+        centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+        data = []
+        for name in names:
+            counts, _ = np.histogram(scaled[ok & (segments == name).to_numpy()], bins=edges)
+            data.append({
+                "type": "bar", "x": centres, "y": counts, "width": widths, "name": name,
+                "marker": {"color": segment_color(name) if "segment" in rfm else "#4e79a7",
+                           "line": {"width": 0}},
+                "customdata": np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
+                else np.c_[edges[:-1], edges[1:]],
+                "hovertemplate": f"{var} {before}%{{customdata[0]:,.1f}}–{before}"
+                                 f"%{{customdata[1]:,.1f}}{after}<br>%{{y:,}} customers"
+                                 f"<extra>{name}</extra>"})
+        xaxis = _title(_rfm_label(var, currency) + (", log scale" if log else ""))
+        if log:
+            # The bars sit at log10 of the values on a linear axis: ticks name the values.
+            ticks = _nice_ticks(10 ** edges[0], 10 ** edges[-1], many=False,
+                                whole=var != "monetary")
+            xaxis.update(tickmode="array", tickvals=np.log10(ticks).tolist(),
+                         ticktext=_tick_texts(ticks, before))
+        elif var == "monetary":
+            xaxis.update(money.axis(currency))
+        layout = {"xaxis": xaxis, "yaxis": _title("customers", tickformat=",.0f"),
+                  "barmode": "stack", "bargap": 0, "showlegend": "segment" in rfm}
+        figures.append(_style({"data": data, "layout": layout},
+                              f"{RFM_LABELS[var].split(' (')[0]} of "
+                              f"{_fmt_int(len(rfm))} customers", height=340))
+    return figures
 
 
 def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
-    """Histograms of recency, frequency and monetary, stacked by segment.
+    """Histograms of recency, frequency and monetary, stacked by segment, side by side in
+    one figure (the dashboard's RFM page; :func:`rfm_distribution_panels` stacks on a phone).
 
     Counts are binned here (not by plotly.js) so the figure holds ~40 bars per panel however
     many customers there are; skewed variables are binned on a log scale.
@@ -609,7 +752,10 @@ def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
         notes = ", ".join(n for n in (unit, "log scale" if log else "") if n)
         xaxis = _title(f"{var} ({notes})" if notes else var)
         if log:
-            xaxis.update(_log_ticks(edges[0], edges[-1], before))
+            ticks = _nice_ticks(10 ** edges[0], 10 ** edges[-1], many=False,
+                                whole=var != "monetary")
+            xaxis.update(tickmode="array", tickvals=np.log10(ticks).tolist(),
+                         ticktext=_tick_texts(ticks, before))
         elif var == "monetary":
             xaxis.update(money.axis(currency))
         layout[xkey], layout[ykey] = xaxis, _title("customers", tickformat=",.0f")
@@ -641,30 +787,48 @@ def flagged_kinds(flagged: pd.DataFrame, *, currency: str = "") -> Figure:
         amount = flagged["amount"] if "amount" in flagged else pd.Series(0.0, index=flagged.index)
         per = (flagged.assign(_abs=amount.abs()).groupby("kind", sort=True)
                .agg(lines=("kind", "size"), value=("_abs", "sum")).reset_index()
-               .sort_values("lines", ascending=False))
+               .sort_values("lines", ascending=False, kind="stable"))
+        words = [kind_label(str(k)) for k in per["kind"]]
         data.append({
-            "type": "bar", "x": per["kind"].to_numpy(), "y": per["lines"].to_numpy(),
+            "type": "bar", "orientation": "h", "y": words, "x": per["lines"].to_numpy(),
             "marker": {"color": "#e15759"}, "customdata": per[["value"]].to_numpy(),
-            "text": [_fmt_int(int(v)) for v in per["lines"]], "textposition": "outside",
-            "hovertemplate": "%{x}: %{y:,} lines<br>"
+            "text": [_fmt_int(int(v)) for v in per["lines"]], "textposition": "auto",
+            "hovertemplate": "%{y}: %{x:,} lines<br>"
                              + money.hover("%{customdata[0]:,.2f}", currency)
                              + " in total<extra></extra>"})
+        height = 130 + 40 * len(per)
     else:
         layout["annotations"] = [{"text": "No transaction lines were flagged.",
                                   "showarrow": False, "xref": "paper", "yref": "paper",
                                   "x": 0.5, "y": 0.5}]
-    layout["xaxis"] = _title("kind of anomaly")
-    layout["yaxis"] = _title("flagged lines", tickformat=",.0f")
-    return _style({"data": data, "layout": layout}, "Flagged transaction lines per kind",
-                  height=380)
+        height = 260
+    layout["xaxis"] = _title("flagged lines", tickformat=",d", nticks=5)
+    layout["yaxis"] = _title("kind of anomaly", autorange="reversed")
+    return _style({"data": data, "layout": layout}, "Flagged lines per kind",
+                  height=max(height, 260))
 
 
 # --------------------------------------------------------------------------- products
 
 
+#: Product names on an axis wrap at this many characters, on at most two lines.
+_LABEL_WIDTH = 20
+
+
 def _product_label(frame: pd.DataFrame) -> np.ndarray:
-    """Axis label per product: its description, else its stock code."""
-    return _data_text(frame["description"].fillna(frame["stock_code"])).to_numpy()
+    """Axis label per product: its description, else its stock code, on at most two lines of
+    :data:`_LABEL_WIDTH` characters (the full name is in the hover), so a phone keeps room
+    for the bars."""
+    names = frame["description"].fillna(frame["stock_code"]).astype(str)
+    short = names.map(lambda n: "\n".join(textwrap.wrap(n, _LABEL_WIDTH, max_lines=2,
+                                                         placeholder=" …")) or n)
+    # Escaped first, then broken with <br> (plotly.js's line break).
+    return _data_text(short).str.replace("\n", "<br>", regex=False).to_numpy()
+
+
+def _product_name(frame: pd.DataFrame) -> np.ndarray:
+    """The full name of each product (description, else stock code), escaped for a hover."""
+    return _data_text(frame["description"].fillna(frame["stock_code"]).astype(str)).to_numpy()
 
 
 def _colorscale(name: str) -> list[list[Any]]:
@@ -690,23 +854,25 @@ def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10, *,
     """
     rows = products[(products["segment"].astype(str) == str(segment))
                     & (products["rank_revenue"] <= top_n)].sort_values("rank_revenue")
-    custom = np.column_stack([rows["segment_share"], rows["lift"], rows["customers"]])
+    custom = np.column_stack([rows["segment_share"], rows["lift"], rows["customers"],
+                              _product_name(rows)]).astype(object)
     fig: Figure = {
         "data": [{
             "type": "bar", "y": _product_label(rows), "x": rows["revenue"].to_numpy(),
             "orientation": "h", "customdata": custom,
             "marker": {"color": rows["lift"].to_numpy(), "colorscale": _colorscale("RdBu"),
-                       "cmid": 1.0, "colorbar": {"title": {"text": "lift"}}},
-            "hovertemplate": "%{y}<br>revenue " + money.hover("%{x:,.0f}", currency)
+                       "cmid": 1.0, "colorbar": {"title": {"text": "lift"}, "thickness": 12}},
+            "hovertemplate": "%{customdata[3]}<br>revenue " + money.hover("%{x:,.0f}", currency)
                              + "<br>share of segment %{customdata[0]:.1%}<br>lift "
                                "%{customdata[1]:.2f}<br>buyers %{customdata[2]:,}"
                                "<extra></extra>"}],
-        "layout": {"xaxis": _title(money.label("revenue from the segment", currency),
+        "layout": {"xaxis": _title(money.label("revenue", currency), nticks=5,
                                    **money.axis(currency)),
                    "yaxis": _title("product", autorange="reversed")},
     }
-    return _style(fig, f"{segment}: top products by revenue (colour: lift vs all customers)",
-                  height=max(350, 40 * len(rows) + 150))
+    return _style(fig, f"{_data_text(pd.Series([str(segment)]))[0]}: top products",
+                  subtitle="by revenue; colour: lift against all customers",
+                  height=max(350, 44 * len(rows) + 150))
 
 
 _TREND_COLORS = {"rising": "#59a14f", "steady": "#bab0ac", "falling": "#e15759",
@@ -731,18 +897,21 @@ def stock_priorities_bar(priorities: pd.DataFrame, *, currency: str = "") -> Fig
         data.append({
             "type": "bar", "y": _product_label(rows), "x": rows["revenue"].to_numpy(),
             "orientation": "h", "name": label, "marker": {"color": color},
-            "customdata": np.column_stack([rows["share"], rows["trend"].fillna(0.0)]),
-            "hovertemplate": "%{y}<br>revenue " + money.hover("%{x:,.0f}", currency)
+            "customdata": np.column_stack([rows["share"], rows["trend"].fillna(0.0),
+                                           _product_name(rows)]).astype(object),
+            "hovertemplate": "%{customdata[2]}<br>revenue " + money.hover("%{x:,.0f}", currency)
                              + "<br>share %{customdata[0]:.1%}"
                              "<br>second half vs first %{customdata[1]:+.1%}<extra>" + label
                              + "</extra>"})
     chosen = priorities.attrs.get("segments")
-    title = "Stock priorities" + (f" ({', '.join(chosen)})" if chosen else "")
     fig: Figure = {"data": data, "layout": {
-        "xaxis": _title(money.label("revenue", currency), **money.axis(currency)),
+        "xaxis": _title(money.label("revenue", currency), nticks=5, **money.axis(currency)),
         "yaxis": _title("product", categoryorder="array",
                         categoryarray=_product_label(priorities)[::-1].tolist())}}
-    return _style(fig, title, height=max(350, 30 * len(priorities) + 150))
+    subtitle = ("revenue from " + ", ".join(_data_text(pd.Series(chosen, dtype=str)))
+                if chosen else "")
+    return _style(fig, "Stock priorities", subtitle=subtitle,
+                  height=max(380, 40 * len(priorities) + 170))
 
 
 # --------------------------------------------------------------------------- RFM grid
@@ -782,14 +951,15 @@ def rfm_grid_bar(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
     """
     per = rfm_grid_table(rfm)
     trace = {
-        "type": "bar", "x": per["rfm_segment"].to_numpy(), "y": per["customers"].to_numpy(),
-        "marker": {"color": "#4e79a7"},
+        "type": "bar", "orientation": "h", "y": per["rfm_segment"].to_numpy(),
+        "x": per["customers"].to_numpy(), "marker": {"color": "#4e79a7"},
         "customdata": per[["revenue", "revenue_share"]].to_numpy(),
-        "text": [f"{s:.0%} of revenue" for s in per["revenue_share"]], "textposition": "outside",
-        "hovertemplate": "%{x}<br>%{y:,} customers<br>"
+        "text": [f"{s:.0%} of revenue" for s in per["revenue_share"]], "textposition": "auto",
+        "hovertemplate": "%{y}<br>%{x:,} customers<br>"
                          + money.hover("%{customdata[0]:,.0f}", currency)
                          + " (%{customdata[1]:.1%} of revenue)<extra></extra>"}
-    layout = {"xaxis": _title("RFM-grid segment (from R, F and M scores 1–5)"),
-              "yaxis": _title("customers", tickformat=",.0f")}
+    layout = {"yaxis": _title("RFM-grid segment", autorange="reversed"),
+              "xaxis": _title("customers", tickformat=",d", nticks=5)}
     return _style({"data": [trace], "layout": layout}, "Customers per RFM-grid segment",
-                  height=420)
+                  subtitle="from R, F and M scores 1–5; label: share of revenue",
+                  height=140 + 36 * len(per))

@@ -60,7 +60,7 @@ COLUMN_LABELS: dict[str, str] = {
     "stability": "Stability (ARI)",
     "eligible": "Passes the checks",
     "chosen": "Chosen",
-    "note": "Why chosen or passed over",
+    "note": "Why",
     # explanation
     "feature": "Feature",
     "impurity": "Impurity importance",

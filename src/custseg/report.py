@@ -21,6 +21,7 @@ from markdown_it import MarkdownIt
 from plotly.offline import get_plotlyjs
 
 from custseg import charts, money
+from custseg.labels import humanise, kind_label, label
 from custseg.segments import segment_color
 
 #: Rows of the flagged-customer table.
@@ -43,35 +44,51 @@ _CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: #fff; line-height: 1.5;
   font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 64px; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 20px 64px; overflow-wrap: anywhere; }
 h1 { font-size: 1.8rem; margin: 0 0 4px; }
 h2 { font-size: 1.35rem; margin: 40px 0 12px; padding-bottom: 6px;
   border-bottom: 1px solid var(--line); }
 h3 { font-size: 1.05rem; margin: 24px 0 8px; }
 p.muted, .muted { color: var(--muted); }
+p.scope { font-weight: 600; }
 nav.toc { background: var(--band); border: 1px solid var(--line); border-radius: 6px;
   padding: 10px 16px; margin: 16px 0 8px; }
-nav.toc ol { margin: 4px 0; padding-left: 20px; columns: 2; }
+nav.toc ol { margin: 4px 0; padding-left: 20px; columns: 2 180px; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
-table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.9rem; width: auto; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.9rem; width: 100%; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: left;
   vertical-align: top; }
 th { background: var(--band); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.chosen td { background: #fff8c5; font-weight: 600; }
 .metrics { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
-.metric { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 140px; }
+.metric { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 140px;
+  flex: 1 1 140px; }
 .metric b { display: block; font-size: 1.3rem; font-variant-numeric: tabular-nums; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px;
   margin-right: 6px; vertical-align: baseline; }
-.chart { margin: 8px 0 16px; }
-.scroll { max-height: 520px; overflow: auto; border: 1px solid var(--line); border-radius: 6px; }
-.scroll table { margin: 0; width: 100%; }
+.chart { margin: 8px 0 16px; min-width: 0; }
+.panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr));
+  gap: 8px 20px; }
+.panels .chart { margin: 0; }
+.scroll { max-height: 560px; overflow-y: auto; border: 1px solid var(--line); border-radius: 6px; }
+.scroll table { margin: 0; }
 .scroll th { position: sticky; top: 0; }
 details { margin: 8px 0; } summary { cursor: pointer; font-weight: 600; }
-pre { background: var(--band); padding: 10px; border-radius: 6px; overflow: auto; }
+pre { background: var(--band); padding: 10px; border-radius: 6px; white-space: pre-wrap; }
 code { background: var(--band); padding: 0 3px; border-radius: 3px; }
 footer { margin-top: 48px; color: var(--muted); font-size: 0.85rem; }
+/* On a phone a table row becomes a card: each cell on its own line after its column's name,
+   so no table is wider than the screen. */
+@media (max-width: 700px) {
+  main { padding: 16px 12px 48px; }
+  table, tbody, tr, td { display: block; width: 100%; }
+  thead { display: none; }
+  tr { border-bottom: 2px solid var(--line); padding: 4px 0; }
+  td, td.num { border: 0; padding: 2px 4px; text-align: left; white-space: normal; }
+  td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); }
+  .scroll th { position: static; }
+}
 """
 
 Formatter = Callable[[Any], str]
@@ -135,7 +152,8 @@ def table(frame: pd.DataFrame, *, formats: dict[str, Formatter] | None = None,
     formats:
         Column → formatter, merged over the defaults (counts with separators, money, %).
     labels:
-        Column → header text.
+        Column → header text, over :func:`custseg.labels.label` (plain words for every
+        column).
     highlight:
         Boolean Series aligned with ``frame``; True rows get the ``chosen`` class.
     segment_col:
@@ -149,25 +167,27 @@ def table(frame: pd.DataFrame, *, formats: dict[str, Formatter] | None = None,
     """
     fmts = {**_DEFAULT_FORMATS, **dict.fromkeys(_MONEY_COLUMNS, _money(currency)),
             **(formats or {})}
-    labels = labels or {}
     cols = list(frame.columns)
-    head = "".join(f'<th class="{"num" if c in fmts else ""}">'
-                   f"{_esc(labels.get(c, c.replace('_', ' ')))}</th>" for c in cols)
+    heads = [(labels or {}).get(c) or label(str(c)) for c in cols]
+    head = "".join(f'<th class="{"num" if c in fmts else ""}">{_esc(h)}</th>'
+                   for c, h in zip(cols, heads, strict=True))
     marks = (highlight.fillna(False).astype(bool).tolist() if highlight is not None
              else [False] * len(frame))
     body = []
     # Report tables are capped at a few hundred rows, so a row loop is cheap here.
     for mark, row in zip(marks, frame.itertuples(index=False, name=None), strict=True):
         cells = []
-        for col, value in zip(cols, row, strict=True):
+        for col, value, name in zip(cols, row, heads, strict=True):
+            # The column's name, shown before the value when a row becomes a card (phones).
+            attr = f' data-label="{_esc(name)}"'
             if isinstance(value, bool | np.bool_):
-                cells.append(f"<td>{'yes' if value else 'no'}</td>")
+                cells.append(f"<td{attr}>{'yes' if value else 'no'}</td>")
             elif col in fmts and not isinstance(value, str):
-                cells.append(f'<td class="num">{_esc(fmts[col](value))}</td>')
+                cells.append(f'<td class="num"{attr}>{_esc(fmts[col](value))}</td>')
             elif col == segment_col and not _missing(value):
-                cells.append(f"<td>{_swatch(value)}</td>")
+                cells.append(f"<td{attr}>{_swatch(value)}</td>")
             else:
-                cells.append(f"<td>{'' if _missing(value) else _esc(value)}</td>")
+                cells.append(f"<td{attr}>{'' if _missing(value) else _esc(value)}</td>")
         opening = '<tr class="chosen">' if mark else "<tr>"
         body.append(f"{opening}{''.join(cells)}</tr>")
     return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
@@ -235,6 +255,17 @@ def _chart(fig: charts.Figure, name: str) -> str:
             f'{{Plotly.newPlot("{div_id}", {figure})}};</script></div>')
 
 
+def _panels(figures: Sequence[charts.Figure], name: str,
+            suffixes: Sequence[str] | None = None) -> str:
+    """Small charts in a grid that puts as many side by side as the width holds (three on a
+    laptop, one under another on a phone); chart ``i`` gets the id
+    ``fig-<name>-<suffixes[i]>`` (``i`` by default)."""
+    ends = suffixes or [str(i) for i in range(len(figures))]
+    return ('<div class="panels">'
+            + "".join(_chart(fig, f"{name}-{end}") for fig, end in zip(figures, ends, strict=True))
+            + "</div>")
+
+
 def _absent(what: str) -> str:
     return f'<p class="muted">{_esc(what)} was not computed in this run.</p>'
 
@@ -250,8 +281,18 @@ def _seed(result: Any) -> int:
 # --------------------------------------------------------------------------- sections
 
 
+def _scope(result: Any) -> str:
+    """Which countries (and so which rows and revenue) the run kept, in the core's words."""
+    summary = _get(result, "summary") or {}
+    return str(summary.get("scope") or "") if isinstance(summary, dict) else ""
+
+
 def _summary(result: Any) -> str:
     text = _get(result, "summary_markdown", "") or ""
+    scope = _scope(result)
+    if scope:
+        # The page's first lines already say it (under the title).
+        text = "\n".join(line for line in text.splitlines() if line.strip() != scope)
     cards = _key_figures(result)
     body = markdown(text) if text.strip() else ""
     return cards + body
@@ -278,23 +319,42 @@ def _key_figures(result: Any) -> str:
 _GRID_COLUMNS = ["rfm_segment", "customers", "revenue", "customer_share", "revenue_share"]
 
 
+#: What each input format is called in the report (``SourceInfo.format``).
+_FORMATS = {"excel": "Excel workbook", "csv": "delimited text file", "parquet": "Parquet file",
+            "frame": "data frame passed in memory"}
+
+
+def _source(source: Any) -> str:
+    mapping = _get(source, "mapping") or {}
+    fmt = str(_get(source, "format") or "")
+    kind = _FORMATS.get(fmt, humanise(fmt))
+    path = _get(source, "path")
+    where = f"<code>{_esc(path)}</code> ({_esc(kind.lower())})" if path else _esc(kind)
+    columns = (". Columns used: " + ", ".join(f"{_esc(label(k).lower())} ← <code>{_esc(v)}</code>"
+                                              for k, v in mapping.items())) if mapping else ""
+    return f"<p>Source: {where}{columns}.</p>"
+
+
+def _not_applied(skipped: dict[str, str]) -> str:
+    """The rules not applied, each with why (the cleaning report's sentences)."""
+    items = "".join(
+        f"<li>{_esc(humanise(rule))}: {_esc(str(why).removeprefix('Not applied: '))}</li>"
+        for rule, why in skipped.items())
+    return f'<p class="muted">Rules not applied:</p><ul class="muted">{items}</ul>'
+
+
 def _data(result: Any) -> str:
     parts = []
     source = _get(result, "source")
     if source is not None:
-        mapping = _get(source, "mapping") or {}
-        where = _get(source, "path") or "an in-memory frame"
-        parts.append(f"<p>Source: <code>{_esc(where)}</code> ({_esc(_get(source, 'format'))})"
-                     + (". Columns: " + ", ".join(f"{_esc(k)} ← <code>{_esc(v)}</code>"
-                                                  for k, v in mapping.items())
-                        if mapping else "") + ".</p>")
+        parts.append(_source(source))
     report = _get(result, "cleaning")
     if report is None:
         return "".join(parts) + _absent("Cleaning")
     rules = _get(report, "rules") or {}
     account = pd.DataFrame(
         [("rows in", report.rows_in, "")]
-        + [(f"− {rule.replace('_', ' ')}", -int(n), rules.get(rule, ""))
+        + [(f"− {humanise(rule).lower()}", -int(n), rules.get(rule, ""))
            for rule, n in report.dropped.items()]
         + [("rows kept", report.rows_kept, "")],
         columns=["step", "rows", "why"])
@@ -304,18 +364,16 @@ def _data(result: Any) -> str:
                          ("revenue kept", money.money(report.revenue_kept, currency, 2))]))
     skipped = _get(report, "skipped") or {}
     if skipped:
-        parts.append("<p class=\"muted\">Rules not applied: " + "; ".join(
-            f"{_esc(k)} ({_esc(v)})" for k, v in skipped.items()) + ".</p>")
+        parts.append(_not_applied(skipped))
     parts.append(_chart(charts.cleaning_waterfall(report), "cleaning"))
     rfm = _get(result, "rfm")
     if rfm is not None and len(rfm):
-        parts.append(_chart(charts.rfm_distributions(rfm, currency=currency),
-                            "rfm-distributions"))
+        parts.append(_panels(charts.rfm_distribution_panels(rfm, currency=currency),
+                             "rfm-distributions"))
     if rfm is not None and "rfm_segment" in rfm:
         parts.append("<h3>RFM grid</h3><p class=\"muted\">Customers named from their R, F and "
                      "M scores (quintiles, 5 = best).</p>"
-                     + table(charts.rfm_grid_table(rfm)[_GRID_COLUMNS],
-                             labels={"rfm_segment": "RFM-grid segment"}, currency=currency))
+                     + table(charts.rfm_grid_table(rfm)[_GRID_COLUMNS], currency=currency))
     return "".join(parts)
 
 
@@ -324,16 +382,14 @@ def _choosing_k(result: Any) -> str:
     if clustering is None:
         return _absent("Clustering")
     k_table = clustering.k_table
-    parts = [f"<p>{_esc(_get(clustering, 'reason', ''))}</p>" if _get(clustering, "reason")
-             else "", _chart(charts.k_metrics(k_table), "k-metrics")]
-    highlight = k_table.get("chosen")
-    parts.append(table(k_table, highlight=highlight,
-                       labels={"calinski_harabasz": "Calinski–Harabasz",
-                               "davies_bouldin": "Davies–Bouldin", "min_share": "smallest"}))
+    reason = _get(clustering, "reason")
+    parts = [f"<p>{_esc(reason)}</p>" if reason else "",
+             _panels(charts.k_metric_panels(k_table), "k-metrics")]
+    parts.append(table(k_table, highlight=k_table.get("chosen")))
     return "".join(parts)
 
 
-_ACTION_COLUMNS = ("segment", "customers", "revenue_share", "opportunity", "action")
+_ACTION_COLUMNS = ("segment", "customers", "lapsed", "revenue_share", "opportunity", "action")
 
 
 def _segments(result: Any) -> str:
@@ -347,9 +403,15 @@ def _segments(result: Any) -> str:
     segments = _get(result, "segments")
     if segments is None:
         return "".join(parts) + _absent("Segment naming")
-    parts.append(_chart(charts.segment_profiles(segments, currency=currency), "profiles"))
+    parts.append(_panels(charts.segment_profile_panels(segments, currency=currency),
+                         "profiles"))
     cols = [c for c in _ACTION_COLUMNS if c in segments]
-    parts.append("<h3>Actions</h3>" + table(segments[cols]))
+    lapsed = ("; <em>lapsed</em>: members whose last order is well past their own usual gap "
+              "between orders, who get the win-back action instead (the customer table says "
+              "why)" if "lapsed" in segments else "")
+    parts.append(f"<h3>Actions</h3><p class=\"muted\">The action for each segment's typical "
+                 f"customer{lapsed}.</p>"
+                 + table(segments[cols], labels={"lapsed": "Lapsed customers"}))
     parts.append(_product_mix(result, segments))
     return "".join(parts)
 
@@ -368,9 +430,13 @@ def _product_mix(result: Any, segments: pd.DataFrame) -> str:
     priorities = _get(result, "stock_priorities")
     if priorities is not None and len(priorities):
         cols = ["rank", "description", "revenue", "share", "customers", "trend", "trend_label"]
+        # trend and trend_label would both read "Trend".
         parts.append("<h3>Stock priorities</h3>"
                      + _chart(charts.stock_priorities_bar(priorities, currency=currency), "stock")
                      + table(priorities[[c for c in cols if c in priorities]],
+                             labels={"trend": "Second half against first",
+                                     "trend_label": "Trend"},
+                             formats={"trend": _num("+.1%"), "share": SHARE},
                              currency=currency))
     return "".join(parts)
 
@@ -399,7 +465,30 @@ def _explanation(result: Any) -> str:
 
 
 _CUSTOMER_COLUMNS = ("customer_id", "segment", "recency", "frequency", "monetary",
-                     "anomaly_score", "anomaly_reason")
+                     "anomaly_score", "anomaly_reason", "action", "action_reason")
+#: The anomaly detectors by their names in :data:`custseg.anomalies.DETECTORS`.
+_DETECTORS = {"isolation_forest": "Isolation Forest", "lof": "Local Outlier Factor"}
+
+
+def _detector(name: Any) -> str:
+    return _DETECTORS.get(str(name), humanise(str(name)))
+
+
+def _agreement(info: Any) -> str:
+    """The two detectors' agreement in words: how many each flags and how many both do."""
+    main, second = _detector(_get(info, "detector")), _detector(_get(info, "second_detector"))
+    scores = _get(info, "scores")
+    if isinstance(scores, pd.DataFrame) and {"is_anomaly", "second_is_anomaly"} <= set(scores):
+        first = scores["is_anomaly"].fillna(False).astype(bool)
+        other = scores["second_is_anomaly"].fillna(False).astype(bool)
+        both, either = int((first & other).sum()), int((first | other).sum())
+        return (f"The customers are scored by {_esc(main)}; a second, different method "
+                f"({_esc(second)}) flags {int(other.sum()):,} customers, {both:,} of them the "
+                f"same as the {int(first.sum()):,} flagged here: the two agree on "
+                f"{SHARE(both / either if either else 1.0)} of the {either:,} customers either "
+                f"flags. A customer both flag is the surest case.")
+    return (f"The customers are scored by {_esc(main)}; a second, different method "
+            f"({_esc(second)}) agrees on {SHARE(info.agreement)} of the customers either flags.")
 
 
 def _customer_anomalies(result: Any) -> str:
@@ -408,16 +497,16 @@ def _customer_anomalies(result: Any) -> str:
         return _absent("Customer anomaly scoring")
     parts = []
     currency = money.currency_of(result)
+    n_flagged = int(rfm["is_anomaly"].fillna(False).sum())
     if info is not None:
-        facts = [("detector", str(_get(info, "detector", "")))]
-        if _get(info, "second_detector"):
-            facts.append(("cross-check", str(info.second_detector)))
-        if _get(info, "agreement") is not None:
-            facts.append(("agreement of the two", SHARE(info.agreement)))
-        facts.append(("flagged", f"{int(rfm['is_anomaly'].fillna(False).sum()):,}"))
-        parts.append(_metrics(facts))
-    parts += [_chart(charts.anomaly_scatter(rfm, x, y, seed=_seed(result), currency=currency),
-                     f"anomaly-{x}-{y}") for x, y in charts.ANOMALY_VIEWS]
+        parts.append(_metrics([("detector", _detector(_get(info, "detector", ""))),
+                               ("flagged customers", f"{n_flagged:,}")]))
+        if _get(info, "second_detector") and _get(info, "agreement") is not None:
+            parts.append(f"<p>{_agreement(info)}</p>")
+    parts.append(_panels([charts.anomaly_scatter(rfm, x, y, seed=_seed(result),
+                                                 currency=currency)
+                          for x, y in charts.ANOMALY_VIEWS], "anomaly",
+                         [f"{x}-{y}" for x, y in charts.ANOMALY_VIEWS]))
     flagged = rfm[rfm["is_anomaly"].fillna(False).astype(bool)]
     if "anomaly_score" in flagged:
         flagged = flagged.sort_values("anomaly_score", ascending=False, kind="stable")
@@ -444,15 +533,16 @@ def _transaction_anomalies(result: Any) -> str:
     sums = {"amount": ("amount", "sum")} if "amount" in flagged else {}
     counts = (flagged.groupby("kind", sort=True).agg(lines=("kind", "size"), **sums)
               .reset_index().sort_values("lines", ascending=False, kind="stable"))
+    counts["kind"] = counts["kind"].map(kind_label)
     parts.append("<h3>Counts per kind</h3>"
-                 + table(counts, labels={"amount": "total amount"}, currency=currency))
+                 + table(counts, labels={"amount": "Total amount"}, currency=currency))
     cols = [c for c in _LINE_COLUMNS if c in flagged]
     for kind, group in flagged.groupby("kind", sort=True):
         top = group.sort_values("score", ascending=False, kind="stable") if "score" in group \
             else group
         shown = min(TOP_LINES_PER_KIND, len(top))
-        parts.append(f"<details><summary>{_esc(kind)}: {len(top):,} lines (top {shown:,} "
-                     f"by score)</summary><div class=\"scroll\">"
+        parts.append(f"<details><summary>{_esc(kind_label(str(kind)))}: {len(top):,} lines "
+                     f"(top {shown:,} by score)</summary><div class=\"scroll\">"
                      f"{table(top[cols].head(TOP_LINES_PER_KIND), currency=currency)}"
                      "</div></details>")
     return "".join(parts)
@@ -494,19 +584,23 @@ def render_html(result: Any) -> str:
     The HTML document. plotly.js is inlined once in ``<head>``; there are no external links.
     """
     toc = "".join(f'<li><a href="#{sid}">{_esc(title)}</a></li>' for sid, title in SECTIONS)
+    scope = _scope(result)
     sections = "".join(f'<section id="{sid}"><h2>{_esc(title)}</h2>'
                        f"{_BUILDERS[sid](result)}</section>" for sid, title in SECTIONS)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<title>Customer segmentation report</title>"
+        # An empty icon: a served page would otherwise ask its host for /favicon.ico.
+        "<link rel=\"icon\" href=\"data:,\">"
         f"<style>{_CSS}</style>"
         "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
         f"<script>{_plotly_js()}</script></head><body><main>"
         "<h1>Customer segmentation report</h1>"
         "<p class=\"muted\">RFM segments, what separates them, and unusual customers and "
         "transactions.</p>"
-        f"<nav class=\"toc\"><strong>Contents</strong><ol>{toc}</ol></nav>"
+        + (f'<p class="scope">{_esc(scope)}</p>' if scope else "")
+        + f"<nav class=\"toc\"><strong>Contents</strong><ol>{toc}</ol></nav>"
         f"{sections}{_footer(result)}</main></body></html>\n"
     )
 
