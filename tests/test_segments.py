@@ -18,6 +18,7 @@ from custseg.segments import (
     percentile_profile,
     segment_color,
     segment_per_customer,
+    segment_text_color,
 )
 
 
@@ -135,6 +136,106 @@ def test_every_emittable_name_has_an_action_and_a_colour() -> None:
     assert "cross-sell" in ACTIONS["Regulars"][1]
     assert segment_color("Regulars 2") == SEGMENT_COLORS["Regulars"]
     assert segment_color("something else") == segment_color("something else")
+
+
+# --------------------------------------------------------------------------- colours
+# CIELAB from sRGB (D65) and CIEDE2000 (Sharma, Wu and Dalal 2005), written out here; colour
+# vision deficiencies simulated with Machado, Oliveira and Fernandes (2009), severity 1, on
+# linear RGB.
+
+_MACHADO = {
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, 0.691367, 0.303900]]),
+}
+
+
+def _linear(color: str) -> np.ndarray:
+    c = np.array([int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _lab(linear: np.ndarray) -> np.ndarray:
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                    [0.0193, 0.1192, 0.9505]]) @ linear / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def _ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> float:
+    (l1, a1, b1), (l2, a2, b2) = lab1, lab2
+    c_mean = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
+    g = 0.5 * (1 - np.sqrt(c_mean**7 / (c_mean**7 + 25**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p, h2p = np.degrees(np.arctan2(b1, a1p)) % 360, np.degrees(np.arctan2(b2, a2p)) % 360
+    dh = 0.0 if c1p * c2p == 0 else (h2p - h1p + 180) % 360 - 180
+    d_h = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
+    l_mean, cp_mean = (l1 + l2) / 2, (c1p + c2p) / 2
+    if c1p * c2p == 0:
+        h_mean = h1p + h2p
+    elif abs(h1p - h2p) <= 180:
+        h_mean = (h1p + h2p) / 2
+    else:
+        h_mean = (h1p + h2p + 360) / 2 if h1p + h2p < 360 else (h1p + h2p - 360) / 2
+    t = (1 - 0.17 * np.cos(np.radians(h_mean - 30)) + 0.24 * np.cos(np.radians(2 * h_mean))
+         + 0.32 * np.cos(np.radians(3 * h_mean + 6)) - 0.20 * np.cos(np.radians(4 * h_mean - 63)))
+    r_t = (-2 * np.sqrt(cp_mean**7 / (cp_mean**7 + 25**7))
+           * np.sin(np.radians(60 * np.exp(-(((h_mean - 275) / 25) ** 2)))))
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
+    s_c, s_h = 1 + 0.045 * cp_mean, 1 + 0.015 * cp_mean * t
+    d_l, d_c, d_hh = (l2 - l1) / s_l, (c2p - c1p) / s_c, d_h / s_h
+    return float(np.sqrt(d_l**2 + d_c**2 + d_hh**2 + r_t * d_c * d_hh))
+
+
+def _distance(first: str, second: str, vision: str | None = None) -> float:
+    lin = [_linear(first), _linear(second)]
+    if vision is not None:
+        lin = [np.clip(_MACHADO[vision] @ x, 0, 1) for x in lin]
+    return _ciede2000(_lab(lin[0]), _lab(lin[1]))
+
+
+@pytest.mark.parametrize("lab1,lab2,expected", [
+    # Pairs 1, 7, 17 and 25 of Sharma, Wu and Dalal's CIEDE2000 test data.
+    ((50.0, 2.6772, -79.7751), (50.0, 0.0, -82.7485), 2.0425),
+    ((50.0, 0.0, 0.0), (50.0, -1.0, 2.0), 2.3669),
+    ((50.0, 2.5, 0.0), (73.0, 25.0, -18.0), 27.1492),
+    ((60.2574, -34.0099, 36.2677), (60.4626, -34.1751, 39.4387), 1.2644),
+])
+def test_the_colour_distance_is_ciede2000(lab1, lab2, expected) -> None:
+    assert _ciede2000(np.array(lab1), np.array(lab2)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_segment_colours_are_clearly_distinct_also_for_colour_blind_readers() -> None:
+    names = list(SEGMENT_COLORS)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    # The old Champions and Loyal greens: what the thresholds are there to refuse.
+    assert _distance("#1a9850", "#59a14f") < 10
+    for vision, least in ((None, 17.0), ("deuteranopia", 10.0), ("protanopia", 10.0),
+                          ("tritanopia", 10.0)):
+        closest = min(pairs, key=lambda p: _distance(SEGMENT_COLORS[p[0]],
+                                                      SEGMENT_COLORS[p[1]], vision))
+        gap = _distance(SEGMENT_COLORS[closest[0]], SEGMENT_COLORS[closest[1]], vision)
+        assert gap >= least, (vision, closest, gap)
+    # None fades into a white page or turns into black.
+    for name, color in SEGMENT_COLORS.items():
+        assert 30 <= _lab(_linear(color))[0] <= 83, name
+
+
+def test_a_name_on_its_colour_is_written_in_the_more_readable_of_black_and_white() -> None:
+    def contrast(one: str, other: str) -> float:
+        lum = [float(np.array([0.2126, 0.7152, 0.0722]) @ _linear(c)) for c in (one, other)]
+        return (max(lum) + 0.05) / (min(lum) + 0.05)
+
+    for name, color in SEGMENT_COLORS.items():
+        text = segment_text_color(name)
+        other = "#ffffff" if text == "#000000" else "#000000"
+        assert contrast(color, text) >= contrast(color, other) and contrast(color, text) >= 4.5
+    assert segment_text_color("Can't Lose") == "#ffffff"
+    assert segment_text_color("Need Attention") == "#000000"
 
 
 def test_real_data_k3_names(seed_rfm: pd.DataFrame) -> None:

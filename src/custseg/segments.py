@@ -71,22 +71,25 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Only cheap automated reactivation; otherwise exclude from paid campaigns."),
 }
 
-#: One fixed, readable colour per name (a qualitative palette: greens/blues for active value,
-#: yellows for new, oranges/reds for risk, browns/greys for gone).
+#: One fixed colour per name: greens and blues for active value, yellows for new, oranges and
+#: reds for risk, brown and grey for gone. Chosen so that any two differ clearly (CIEDE2000
+#: distance at least 17 in normal vision, and at least 10 under simulated deuteranopia,
+#: protanopia and tritanopia, where red-green pairs usually merge), with lightness between
+#: L* 30 and 83 so that none fades into a white page (tests/test_segments.py checks it).
 SEGMENT_COLORS: dict[str, str] = {
-    "Champions": "#1a9850",
-    "Loyal": "#59a14f",
-    "Regulars": "#4e79a7",
-    "Big Spenders": "#b07aa1",
-    "Potential Loyalist": "#76b7b2",
-    "Promising": "#8cd17d",
-    "New": "#edc948",
-    "Need Attention": "#f28e2b",
-    "About to Sleep": "#ff9da7",
-    "At Risk": "#e15759",
-    "Can't Lose": "#9d2c2c",
-    "Hibernating": "#9c755f",
-    "Lost": "#79706e",
+    "Champions": "#16521b",
+    "Loyal": "#28865e",
+    "Regulars": "#3499f0",
+    "Big Spenders": "#8251a4",
+    "Potential Loyalist": "#5edcf9",
+    "Promising": "#9f995b",
+    "New": "#bad58c",
+    "Need Attention": "#fdbf24",
+    "About to Sleep": "#bf7caf",
+    "At Risk": "#fb6517",
+    "Can't Lose": "#82244e",
+    "Hibernating": "#94642b",
+    "Lost": "#89928b",
 }
 #: Used for names outside SEGMENT_COLORS (e.g. a numbered name when a cell runs out).
 _FALLBACK_COLORS = ("#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#1f77b4")
@@ -114,6 +117,20 @@ def segment_color(name: str) -> str:
     if base in SEGMENT_COLORS:
         return SEGMENT_COLORS[base]
     return _FALLBACK_COLORS[zlib.crc32(name.encode()) % len(_FALLBACK_COLORS)]
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of '#rrggbb'."""
+    channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def segment_text_color(name: str) -> str:
+    """Black or white, whichever reads better on the segment's colour (WCAG contrast): for a
+    name written on its own colour (badges, table cells)."""
+    lum = _luminance(segment_color(name))
+    return "#000000" if (lum + 0.05) / 0.05 >= 1.05 / (lum + 0.05) else "#ffffff"
 
 
 def segment_action(name: str) -> tuple[str, str]:
