@@ -2,7 +2,8 @@
 
 Customers are scored by two detectors on the scaled R/F/M matrix used for clustering; the primary
 one (``AnomalyConfig.detector``) flags the top ``contamination`` share and each flagged customer
-gets a reason in words built from per-feature percentile ranks.
+gets a reason in words: how many customers bought less (or more) recently, less (or more) often
+and spent less (or more), e.g. "spent more than 99.6% of customers (£250,000)".
 
 Transactions are judged in the engine over the table ``lines`` with robust statistics (median and
 MAD of logarithms, see docs/anomalies.md); only the flagged rows come back to pandas, where the
