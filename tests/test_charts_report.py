@@ -147,7 +147,6 @@ def _all_figures(res) -> dict[str, charts.Figure]:
             strict=True)},
         "importances_bar": charts.importances_bar(res.explanation.importances),
         "cleaning_waterfall": charts.cleaning_waterfall(res.cleaning),
-        "rfm_distributions": charts.rfm_distributions(res.rfm),
         "flagged_kinds": charts.flagged_kinds(res.flagged_transactions),
         "flagged_kinds_empty": charts.flagged_kinds(res.flagged_transactions.iloc[:0]),
     }
@@ -186,7 +185,7 @@ def _traces(fig: charts.Figure, name: str | None = None) -> list[dict]:
 
 def test_every_chart_has_a_title_and_titled_axes(result):
     figs = _all_figures(result)
-    assert len(figs) == 25
+    assert len(figs) == 24
     for name, fig in figs.items():
         assert isinstance(fig, dict), name
         layout = fig["layout"]
@@ -209,24 +208,6 @@ def test_every_chart_is_a_valid_plotly_figure(result):
         assert checked.layout.font.family == charts._FONT, name
         for axis in [k for k in fig["layout"] if re.fullmatch(r"[xy]axis\d*", k)]:
             assert fig["layout"][axis]["gridcolor"] == "#EBF0F8", (name, axis)
-
-
-def test_each_panel_of_the_dashboards_distribution_grid_has_its_axes_and_a_title_above(result):
-    fig, panels = _all_figures(result)["rfm_distributions"], 3
-    grid = fig["layout"]["grid"]
-    assert grid["pattern"] == "independent" and grid["rows"] * grid["columns"] >= panels
-    # plotly.js gives cell i (row by row from the top left) the axes x<i+1> and y<i+1>.
-    drawn = {(t["xaxis"], t["yaxis"]) for t in fig["data"]}
-    expected = {("x", "y")} | {(f"x{i}", f"y{i}") for i in range(2, panels + 1)}
-    assert drawn == expected
-    titles = [a for a in fig["layout"]["annotations"] if a["xref"].endswith(" domain")]
-    assert {(a["xref"], a["yref"]) for a in titles} == \
-        {(f"{x} domain", f"{y} domain") for x, y in expected}
-    assert all(a["y"] == 1 and a["yanchor"] == "bottom" and a["text"] for a in titles)
-    for x, y in expected:
-        for axis in (x, y):
-            key = axis[0] + "axis" + axis[1:]
-            assert fig["layout"][key]["title"]["text"], key
 
 
 def test_units_in_axis_titles(result):
@@ -297,8 +278,7 @@ def _segment_colors(fig: charts.Figure) -> dict[str, set[str]]:
 
 def test_segment_colour_is_identical_across_charts(result):
     figs = _all_figures(result)
-    users = ["pca_scatter", *(f"profile_{p}" for p in PROFILE_PANELS), "rfm_distributions",
-             "distribution_recency",
+    users = ["pca_scatter", *(f"profile_{p}" for p in PROFILE_PANELS), "distribution_recency",
              *(f"anomaly_{x}_{y}" for x, y in charts.ANOMALY_VIEWS)]
     per_chart = {name: _segment_colors(figs[name]) for name in users}
     for name in SEGMENTS:
@@ -456,12 +436,16 @@ def test_waterfall_accounts_for_every_row():
 
 def test_distributions_count_every_customer_per_segment(result):
     rfm = result.rfm
-    fig = charts.rfm_distributions(rfm)
     expected = rfm["segment"].value_counts()
-    for axis in ("x", "x2", "x3"):
+    panels = charts.rfm_distribution_panels(rfm, currency="£")
+    assert len(panels) == 3
+    for var, fig in zip(("recency", "frequency", "monetary"), panels, strict=True):
         for name in SEGMENTS:
-            bars = [t for t in _traces(fig, name) if t["xaxis"] == axis]
-            assert sum(int(sum(t["y"])) for t in bars) == expected[name], (axis, name)
+            assert sum(int(sum(t["y"])) for t in _traces(fig, name)) == expected[name], var
+    # Lognormal spend is binned on log10: the ticks name the amounts, each with the currency.
+    money_axis = panels[2]["layout"]["xaxis"]
+    assert [f"£{v:,.0f}" if v >= 1 else f"£{v:g}" for v in 10 ** np.array(
+        money_axis["tickvals"])] == money_axis["ticktext"]
 
 
 def test_flagged_kinds_counts(result):
@@ -702,7 +686,7 @@ def test_report_draws_each_segments_products_and_the_stock_priorities(result):
         fig = figs[f"fig-mix-{i}"]
         # The name is shown as text: plotly.js would draw "<b>" in a title as bold.
         assert fig["layout"]["title"]["text"].startswith(html.escape(name, quote=False) + ":")
-        assert _axis_titles(fig)["xaxis"] == "revenue (£)"
+        assert _axis_titles(fig)["xaxis"] == "revenue from the segment (£)"
         (bars,) = fig["data"]
         # Most revenue first, coloured by lift; "<b>" is shown as text, not drawn bold.
         assert bars["y"] == ["MUG", "JUG &lt;b&gt;"]
@@ -780,3 +764,115 @@ def test_markdown_renders_the_summary_and_shows_raw_html_and_links_as_text():
     assert "raw &lt;b&gt;tag&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "<a" not in out and "<img" not in out and "<script" not in out
     assert "[click](javascript:alert(1)) ![pixel](http://example.com/p.png)" in out
+
+
+# --------------------------------------------------------------------------- plain words
+
+
+def _with_actions(result):
+    """The fixture with what a current run carries: per-customer actions and lapsed counts,
+    the k notes, the scope sentence, real kind names and both detectors' flags."""
+    rfm = result.rfm
+    rfm["lapsed"] = [i % 7 == 0 for i in range(len(rfm))]
+    rfm["action"] = np.where(rfm["lapsed"], "Win back with a personal offer", "Keep as is")
+    rfm["action_reason"] = np.where(rfm["lapsed"], "last order 300 days ago, usually every 30",
+                                    "")
+    result.segments["lapsed"] = (result.segments["segment"]
+                                 .map(rfm.groupby("segment")["lapsed"].sum()).astype(int))
+    table = result.clustering.k_table
+    table["note"] = np.where(table["chosen"], "chosen: the elbow of inertia",
+                             "passed over: splits the customers 30% / 70%")
+    result.summary = {"scope": "2 of 5 countries are kept; 3 left out (250 rows)."}
+    result.summary_markdown = ("# Executive summary\n\n" + result.summary["scope"]
+                               + "\n\n**Data.** Lines kept.")
+    result.flagged_transactions = _flagged({"quantity_outlier": 3, "price_outlier": 2}).assign(
+        reason="far from the product's usual")
+    # The first detector flags customers 0–4, the second 3–6: 2 in common, 7 in all.
+    ids = rfm["customer_id"]
+    result.customer_anomalies.scores = pd.DataFrame({
+        "customer_id": ids, "is_anomaly": ids.isin(ids.iloc[0:5]),
+        "second_is_anomaly": ids.isin(ids.iloc[3:7])})
+    result.customer_anomalies.agreement = 2 / 7
+    return result
+
+
+def _headers(page: str) -> list[str]:
+    return [html.unescape(h) for h in re.findall(r"<th[^>]*>([^<]*)</th>", page)]
+
+
+def test_report_tables_are_headed_in_plain_words(result):
+    page = report.render_html(_with_actions(result))
+    headers = _headers(page)
+    assert headers and not [h for h in headers if "_" in h]
+    for expected in ("Segment", "Customers", "Lapsed customers", "Share of revenue",
+                     "Opportunity", "Action", "Why this action", "Why flagged",
+                     "RFM-grid segment", "Share of customers", "Calinski–Harabasz", "Why",
+                     "Stock code", "Date", "Unit price", "Anomaly score", "k (segments)"):
+        assert expected in headers, expected
+    # Each cell carries its column's words, shown before the value when rows become cards.
+    assert '<td data-label="Action">Keep as is</td><td data-label="Why this action"></td>' \
+        in page
+
+
+def test_report_says_why_each_k_and_each_customers_own_action(result):
+    result = _with_actions(result)
+    page = report.render_html(result)
+    k_section = page[page.index('<section id="choosing-k">'):page.index('<section id="segments">')]
+    for note in result.clustering.k_table["note"]:
+        assert f'<td data-label="Why">{html.escape(note)}</td>' in k_section
+    actions = page[page.index("<h3>Actions</h3>"):]
+    actions = actions[:actions.index("</table>")]
+    for row in result.segments.itertuples():
+        assert f'data-label="Lapsed customers">{row.lapsed}</td>' in actions
+    flagged = result.rfm[result.rfm["is_anomaly"]]
+    customers = page[page.index("<h3>Flagged customers"):]
+    for action in flagged["action"]:
+        assert f'<td data-label="Action">{action}</td>' in customers
+
+
+def test_report_opens_with_the_scope_and_says_it_once(result):
+    result = _with_actions(result)
+    page = report.render_html(result)
+    scope = html.escape(result.summary["scope"])
+    assert page.count(scope) == 1
+    assert page.index(f'<p class="scope">{scope}</p>') < page.index('<nav class="toc">')
+    assert "<strong>Data.</strong> Lines kept." in page  # the rest of the summary stays
+
+
+def test_report_explains_the_two_detectors_agreement_in_words(result):
+    page = report.render_html(_with_actions(result))
+    assert ("The customers are scored by Isolation Forest; a second, different method (Local "
+            "Outlier Factor) flags 4 customers, 2 of them the same as the 5 flagged here: the "
+            "two agree on 28.6% of the 7 customers either flags.") in page
+    assert "lof" not in page[page.index("<body>"):].replace("Outlier Factor", "")
+
+
+def test_report_names_kinds_sources_and_unapplied_rules_in_words(result):
+    from custseg.anomalies import KIND_LABELS
+
+    result = _with_actions(result)
+    result.cleaning.skipped = {"after_snapshot": "Not applied: no as-of date was given."}
+    page = report.render_html(result)
+    body = page[page.index("<body>"):]
+    for kind in ("quantity_outlier", "price_outlier"):
+        assert kind not in body
+        assert f"<summary>{KIND_LABELS[kind]}:" in body
+    assert "(excel workbook)" in body and "(excel)" not in body
+    assert "<li>After snapshot: no as-of date was given.</li>" in body
+
+
+def test_labels_are_plain_words_for_every_column_a_run_shows():
+    import custseg
+    from custseg import labels, synth
+
+    run = custseg.run(synth.generate_frame(120, 3)[0])
+    frames = [run.rfm, run.segments, run.clustering.k_table, run.flagged_transactions,
+              run.segment_products, run.stock_priorities, run.explanation.importances,
+              run.explanation.rules]
+    columns = {str(c) for frame in frames for c in frame.columns}
+    assert columns - set(labels.COLUMN_LABELS) == set()
+    assert not [c for c in columns if "_" in labels.label(c)]
+    # Names nobody listed still read as words.
+    assert labels.label("days_since_first_order") == "Days since first order"
+    assert labels.kind_label("quantity_outlier") == "Unusually large quantity"
+    assert labels.kind_label("odd_new_kind") == "Odd new kind"

@@ -3,10 +3,19 @@
 A figure is a plain dict in plotly's figure schema (:data:`Figure`), which plotly takes wherever
 it takes a figure: ``st.plotly_chart(fig)`` validates it, ``plotly.io.to_json(fig,
 validate=False)`` encodes it as it is (the report's fast path: graph objects would validate and
-copy every property again), ``go.Figure(fig)`` checks every property (the tests do). Subplot
-grids are laid out by plotly.js (``layout.grid``). A figure carries no template: it keeps the
-default look of where it is drawn (Streamlit's in the dashboard, plotly.js's in the report),
-with the white background and light grid lines set in its layout.
+copy every property again), ``go.Figure(fig)`` checks every property (the tests do). A figure
+carries no template: it keeps the default look of where it is drawn (Streamlit's in the
+dashboard, plotly.js's in the report), with the white background and light grid lines set in
+its layout.
+
+Every figure must stay readable from a phone (390 px) to a laptop (1400 px): no figure holds a
+grid of subplots (their titles and axes collide on a phone); where several views belong
+together, a ``*_panels`` function returns one small figure per view, which the report sets in a
+CSS grid and the dashboard in columns, both stacking on a phone. Titles push the margins
+(plotly's ``automargin``) and start at the figure's left edge, legends run below the plot,
+long category labels (products, segments, kinds) sit on a vertical axis, and log axes carry
+1-2-5 ticks (:func:`_nice_ticks`). tests/test_report_browser.py checks in Chromium at both
+widths that no two texts of a chart overlap.
 
 Every chart has a title and axis titles with units (days, orders, the currency), colours a
 segment with :func:`custseg.segments.segment_color` wherever segments appear, and formats money
@@ -141,40 +150,6 @@ def _data_text(values: pd.Series) -> pd.Series:
     for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         text = text.str.replace(char, entity, regex=False)
     return text.where(values.notna(), values)
-
-
-# --------------------------------------------------------------------------- subplot grids
-
-
-def _cell(i: int) -> dict[str, str]:
-    """Axis references of grid cell ``i`` (row by row from the top left), for a trace."""
-    n = "" if i == 0 else str(i + 1)
-    return {"xaxis": f"x{n}", "yaxis": f"y{n}"}
-
-
-def _axis_keys(i: int) -> tuple[str, str]:
-    """Layout keys (``xaxis``, ``yaxis``; ``xaxis2``, ``yaxis2`` …) of grid cell ``i``."""
-    n = "" if i == 0 else str(i + 1)
-    return f"xaxis{n}", f"yaxis{n}"
-
-
-def _grid(rows: int, cols: int, titles: Sequence[str], *, xgap: float,
-          ygap: float = 0.0) -> dict[str, Any]:
-    """Layout of a ``rows`` × ``cols`` grid of subplots, a title above each, that plotly.js
-    lays out (``layout.grid`` with an x and y axis per cell).
-
-    Cell ``i`` is row ``i // cols`` from the top, column ``i % cols``; its traces use
-    :func:`_cell` and its axes :func:`_axis_keys`. The gaps between cells are fractions of a
-    cell's width (``xgap``) and height (``ygap``).
-    """
-    layout: dict[str, Any] = {"grid": {"rows": rows, "columns": cols, "pattern": "independent",
-                                       "xgap": xgap, "ygap": ygap}}
-    layout["annotations"] = [
-        {"text": text, "xref": f"{_cell(i)['xaxis']} domain", "x": 0.5, "xanchor": "center",
-         "yref": f"{_cell(i)['yaxis']} domain", "y": 1.0, "yanchor": "bottom",
-         "showarrow": False, "font": {"size": 16}}
-        for i, text in enumerate(titles) if text]
-    return layout
 
 
 # --------------------------------------------------------------------------- sampling
@@ -701,69 +676,6 @@ def rfm_distribution_panels(rfm: pd.DataFrame, *, currency: str = "") -> list[Fi
     return figures
 
 
-def rfm_distributions(rfm: pd.DataFrame, *, currency: str = "") -> Figure:
-    """Histograms of recency, frequency and monetary, stacked by segment, side by side in
-    one figure (the dashboard's RFM page; :func:`rfm_distribution_panels` stacks on a phone).
-
-    Counts are binned here (not by plotly.js) so the figure holds ~40 bars per panel however
-    many customers there are; skewed variables are binned on a log scale.
-
-    Parameters
-    ----------
-    rfm:
-        The RFM table (``segment`` optional).
-    currency:
-        Written before money (see :mod:`custseg.money`).
-
-    Returns
-    -------
-    A three-panel figure.
-    """
-    variables = ("recency", "frequency", "monetary")
-    layout = _grid(1, 3, [RFM_LABELS[v].split(" (")[0] for v in variables], xgap=0.25)
-    segments = rfm["segment"].astype(str) if "segment" in rfm else \
-        pd.Series("customers", index=rfm.index)
-    names = _segment_order(segments)
-    data = []
-    for i, var in enumerate(variables):
-        unit = _unit(var, currency)
-        # Money: the currency before each amount; days and orders: the unit after the range.
-        before, after = (money.prefix(currency), "") if var == "monetary" else ("", f" {unit}")
-        values = pd.to_numeric(rfm[var], errors="coerce").to_numpy(dtype=float)
-        log = _is_skewed(rfm[var])
-        scaled = np.log10(values) if log else values
-        ok = np.isfinite(scaled)
-        edges = _bins(scaled[ok])
-        centres, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-        for name in names:
-            counts, _ = np.histogram(scaled[ok & (segments == name).to_numpy()], bins=edges)
-            data.append({
-                "type": "bar", "x": centres, "y": counts, "width": widths, "name": name,
-                "legendgroup": name, "showlegend": i == 0,
-                "marker": {"color": segment_color(name) if "segment" in rfm else "#4e79a7",
-                           "line": {"width": 0}},
-                "customdata": np.c_[10 ** edges[:-1], 10 ** edges[1:]] if log
-                else np.c_[edges[:-1], edges[1:]],
-                "hovertemplate": f"{var} {before}%{{customdata[0]:,.1f}}–{before}"
-                                 f"%{{customdata[1]:,.1f}}{after}<br>%{{y:,}} customers"
-                                 f"<extra>{name}</extra>",
-                **_cell(i)})
-        xkey, ykey = _axis_keys(i)
-        notes = ", ".join(n for n in (unit, "log scale" if log else "") if n)
-        xaxis = _title(f"{var} ({notes})" if notes else var)
-        if log:
-            ticks = _nice_ticks(10 ** edges[0], 10 ** edges[-1], many=False,
-                                whole=var != "monetary")
-            xaxis.update(tickmode="array", tickvals=np.log10(ticks).tolist(),
-                         ticktext=_tick_texts(ticks, before))
-        elif var == "monetary":
-            xaxis.update(money.axis(currency))
-        layout[xkey], layout[ykey] = xaxis, _title("customers", tickformat=",.0f")
-    layout.update(barmode="stack", bargap=0)
-    return _style({"data": data, "layout": layout},
-                  f"RFM distributions ({_fmt_int(len(rfm))} customers)", height=420)
-
-
 # --------------------------------------------------------------------------- transactions
 
 
@@ -866,7 +778,7 @@ def product_mix_bar(products: pd.DataFrame, segment: str, top_n: int = 10, *,
                              + "<br>share of segment %{customdata[0]:.1%}<br>lift "
                                "%{customdata[1]:.2f}<br>buyers %{customdata[2]:,}"
                                "<extra></extra>"}],
-        "layout": {"xaxis": _title(money.label("revenue", currency), nticks=5,
+        "layout": {"xaxis": _title(money.label("revenue from the segment", currency), nticks=5,
                                    **money.axis(currency)),
                    "yaxis": _title("product", autorange="reversed")},
     }
