@@ -332,6 +332,7 @@ def table(frame: pd.DataFrame, **kwargs: Any) -> None:
     config = column_formats(frame.columns)
     config |= kwargs.pop("column_config", {})
     kwargs.setdefault("height", _fit_height(len(frame)))
+    kwargs.setdefault("placeholder", "")  # a missing value is an empty cell, not "None"
     st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
 
 
@@ -341,8 +342,17 @@ def _fit_height(rows: int, most: int = 20) -> int | str:
 
 
 def chart(fig: go.Figure, key: str | None = None) -> None:
-    """A Plotly figure at full width."""
-    st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    """A Plotly figure at full width, without Plotly's tool bar: on a touch screen it stays
+    on top of the chart's title. Dragging still zooms, a double tap or click resets, and
+    Streamlit's own toolbar shows the chart full screen."""
+    st.plotly_chart(fig, width="stretch", key=key,
+                    config={"displaylogo": False, "displayModeBar": False})
+
+
+def metrics() -> Any:
+    """A row for key figures (``with ui.metrics(): st.metric(…)``) that wraps: side by side
+    on a desktop, two or three to a line on a phone instead of one under the other."""
+    return st.container(horizontal=True, gap="large")
 
 
 def panels(figures: list[go.Figure], key: str, per_row: int = 3) -> None:
@@ -376,7 +386,7 @@ def segment_numbers(segments: pd.DataFrame, columns: list[str]) -> None:
         lambda name: f"background-color: {segment_color(name)}; color: white; "
                      "font-weight: 600", subset=["segment"])
     st.dataframe(styled, hide_index=True, column_config=column_formats(frame.columns),
-                 height=_fit_height(len(frame)))
+                 height=_fit_height(len(frame)), placeholder="")
 
 
 def _chip(name: str) -> str:

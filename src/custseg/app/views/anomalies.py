@@ -15,15 +15,14 @@ seed = ui.context().config.seed
 currency = ui.currency()
 
 st.subheader("Unusual customers")
-cols = st.columns(3)
-cols[0].metric("Flagged customers", ui.fmt_count(int(customers["is_anomaly"].sum())))
-cols[1].metric("Detector", ui.DETECTORS.get(scored.detector, scored.detector))
 second = ui.DETECTORS.get(scored.second_detector, scored.second_detector)
-cols[2].metric(f"Also flagged by {second}", f"{scored.agreement:.0%}",
-               help=f"How far the two detectors agree: the customers both flag, as a share of "
-                    f"the customers either flags (1 = the same customers). A second, "
-                    f"differently built detector ({second}) is run to show how firm the "
-                    f"flags are.")
+with ui.metrics():
+    st.metric("Flagged customers", ui.fmt_count(int(customers["is_anomaly"].sum())))
+    st.metric("Detector", ui.DETECTORS.get(scored.detector, scored.detector))
+    st.metric(f"Agreement with {second}", f"{scored.agreement:.0%}",
+              help=f"The customers both detectors flag, as a share of the customers either "
+                   f"flags (100% = the same customers). {second}, built differently, is run "
+                   f"beside the chosen detector to show how firm the flags are.")
 tabs = st.tabs([f"{labels.label(x)} vs {labels.label(y)}" for x, y in charts.ANOMALY_VIEWS])
 for tab, (x, y) in zip(tabs, charts.ANOMALY_VIEWS, strict=True):
     with tab:

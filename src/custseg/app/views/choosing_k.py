@@ -15,9 +15,7 @@ manual = ui.context().config.cluster.k is not None
 st.metric("Number of segments (k)", clustering.k, "set by hand" if manual else "chosen "
           "automatically", delta_color="off", delta_arrow="off")
 st.info(clustering.reason, icon=":material/info:")
-ui.panels(charts.k_metric_panels(clustering.k_table)
-          if hasattr(charts, "k_metric_panels") else [charts.k_metrics(clustering.k_table)],
-          key="k_metrics")
+ui.panels(charts.k_metric_panels(clustering.k_table), key="k_metrics")
 
 st.subheader("Try another k")
 st.caption("The same control is in the sidebar. Only the modelling re-runs.")

@@ -13,13 +13,13 @@ st.caption("Switch rules and change thresholds in the sidebar. Each row is count
 dataset = ui.stage("dataset")
 report = dataset.cleaning
 
-cols = st.columns(4)
-cols[0].metric("Rows in", ui.fmt_count(report.rows_in))
-cols[1].metric("Rows kept", ui.fmt_count(report.rows_kept),
-               f"{report.rows_kept / report.rows_in:.1%} kept" if report.rows_in else None,
-               delta_color="off", delta_arrow="off")
-cols[2].metric("Customers kept", ui.fmt_count(report.customers_kept))
-cols[3].metric("Revenue kept", ui.fmt_money(report.revenue_kept))
+with ui.metrics():
+    st.metric("Rows in", ui.fmt_count(report.rows_in))
+    st.metric("Rows kept", ui.fmt_count(report.rows_kept),
+              f"{report.rows_kept / report.rows_in:.1%} kept" if report.rows_in else None,
+              delta_color="off", delta_arrow="off")
+    st.metric("Customers kept", ui.fmt_count(report.customers_kept))
+    st.metric("Revenue kept", ui.fmt_money(report.revenue_kept))
 
 account = pd.DataFrame(
     [("rows in", report.rows_in, "")]

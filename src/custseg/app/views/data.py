@@ -31,11 +31,11 @@ if info.delimiter:
 if info.encoding:
     details.append(f"text encoding {info.encoding}")
 st.caption(f"**{info.path or source.name}**: " + "; ".join(details) + ".")
-cols = st.columns(4)
-cols[0].metric("Rows", ui.fmt_count(info.rows))
-cols[1].metric("Columns", len(info.columns))
-cols[2].metric("Customers (before cleaning)", ui.fmt_count(customers or 0))
-cols[3].metric("Invoices (before cleaning)", ui.fmt_count(invoices or 0))
+with ui.metrics():
+    st.metric("Rows", ui.fmt_count(info.rows))
+    st.metric("Columns", len(info.columns))
+    st.metric("Customers (before cleaning)", ui.fmt_count(customers or 0))
+    st.metric("Invoices (before cleaning)", ui.fmt_count(invoices or 0))
 if pd.notna(first):
     days = (last - first).days
     st.markdown(f"**Date range:** {first:%d %B %Y} → {last:%d %B %Y} ({ui.fmt_days(days)})")
@@ -54,4 +54,4 @@ st.caption("Wrong column? Rename it in the file, or use `custseg run --map key=C
            "When a required column is not recognised, this app asks for it.")
 
 st.subheader("Preview (first 200 rows, as read)")
-st.dataframe(preview, hide_index=True)
+st.dataframe(preview, hide_index=True, placeholder="")  # missing: empty, not "None"

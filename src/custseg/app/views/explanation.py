@@ -11,10 +11,10 @@ st.caption("A Random Forest learns to predict each customer's segment from recen
            "and monetary; how well it does, and which variables it leans on, explain the "
            "segments. A shallow tree gives rules a person can read.")
 explanation = ui.stage("model").explanation
-cols = st.columns(3)
-cols[0].metric("Accuracy (held-out customers)", f"{explanation.accuracy:.1%}")
-cols[1].metric("Macro F1", f"{explanation.macro_f1:.3f}")
-cols[2].metric("Rules agree with the segments", f"{explanation.fidelity:.1%}")
+with ui.metrics():
+    st.metric("Accuracy (held-out customers)", f"{explanation.accuracy:.1%}")
+    st.metric("Macro F1", f"{explanation.macro_f1:.3f}")
+    st.metric("Rules agree with the segments", f"{explanation.fidelity:.1%}")
 ui.chart(charts.importances_bar(explanation.importances), key="importances")
 st.subheader("The rules")
 st.markdown(explanation.rules_markdown)

@@ -49,20 +49,20 @@ if action:
     title = "Their action (lapsed: win them back)" if lapsed else "Their action"
     st.info(f"**{title}.** {action}" + (f"\n\n**Why.** {reason}" if reason else ""),
             icon=":material/campaign:")
-cols = st.columns(4)
-cols[0].metric("Recency", ui.fmt_days(row["recency"]), help="Days since the last purchase")
-cols[1].metric("Frequency", f"{ui.fmt_count(row['frequency'])} orders")
-cols[2].metric("Monetary", ui.fmt_money(row["monetary"]), help="Total spend")
-cols[3].metric("R / F / M scores", f"{row['r_score']} / {row['f_score']} / {row['m_score']}",
-               help="Quintiles from 1 to 5; 5 is the most recent, most frequent, highest spend")
-cols = st.columns(4)
-cols[0].metric("Segment", str(row["segment"]))
-cols[1].metric("Lapsed", "yes" if lapsed else "no",
-               help="A customer of a high-value segment who has stayed away far longer than "
-                    "their usual gap between orders")
-cols[2].metric("RFM-grid segment", str(row["rfm_segment"]))
-cols[3].metric("Outlier", "yes" if bool(row["is_anomaly"]) else "no",
-               help=f"Anomaly score {row['anomaly_score']:.3f}; higher is more unusual")
+with ui.metrics():
+    st.metric("Recency", ui.fmt_days(row["recency"]), help="Days since the last purchase")
+    st.metric("Frequency", f"{ui.fmt_count(row['frequency'])} orders")
+    st.metric("Monetary", ui.fmt_money(row["monetary"]), help="Total spend")
+    st.metric("R / F / M scores", f"{row['r_score']} / {row['f_score']} / {row['m_score']}",
+              help="Quintiles from 1 to 5; 5 is the most recent, most frequent, highest spend")
+with ui.metrics():
+    st.metric("Segment", str(row["segment"]))
+    st.metric("Lapsed", "yes" if lapsed else "no",
+              help="A customer of a high-value segment who has stayed away far longer than "
+                   "their usual gap between orders")
+    st.metric("RFM-grid segment", str(row["rfm_segment"]))
+    st.metric("Outlier", "yes" if bool(row["is_anomaly"]) else "no",
+              help=f"Anomaly score {row['anomaly_score']:.3f}; higher is more unusual")
 if bool(row["is_anomaly"]):
     st.warning(f"Why flagged: {row['anomaly_reason']}", icon=":material/warning:")
 

@@ -15,19 +15,19 @@ scope = result.summary.get("scope")
 if scope:  # which countries are analysed, and what the others held
     st.markdown(f"**Countries.** {scope}")
 if result.clustering is None:  # the customers cannot be segmented: the note says why
-    cols = st.columns(2)
-    cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
-    cols[1].metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
+    with ui.metrics():
+        st.metric("Customers", ui.fmt_count(len(result.rfm)))
+        st.metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
     for note in result.summary["notes"]:
         st.info(note, icon=":material/info:")
     st.caption("The RFM table and grid are on page 3 · RFM; the row account on 2 · Cleaning.")
     st.stop()
-cols = st.columns(5)
-cols[0].metric("Customers", ui.fmt_count(len(result.rfm)))
-cols[1].metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
-cols[2].metric("Segments (k)", result.clustering.k)
-cols[3].metric("Outlier customers", ui.fmt_count(int(result.rfm["is_anomaly"].sum())))
-cols[4].metric("Flagged transactions", ui.fmt_count(len(result.flagged_transactions)))
+with ui.metrics():
+    st.metric("Customers", ui.fmt_count(len(result.rfm)))
+    st.metric("Revenue", ui.fmt_money(result.rfm["monetary"].sum()))
+    st.metric("Segments (k)", result.clustering.k)
+    st.metric("Outlier customers", ui.fmt_count(int(result.rfm["is_anomaly"].sum())))
+    st.metric("Flagged transactions", ui.fmt_count(len(result.flagged_transactions)))
 
 st.subheader("Segments and what to do")
 ui.segment_cards(result.segments)

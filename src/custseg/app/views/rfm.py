@@ -28,7 +28,7 @@ st.caption(f"{ui.fmt_count(len(shown))} of {ui.fmt_count(len(rfm))} customers â€
            "header to sort.")
 ui.table(shown, height=380)
 
-ui.chart(charts.rfm_distributions(rfm, currency=ui.currency()), key="rfm_dist")
+ui.panels(charts.rfm_distribution_panels(rfm, currency=ui.currency()), key="rfm_dist")
 st.subheader("RFM-grid segments")
 ui.chart(figures.rfm_grid_bar(rfm, currency=ui.currency()), key="rfm_grid_bar")
 ui.table(figures.grid_table(rfm))

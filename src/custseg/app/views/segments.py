@@ -19,11 +19,9 @@ ui.chart(charts.pca_scatter(clustering.pca, model.customers, clustering.pca_expl
                             getattr(clustering, "pca_loadings", None), seed=seed,
                             currency=currency), key="pca")
 st.subheader("Profiles")
-ui.panels(charts.segment_profile_panels(model.segments, currency=currency)
-          if hasattr(charts, "segment_profile_panels")
-          else [charts.segment_profiles(model.segments, currency=currency)], key="profiles")
-ui.segment_numbers(model.segments, [c for c in model.segments.columns
-                                    if c not in ("opportunity", "action")])
+ui.panels(charts.segment_profile_panels(model.segments, currency=currency), key="profiles")
+ui.segment_numbers(model.segments, [c for c in model.segments.columns  # words: the cards
+                                    if c not in ("cluster", "opportunity", "action")])
 
 st.subheader("What each segment buys")
 mix, priorities = ui.context().mix().value
