@@ -20,7 +20,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import custseg
-from custseg import pipeline, synth
+from custseg import actions, pipeline, segments, synth
 from custseg.app import MAIN, state, ui
 from tests import reference
 from tests.test_clean import expected_drops
@@ -323,6 +323,69 @@ def test_customer_lookup_shows_their_numbers_and_history(demo_frame: pd.DataFram
     assert set(history["dropped_by"]) <= {"kept", *ui.RULE_WORDS.values()}
 
 
+def test_lookup_shows_the_customers_own_action(demo_model: pipeline.Model) -> None:
+    """A lapsed high-value customer gets the win-back action with their own reason; a
+    customer who has not lapsed gets their segment's action."""
+    customers = demo_model.customers
+    lapsed = customers[customers["lapsed"]]
+    assert len(lapsed), "the demo data has lapsed customers (planted churners)"
+    steady = customers[~customers["lapsed"]].iloc[0]
+    win_back = segments.ACTIONS[actions.WIN_BACK_SEGMENT][1]
+    at = _app("lookup")
+    for row, action in ((lapsed.iloc[0], win_back),
+                        (steady, segments.ACTIONS[steady["segment"]][1])):
+        at.text_input(key="lookup_id").input(row["customer_id"]).run()
+        _ok(at)
+        advice = next(i.value for i in at.info if "Their action" in i.value)
+        assert action in advice
+        assert _metric(at, "Lapsed") == ("yes" if row["lapsed"] else "no")
+        if row["lapsed"]:
+            assert row["action_reason"] in advice and "win them back" in advice
+
+
+def test_unknown_id_offers_an_id_of_this_data(demo_rfm: pd.DataFrame) -> None:
+    at = _app("lookup")
+    at.text_input(key="lookup_id").input("no-such-customer").run()
+    example = demo_rfm.loc[demo_rfm["monetary"].idxmax(), "customer_id"]
+    assert f"e.g. {example}" in at.warning[0].value
+    assert example in set(demo_rfm["customer_id"])
+
+
+def test_overview_says_which_countries_are_kept(demo_frame: pd.DataFrame) -> None:
+    at = _app()
+    at.sidebar.multiselect(key="countries-" + state.demo_source(DEMO).digest) \
+        .set_value(["United Kingdom"]).run()
+    _ok(at)
+    rules = custseg.CleaningConfig(countries=("United Kingdom",))
+    left_out = int((expected_drops(demo_frame, rules) == "country").sum())
+    others = demo_frame.loc[demo_frame["Country"] != "United Kingdom", "Country"].nunique()
+    scope = next(m.value for m in at.markdown if m.value.startswith("**Countries.**"))
+    assert "United Kingdom" in scope
+    assert f"{left_out:,} lines" in scope and f"{others} other countries" in scope
+
+
+@pytest.mark.parametrize(("name", "data", "says"), [
+    ("empty.csv", b"", "empty"),
+    ("header_only.csv", b"InvoiceNo,CustomerID,InvoiceDate,Quantity,UnitPrice\n", "no data rows"),
+    ("broken.xlsx", b"PK\x03\x04 not really a workbook", "cannot be opened"),
+])
+def test_empty_or_broken_file_keeps_the_page_and_says_why(name: str, data: bytes,
+                                                           says: str) -> None:
+    """The page keeps its title, the sidebar every setting, and the message says what is
+    wrong with the file (no mapping form with invented columns)."""
+    at = _app()
+    _upload(at, name, data)
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Customer segments at a glance"]
+    assert not at.warning  # no mapping form
+    assert at.error and name in at.error[0].value and says in at.error[0].value
+    assert "Reading the settings" not in at.error[0].value
+    # The settings below Cleaning are all there.
+    keys = {w.key for kind in ("date_input", "selectbox", "radio", "slider", "number_input")
+            for w in at.sidebar.get(kind)}
+    assert {"as_of", "transform", "k_mode", "contamination", "detector", "seed"} <= keys
+
+
 def test_customer_lookup_unknown_id_says_so() -> None:
     at = _app("lookup")
     at.text_input(key="lookup_id").input("no-such-customer").run()
@@ -358,3 +421,26 @@ def test_upload_of_the_real_workbook() -> None:
     assert _metric(at, "Rows") == f"{len(frame):,}"
     at.switch_page("views/cleaning.py").run()
     assert _metric(at, "Rows kept") == f"{len(reference.kept_lines(frame)):,}"
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not REAL_XLSX.exists(), reason="real data (../shared/data) is absent")
+def test_customer_17850_of_the_workbook_is_lapsed_with_the_win_back_action() -> None:
+    """17850 bought often in a short span, then not for over a year: their own action is the
+    win-back one, whatever their segment's centroid says."""
+    import fastexcel
+
+    frame = fastexcel.read_excel(str(REAL_XLSX)).load_sheet(
+        0, dtypes={"InvoiceNo": "string", "StockCode": "string"}).to_pandas()
+    table = reference_rfm(frame).set_index("customer_id").loc["17850"]
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT)
+    at.session_state[state.SOURCE_PATH_KEY] = str(REAL_XLSX)
+    at.run()
+    at.switch_page("views/lookup.py").run()
+    at.text_input(key="lookup_id").input("17850").run()
+    _ok(at)
+    assert _metric(at, "Recency") == f"{int(table['recency']):,} days"
+    assert _metric(at, "Lapsed") == "yes"
+    advice = next(i.value for i in at.info if "Their action" in i.value)
+    assert segments.ACTIONS[actions.WIN_BACK_SEGMENT][1] in advice
+    assert f"{int(table['recency'])} days ago" in advice  # the reason gives their own recency
