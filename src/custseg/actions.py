@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from custseg.errors import ConfigError, InputError
 from custseg.segments import base_name, segment_action
@@ -67,40 +68,70 @@ def usual_gap(rfm: pd.DataFrame) -> pd.Series:
     return (span / repeats.where(repeats > 0)).astype(float)
 
 
-def _reference_gap(gap: pd.Series, segment: pd.Series) -> pd.Series:
+def _reference_gap(gap: pd.Series, codes: np.ndarray) -> np.ndarray:
     """For one-order customers: the median usual gap of their segment's repeat buyers, else
-    of every repeat buyer (NaN when nobody ordered twice). Same index as ``gap``."""
-    per_segment = gap.groupby(segment, sort=False).median()
-    overall = gap.median()  # NaN when every gap is NaN
-    return segment.map(per_segment).fillna(overall).astype(float)
+    of every repeat buyer (NaN when nobody ordered twice). ``codes``: each customer's segment
+    as a number (:func:`pandas.factorize`)."""
+    per_segment = gap.groupby(codes, sort=True).median().reindex(
+        range(codes.max() + 1)).to_numpy()
+    return np.where(np.isnan(per_segment), gap.median(), per_segment)[codes]
 
 
-def _days(value: float) -> str:
-    """'1 day', '70 days' (whole days, half up)."""
-    days = math.floor(value + 0.5)
-    return f"{days:,} day" + ("" if days == 1 else "s")
+def _text(values: object, index: pd.Index) -> pd.Series:
+    """Texts as a string Series (numbers written without thousands separators)."""
+    return pd.Series(np.asarray(values).astype(str), index=index, dtype="str")
 
 
-def _why_lapsed(segment: str, recency: int, frequency: int, gap: float, own: bool,
-                span: float, whose: str) -> str:
-    """The reason a lapsed customer gets the win-back action, in plain words."""
-    if frequency == 1:
-        head = f"{segment} by their history, but their only order was {_days(recency)} ago"
-    else:
-        head = f"{segment} by their history, but last bought {_days(recency)} ago"
-    if gap >= 0.5:  # shown as at least "1 day": a ratio to it reads sensibly
-        times = recency / gap
-        # One decimal near the threshold (3.3×, not 3×, for a rule "more than 3×").
-        ratio = f"{times:,.0f}" if times >= 10 else f"{times:.1f}".removesuffix(".0")
-        if own:
-            middle = f" — about {ratio}× their usual {_days(gap)} between orders"
-        else:
-            middle = f" — about {ratio}× the {_days(gap)} between orders typical of {whose}"
-    elif own:  # a burst of orders within hours: no meaningful ratio
-        middle = (f" — their {frequency:,} orders all came within "
-                  f"{_days(max(math.ceil(span), 1))}")
-    else:
-        middle = f" — orders typical of {whose} come less than a day apart"
+def _days(values: pd.Series) -> pd.Series:
+    """'1 day', '70 days', '1,096 days' (whole days, half up), per value."""
+    whole = np.floor(values.to_numpy(dtype=float) + 0.5).astype(np.int64)
+    text = _text(whole, values.index)
+    big = whole >= 1000  # rare: thousands separators written one by one
+    if big.any():
+        text[big] = [f"{d:,}" for d in whole[big]]
+    return text + pd.Series(np.where(whole == 1, " day", " days"), index=values.index,
+                            dtype="str")
+
+
+def _times(values: pd.Series) -> pd.Series:
+    """'3.3', '15' (one decimal below 10, where it matters against a rule 'more than 3×')."""
+    times = values.to_numpy(dtype=float)
+    times = np.where(np.isfinite(times), times, 0.0)  # a zero gap: no ratio is shown anyway
+    tenths = np.round(times, 1)
+    # Below 10: tenths, without a trailing ".0"; from 10: whole, with thousands separators.
+    text = _text(np.where(tenths % 1 == 0, tenths.astype(np.int64).astype(str),
+                          tenths.astype(str)), values.index)
+    big = times >= 10
+    if big.any():
+        text[big] = [f"{t:,.0f}" for t in times[big]]
+    return text
+
+
+def _why_lapsed(lapsed: pd.DataFrame) -> pd.Series:
+    """The reason each lapsed customer gets the win-back action, in plain words.
+
+    ``lapsed`` has ``segment``, ``recency``, ``frequency``, ``gap`` (the gap compared with),
+    ``own`` (the customer's own gap, not a stand-in), ``span`` (days from first to last
+    order) and ``whose`` (whose typical gap a stand-in is).
+    """
+    index = lapsed.index
+    single = lapsed["frequency"].to_numpy() == 1
+    opening = _text(np.where(single, " by their history, but their only order was ",
+                             " by their history, but last bought "), index)
+    head = lapsed["segment"].astype("str") + opening + _days(lapsed["recency"]) + " ago — "
+    gap, own = lapsed["gap"], lapsed["own"].to_numpy(dtype=bool)
+    whose = lapsed["whose"].astype("str")
+    about = "about " + _times(lapsed["recency"] / gap) + "× "
+    usual = _days(gap) + " between orders"
+    mine = about + "their usual " + usual
+    typical = about + "the " + usual + " typical of " + whose
+    # A gap shown as at least "1 day" gives a sensible ratio; a burst of orders within hours
+    # does not, and is said as it is.
+    shown = gap.to_numpy(dtype=float) >= 0.5
+    burst = ("their " + _text(lapsed["frequency"].to_numpy(), index) + " orders all came "
+             "within " + _days(np.ceil(lapsed["span"]).clip(lower=1)))
+    quick = "orders typical of " + whose + " come less than a day apart"
+    middle = mine.where(shown & own, typical.where(shown, burst.where(own, quick)))
     return head + middle + ": win them back."
 
 
@@ -134,32 +165,47 @@ def customer_actions(customers: pd.DataFrame,
                          f"the RFM table with segments.")
     multiple, minimum = check_lapse_after(lapse_after)
     segment = customers["segment"].astype(str)
+    # Segments as numbers: a handful of names, so each text is written once per name.
+    codes, names = pd.factorize(segment)
     gap = usual_gap(customers)
-    reference = _reference_gap(gap, segment)
-    own = gap.notna()
-    compared = gap.where(own, reference)
-    high_value = segment.map(lambda s: base_name(s) in HIGH_VALUE_SEGMENTS).astype(bool)
+    own = gap.notna().to_numpy()
+    compared = np.where(own, gap.to_numpy(dtype=float, na_value=np.nan),
+                        _reference_gap(gap, codes))
+    high_value = np.array([base_name(n) in HIGH_VALUE_SEGMENTS for n in names])[codes]
     threshold = np.maximum(multiple * compared, minimum)  # NaN stays NaN: never lapsed
-    lapsed = high_value & (customers["recency"].astype(float) > threshold).fillna(False)
-    lapsed = lapsed.astype(bool)
+    recency = customers["recency"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        lapsed = high_value & (recency > threshold)
 
-    win_back = segment_action(WIN_BACK_SEGMENT)[1]
-    action = segment.map(lambda s: segment_action(s)[1])
-    reason = segment.map(lambda s: f"The action for their segment, {s}.")
+    # Texts are taken from a short list by number (pyarrow's take): a million customers
+    # share a handful of texts, and making a million Python strings would take seconds.
+    actions = [segment_action(n)[1] for n in names] + [segment_action(WIN_BACK_SEGMENT)[1]]
+    reasons = [f"The action for their segment, {n}." for n in names]
+    action_codes, reason_codes = codes.copy(), codes.copy()
     if lapsed.any():
-        # Where the stand-in gap came from, for one-order customers.
-        has_repeat = gap.notna().groupby(segment, sort=False).transform("any")
+        # Where a one-order customer's stand-in gap came from: their segment or everyone.
+        has_repeat = np.bincount(codes[own], minlength=len(names)) > 0
+        whose = np.where(has_repeat, np.asarray(names, dtype=object), "repeat customers")
         span = (pd.to_datetime(customers["last_purchase"])
                 - pd.to_datetime(customers["first_purchase"])) / _DAY
-        rows = customers.index[lapsed.to_numpy()]
-        action.loc[rows] = win_back
-        reason.loc[rows] = [
-            _why_lapsed(segment[i], int(customers.at[i, "recency"]),
-                        int(customers.at[i, "frequency"]), float(compared[i]), bool(own[i]),
-                        float(span[i]), segment[i] if has_repeat[i] else "repeat customers")
-            for i in rows]
-    return pd.DataFrame({"usual_gap": gap.round(2), "lapsed": lapsed, "action": action,
-                         "action_reason": reason}, index=customers.index)
+        which = pd.DataFrame({
+            "segment": segment.to_numpy(dtype=object)[lapsed], "recency": recency[lapsed],
+            "frequency": customers["frequency"].to_numpy(dtype=np.int64)[lapsed],
+            "gap": compared[lapsed], "own": own[lapsed],
+            "span": span.to_numpy(dtype=float)[lapsed], "whose": whose[codes[lapsed]]})
+        action_codes[lapsed] = len(names)
+        reason_codes[lapsed] = len(reasons) + np.arange(int(lapsed.sum()))
+        reasons += _why_lapsed(which).tolist()
+    return pd.DataFrame({"usual_gap": gap.round(2).to_numpy(), "lapsed": lapsed,
+                         "action": _take(actions, action_codes),
+                         "action_reason": _take(reasons, reason_codes)},
+                        index=customers.index)
+
+
+def _take(texts: list[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``texts[code]`` for every code, as a pandas string array."""
+    return pd.array(pa.array(texts, pa.large_string()).take(pa.array(codes)),
+                    dtype=pd.StringDtype("pyarrow", na_value=np.nan))
 
 
 def lapsed_per_segment(segments: pd.DataFrame, customers: pd.DataFrame) -> pd.Series:
