@@ -404,7 +404,7 @@ def segment_cards(segments: pd.DataFrame, per_row: int = 2) -> None:
     for start in range(0, len(rows), per_row):
         columns = st.columns(per_row)
         for column, row in zip(columns, rows[start:start + per_row], strict=False):
-            with column.container(border=True):
+            with column.container(border=True, height="stretch"):  # a row of even cards
                 st.markdown(_card(row), unsafe_allow_html=True)
 
 
@@ -423,7 +423,7 @@ def _card(row: dict[str, Any]) -> str:
             parts.append(f'<p class="custseg-{key}" style="margin:0.4em 0 0;'
                          f'overflow-wrap:anywhere"><strong>{title}.</strong> '
                          f"{html.escape(str(row[key]))}</p>")
-    return f'<div class="custseg-card">{"".join(parts)}</div>'
+    return f'<div class="custseg-card" style="padding-bottom:0.6em">{"".join(parts)}</div>'
 
 
 def segment_chips(names: Any) -> None:
