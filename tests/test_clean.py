@@ -159,6 +159,12 @@ def test_rules_not_applied_say_why_in_a_sentence():
         "duplicate": "Not applied: switched off.",
         "max_quantity": "Not applied: no quantity limit is set.",
     }
+    # The non-product rule turned off by name, or without codes to look for.
+    off = run_clean(edge_log(), CleaningConfig(non_product=False)).cleaning.skipped
+    assert off["non_product"] == "Not applied: switched off."
+    no_codes = CleaningConfig(non_product_codes=(), non_product_prefixes=())
+    assert run_clean(edge_log(), no_codes).cleaning.skipped["non_product"] == (
+        "Not applied: no non-product stock codes are set (a known export's preset sets them).")
 
 
 def test_the_scope_says_every_country_is_kept_by_default():

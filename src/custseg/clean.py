@@ -216,13 +216,20 @@ def _describe(rule: Rule, cfg: CleaningConfig, as_of: date | None) -> str:
 
 
 #: Why a rule is off when its setting is empty, where that says more than "switched off".
-_WHY_OFF = {
+_WHY_EMPTY = {
     "after_snapshot": "no as-of date was given, so every line up to the latest is used.",
     "country": "every country is kept.",
     "non_product": "no non-product stock codes are set (a known export's preset sets them).",
     "max_line_total": "no line-total limit is set.",
     "max_quantity": "no quantity limit is set.",
 }
+
+
+def _why_off(name: str, cfg: CleaningConfig) -> str:
+    """Why a rule whose column is present does not run, as the end of a sentence."""
+    if name == "non_product" and not cfg.non_product:
+        return "switched off."  # turned off by name, whatever the codes
+    return _WHY_EMPTY.get(name, "switched off.")
 
 
 def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
@@ -238,7 +245,7 @@ def active_rules(cfg: CleaningConfig, mapping: dict[str, str],
             continue
         sql = rule.predicate(cfg, as_of)
         if sql is None:
-            skipped[rule.name] = "Not applied: " + _WHY_OFF.get(rule.name, "switched off.")
+            skipped[rule.name] = "Not applied: " + _why_off(rule.name, cfg)
             continue
         active.append((rule, sql))
     return active, skipped
