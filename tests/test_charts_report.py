@@ -550,8 +550,8 @@ def test_report_without_modelling_stages(result, tmp_path):
 
 
 _CHART = re.compile(r'<div id="(fig-[\w-]+)" class="plotly-graph-div" style="height:(\d+)px; '
-                    r'width:100%;"></div><script>if \(document\.getElementById\("\1"\)\) '
-                    r'\{Plotly\.newPlot\("\1", ')
+                    r'width:100%;"></div><script>document\.addEventListener\("DOMContentLoaded", '
+                    r'\(\) => Plotly\.newPlot\("\1", ')
 
 
 def _no_constant(name: str) -> None:
@@ -564,7 +564,7 @@ def _embedded(page: str) -> dict[str, tuple[int, dict]]:
     found = {}
     for match in _CHART.finditer(page):
         figure, end = decoder.raw_decode(page, match.end())
-        assert page.startswith(")};</script></div>", end)
+        assert page.startswith("));</script></div>", end)
         found[match.group(1)] = (int(match.group(2)), figure)
     return found
 

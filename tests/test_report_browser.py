@@ -56,6 +56,7 @@ _DRAWN = """() => [...document.querySelectorAll('.plotly-graph-div')].map(div =>
     return {
         id: div.id,
         svg: rect(div.querySelector('.main-svg')),
+        width: div.getBoundingClientRect().width,
         title: div.querySelector('.gtitle')?.textContent ?? '',
         axisTitles: [...div.querySelectorAll(
             '.infolayer [class^="g-"][class$="title"]:not(.g-gtitle) text')]
@@ -127,9 +128,9 @@ def _render(browser: Any, path: Path, width: int, shots: Path, name: str) -> dic
             "() => [...document.querySelectorAll('.plotly-graph-div')]"
             ".every(div => div.querySelector('.main-svg .cartesianlayer'))",
             timeout=120_000)
-        shot = shots / f"report-{name}-{width}px.png"
-        page.screenshot(path=str(shot), full_page=True)
-        return {"errors": errors, "fetched": fetched,
+        # Measured before the screenshot: a full-page screenshot resizes the window, which
+        # makes plotly.js redraw every chart at its div's width and would hide a wrong one.
+        seen = {"errors": errors, "fetched": fetched,
                 "charts": {c["id"]: c for c in page.evaluate(_DRAWN)},
                 "scroll_width": page.evaluate("() => document.documentElement.scrollWidth"),
                 "text": page.evaluate(_VISIBLE_TEXT),
@@ -138,6 +139,8 @@ def _render(browser: Any, path: Path, width: int, shots: Path, name: str) -> dic
                 "clipped": page.eval_on_selector_all(
                     "td", "cells => cells.filter(c => c.scrollWidth > c.clientWidth + 1)"
                           ".map(c => c.innerText)")}
+        page.screenshot(path=str(shots / f"report-{name}-{width}px.png"), full_page=True)
+        return seen
     finally:
         page.close()
 
@@ -192,6 +195,9 @@ def test_report_draws_every_chart_offline_with_its_texts_apart(written, drawn, w
         assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), \
             div_id
         assert _clashes(chart) == [], (width, div_id)
+        # Drawn at its place's width (a chart sized before its grid was laid out is not).
+        svg = chart["svg"]
+        assert abs((svg[2] - svg[0]) - chart["width"]) <= 1, (width, div_id)
     # No sideways scrolling: tables wrap (and become cards on a phone), charts fit.
     assert page["scroll_width"] <= width
     assert page["clipped"] == []

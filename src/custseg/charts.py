@@ -396,7 +396,7 @@ def segment_profile_panels(segments: pd.DataFrame, *, currency: str = "") -> lis
     # (column, title, axis title, number format, text before and after the number)
     panels = (("recency_median", "Median recency", "days since last purchase", ",.0f", "",
                " days"),
-              ("frequency_median", "Median frequency", "orders", ",.1f", "", " orders"),
+              ("frequency_median", "Median frequency", "orders", ",~f", "", " orders"),
               ("monetary_median", "Median spend", money.label("total spend", currency), ",.0f",
                money.prefix(currency), ""))
     for col, title, unit, fmt, prefix, suffix in panels:

@@ -68,7 +68,7 @@ tr.chosen td { background: #fff8c5; font-weight: 600; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px;
   margin-right: 6px; vertical-align: baseline; }
 .chart { margin: 8px 0 16px; min-width: 0; }
-.panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr));
+.panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr));
   gap: 8px 20px; }
 .panels .chart { margin: 0; }
 .scroll { max-height: 560px; overflow-y: auto; border: 1px solid var(--line); border-radius: 6px; }
@@ -244,6 +244,10 @@ def _chart(fig: charts.Figure, name: str) -> str:
     """A div with id ``fig-<name>`` and the script that draws ``fig`` into it with plotly.js
     (``Plotly.newPlot(div, {data, layout, config})``), which is inlined once in <head>.
 
+    The figure is drawn once the whole page is parsed (``DOMContentLoaded``): plotly.js sizes
+    a chart from its div's width when drawing, and a chart in a grid of panels drawn while
+    its later siblings are still unparsed would take the whole row and stay that wide.
+
     :func:`plotly.io.to_json` escapes ``<``, ``>`` and ``/``, so the JSON cannot close its
     <script>. The "json" engine writes the same text whether or not orjson is installed.
     """
@@ -251,8 +255,8 @@ def _chart(fig: charts.Figure, name: str) -> str:
     div_id = f"fig-{name}"
     return (f'<div class="chart"><div id="{div_id}" class="plotly-graph-div" '
             f'style="height:{fig["layout"]["height"]}px; width:100%;"></div>'
-            f'<script>if (document.getElementById("{div_id}")) '
-            f'{{Plotly.newPlot("{div_id}", {figure})}};</script></div>')
+            f'<script>document.addEventListener("DOMContentLoaded", () => '
+            f'Plotly.newPlot("{div_id}", {figure}));</script></div>')
 
 
 def _panels(figures: Sequence[charts.Figure], name: str,
