@@ -127,6 +127,12 @@ def test_nobody_lapses_when_nobody_ordered_twice():
     assert not out["lapsed"].any() and out["usual_gap"].isna().all()
 
 
+def test_an_empty_table_gives_empty_columns():
+    empty = table(customer("a", "Loyal", 1, 1, 0)).iloc[:0]
+    out = customer_actions(empty)
+    assert list(out.columns) == list(ACTION_COLUMNS) and out.empty
+
+
 def test_the_segment_table_counts_its_lapsed_members():
     t = table(customer("a", "Champions", 100, 5, 40), customer("b", "Champions", 70, 5, 40),
               customer("c", "Champions", 10, 5, 40), customer("d", "Loyal", 10, 3, 100),

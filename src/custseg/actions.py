@@ -161,9 +161,13 @@ def customer_actions(customers: pd.DataFrame,
     """
     missing = [c for c in NEEDED if c not in customers.columns]
     if missing:
-        raise InputError(f"Per-customer actions need the column(s) {', '.join(missing)} of "
-                         f"the RFM table with segments.")
+        raise InputError(f"Per-customer actions need the RFM table with segments; it lacks "
+                         f"{', '.join(missing)}.")
     multiple, minimum = check_lapse_after(lapse_after)
+    if customers.empty:
+        return pd.DataFrame({"usual_gap": pd.Series(dtype=float),
+                             "lapsed": pd.Series(dtype=bool), "action": pd.Series(dtype="str"),
+                             "action_reason": pd.Series(dtype="str")}, index=customers.index)
     segment = customers["segment"].astype(str)
     # Segments as numbers: a handful of names, so each text is written once per name.
     codes, names = pd.factorize(segment)
