@@ -195,8 +195,10 @@ def _modelling() -> tuple[ClusterConfig, AnomalyConfig, int]:
     st.sidebar.header("Segments and anomalies")
     transform = st.sidebar.selectbox(
         "Transform before clustering", ["log1p", "none"], key=_keep("transform", "log1p"),
-        help="log1p tames the heavy right tail of frequency and spend; 'none' clusters raw "
-             "(standardised) values.")
+        format_func=lambda t: {"log1p": "Logarithm, log(1 + x)",
+                               "none": "No transform"}.get(t, t),
+        help="The logarithm tames the heavy right tail of frequency and spend; with no "
+             "transform the raw values are clustered (standardised).")
     mode = st.sidebar.radio("Number of segments (k)", [K_AUTO, K_MANUAL],
                             key=_keep(K_MODE_KEY, K_AUTO), horizontal=True)
     k = None
