@@ -432,10 +432,11 @@ def segment_chips(names: Any) -> None:
     st.markdown(f'<div class="custseg-segments">{chips}</div>', unsafe_allow_html=True)
 
 
-def summary_markdown(markdown: str) -> str:
+def summary_markdown(markdown: str, shown: str | None = None) -> str:
     """The executive summary without its top-level heading (the page gives it a
-    subheading, below the page title)."""
-    lines = markdown.lstrip().splitlines()
-    if lines and lines[0].startswith("# "):
-        lines = lines[1:]
-    return "\n".join(lines).strip()
+    subheading, below the page title) and without the paragraph ``shown`` (one the page
+    already shows above it)."""
+    paragraphs = markdown.strip().split("\n\n")
+    if paragraphs and paragraphs[0].startswith("# "):
+        paragraphs = paragraphs[1:]
+    return "\n\n".join(p for p in paragraphs if not shown or p.strip() != shown.strip())

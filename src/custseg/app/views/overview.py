@@ -35,5 +35,5 @@ ui.segment_cards(result.segments)
 if result.summary_markdown:
     st.subheader("Executive summary")
     with st.container(border=True):
-        st.markdown(ui.summary_markdown(result.summary_markdown))
+        st.markdown(ui.summary_markdown(result.summary_markdown, shown=scope))
 ui.timing_note("dataset", "rfm", "model", "flagged")

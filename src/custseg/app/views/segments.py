@@ -39,5 +39,5 @@ if not priorities.empty:
     st.caption(f"Products ranked by revenue from {segments_used}, with the change from the "
                f"first to the second half of the period.")
     ui.chart(charts.stock_priorities_bar(priorities, currency=currency), key="stock")
-    ui.table(priorities)
+    ui.table(priorities.drop(columns="trend_label", errors="ignore"))  # the chart's colours
 ui.timing_note("model")
