@@ -51,7 +51,7 @@ def test_rule_options_change_the_account(edge_csv, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "cleaning_report.json").read_text())
     assert "country" not in report["dropped"] and "max_quantity" not in report["dropped"]
-    assert report["skipped"]["country"] == "switched off"
+    assert report["skipped"]["country"] == "Not applied: every country is kept."
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -197,6 +197,8 @@ def test_report_runs_and_renders_no_data(written):
     parser.feed(page)
     charts = page.count('class="plotly-graph-div"')
     assert len(parser.scripts) == charts + 2
-    calls = [s for s in parser.scripts if s.startswith('if (document.getElementById("fig-')]
+    calls = [s for s in parser.scripts
+             if s.startswith('document.addEventListener("DOMContentLoaded", () => '
+                             'Plotly.newPlot("fig-')]
     assert len(calls) == charts
-    assert all(s.endswith(")};") for s in calls)
+    assert all(s.endswith("));") for s in calls)
