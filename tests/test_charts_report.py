@@ -424,14 +424,14 @@ def test_waterfall_accounts_for_every_row():
     fig = charts.cleaning_waterfall(report_)
     (trace,) = fig["data"]
     assert list(trace["measure"]) == ["absolute", "relative", "relative", "relative", "total"]
-    assert trace["y"][0] == report_.rows_in
-    assert trace["y"][0] + sum(trace["y"][1:-1]) == report_.rows_kept
-    assert list(trace["x"])[1:-1] == ["missing customer", "cancellation", "country"]
+    assert trace["x"][0] == report_.rows_in
+    assert trace["x"][0] + sum(trace["x"][1:-1]) == report_.rows_kept
+    assert list(trace["y"])[1:-1] == ["missing customer", "cancellation", "country"]
     title = fig["layout"]["title"]["text"]
     assert "10,000" in title and "7,250" in title
     # A to_dict()-style mapping works too.
     as_dict = charts.cleaning_waterfall(vars(report_))
-    assert list(as_dict["data"][0]["y"]) == list(trace["y"])
+    assert list(as_dict["data"][0]["x"]) == list(trace["x"])
 
 
 def test_distributions_count_every_customer_per_segment(result):
@@ -611,9 +611,9 @@ def test_report_charts_show_the_numbers_of_the_run(result):
     rfm, segments = result.rfm, result.segments
     # Cleaning: rows in, minus what each rule dropped, equals rows kept.
     (waterfall,) = figs["fig-cleaning"]["data"]
-    assert waterfall["x"] == ["rows in", "missing customer", "cancellation", "country",
+    assert waterfall["y"] == ["rows in", "missing customer", "cancellation", "country",
                               "rows kept"]
-    assert _values(waterfall["y"]) == [10_000, -2_000, -500, -250, 7_250]
+    assert _values(waterfall["x"]) == [10_000, -2_000, -500, -250, 7_250]
     assert figs["fig-cleaning"]["layout"]["title"]["text"].startswith("Cleaning: the row account")
     assert "10,000 rows in, 7,250 kept (72.5%)" in figs["fig-cleaning"]["layout"]["title"]["text"]
     # Distributions: each panel counts every customer once, per segment.

@@ -554,21 +554,25 @@ def cleaning_waterfall(report: Any) -> Figure:
     dropped = dict(_field(report, "dropped"))
     labels = ["rows in", *(r.replace("_", " ") for r in dropped), "rows kept"]
     values = [rows_in, *(-int(v) for v in dropped.values()), rows_kept]
+    # Horizontal: the rule names read across a phone's width instead of standing on end.
     trace = {
-        "type": "waterfall", "x": labels, "y": values,
+        "type": "waterfall", "orientation": "h", "y": labels, "x": values,
         "measure": ["absolute", *["relative"] * len(dropped), "total"],
         "text": [_fmt_int(abs(v)) for v in values], "textposition": "outside",
+        "cliponaxis": False,
         "decreasing": {"marker": {"color": "#e15759"}},
         "increasing": {"marker": {"color": "#59a14f"}},
         "totals": {"marker": {"color": "#4e79a7"}},
         "connector": {"line": {"color": "#999", "width": 1}},
-        "hovertemplate": "%{x}: %{text} rows<extra></extra>"}
-    layout = {"xaxis": _title("cleaning rule (in the order applied)"),
-              "yaxis": _title("rows", tickformat=",.0f", nticks=6)}
+        "hovertemplate": "%{y}: %{text} rows<extra></extra>"}
+    # Room right of the longest bar for its count.
+    layout = {"xaxis": _title("rows", tickformat=",.0f", nticks=4,
+                              range=[0, max(rows_in, 1) * 1.3]),
+              "yaxis": _title("cleaning rule (in the order applied)", autorange="reversed")}
     share = rows_kept / rows_in if rows_in else 0.0
     return _style({"data": [trace], "layout": layout}, "Cleaning: the row account",
                   subtitle=f"{_fmt_int(rows_in)} rows in, {_fmt_int(rows_kept)} kept "
-                           f"({share:.1%})", height=450)
+                           f"({share:.1%})", height=150 + 30 * len(labels))
 
 
 # --------------------------------------------------------------------------- distributions
