@@ -110,7 +110,9 @@ def test_reason_says_why_the_smaller_k_were_passed_over() -> None:
             f"k=4's segments of 20% and 10% of customers together.") in result.reason
     assert result.reason.startswith("k=4: the elbow of inertia;")
     notes = table["note"]
-    assert notes[4] == "chosen: the elbow of inertia"
+    # The chosen row carries the reason's sentence about the smaller k, word for word.
+    sentence = result.reason[result.reason.index("Smaller k"):]
+    assert notes[4] == "chosen: the elbow of inertia. " + sentence
     assert notes[2] == ("passed over: splits the customers 30% / 70% and puts most of k=4's "
                         "segments of 40% and 30% of customers together (and of 20% and 10%)")
     assert notes[3].startswith("passed over: splits the customers 30% / 30% / 40% and")

@@ -250,7 +250,10 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     labels = _relabel_by_value(best.labels, best.centers)
     table["note"] = _notes(table, fits, labels, cfg)
     if cfg.k is None:
-        reason += _why_not_smaller(table, fits, labels)
+        # The same sentence in the reason and on the chosen k's row (k_selection.csv).
+        why = _why_not_smaller(table, fits, labels)
+        reason += why
+        table.loc[table["chosen"], "note"] += "." + why if why else ""
     centers = _centers(labels, k, rfm, cfg.transform)
     pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,
