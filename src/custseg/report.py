@@ -1,5 +1,10 @@
 """A self-contained HTML report of a run: one file, plotly.js inlined once, opens offline.
 
+The page reads from a phone (390 px) to a laptop: small charts sit in a grid that stacks on a
+phone, tables wrap and turn each row into a card on a narrow screen, and no table or chart is
+wider than the screen (docs/report.md). Headers are plain words from :mod:`custseg.labels`; the
+first lines say which countries were kept (``summary["scope"]``).
+
 Every piece of user data (ids, descriptions, reasons, segment names, paths) goes through
 :func:`html.escape`; the summary's Markdown is rendered by markdown-it-py with raw HTML shown as
 text. Charts come from :mod:`custseg.charts` as figure dicts, written by
