@@ -145,8 +145,9 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
                  k: int | None = None, k_range: str | None = None,
                  transform: str | None = None, contamination: float | None = None,
                  detector: str | None = None, seed: int = 42,
-                 memory_limit: str | None = "1GB", currency: str | None = None,
-                 preset: str = "auto", read: ReadConfig | None = None) -> Config:
+                 memory_limit: str | None = "1GB", temp_dir: Path | None = None,
+                 currency: str | None = None, preset: str = "auto",
+                 read: ReadConfig | None = None) -> Config:
     """Build a :class:`Config` from command-line style values, checking each one."""
     if preset != "auto" and preset not in DATA_PRESETS:
         raise ConfigError(f"--preset: {preset!r}; use auto, {', '.join(DATA_PRESETS)}.")
@@ -161,7 +162,13 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
     switches["max_quantity"] = _parse_limit(max_quantity, "--max-quantity",
                                             cleaning.max_quantity)
     cleaning = dataclasses.replace(cleaning, **switches)
+    if memory_limit is not None and memory_limit.strip().lower() in ("off", "none"):
+        memory_limit = None
+    if temp_dir is not None and temp_dir.exists() and not temp_dir.is_dir():
+        raise ConfigError(f"--temp-dir: {temp_dir} is a file; give a folder (it is created "
+                          f"if missing).")
     config = Config(cleaning=cleaning, seed=seed, memory_limit=memory_limit,
+                    temp_dir=str(temp_dir) if temp_dir is not None else None,
                     currency=currency, preset=preset, read=read or ReadConfig())
     if as_of:
         try:
@@ -227,6 +234,13 @@ PresetOpt = Annotated[str, typer.Option(
 ExcelSizeOpt = Annotated[str | None, typer.Option(
     "--max-excel-size", help="Refuse workbooks whose sheet or shared strings inflate to more "
                              "than this (default 2GB).")]
+MemoryLimitOpt = Annotated[str, typer.Option(
+    "--memory-limit", help="DuckDB memory limit, e.g. 4GB (or 'off': 80% of memory); it "
+                           "spills to --temp-dir above it.")]
+TempDirOpt = Annotated[Path | None, typer.Option(
+    "--temp-dir", help="Folder DuckDB spills to above --memory-limit (default: "
+                       "custseg-duckdb in the system's temporary folder); a large run may "
+                       "write about the input's size there.")]
 ParallelExcelOpt = Annotated[bool, typer.Option(
     "--parallel-excel/--no-parallel-excel",
     help="Read a large .xlsx sheet in parts on every core (default), or with calamine alone.")]
@@ -333,8 +347,8 @@ def run(
                                                              "anomalous (default 0.02).")] = None,
     detector: Annotated[str | None, typer.Option(help="isolation_forest or lof.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit; it spills to disk "
-                                                   "above it.")] = "1GB",
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
     currency: Annotated[str | None, typer.Option(help="Currency written before money, e.g. "
                                                       "£, $ or EUR (default: none, or the "
                                                       "data preset's).")] = None,
@@ -351,7 +365,8 @@ def run(
                               max_line_total=max_line_total, max_quantity=max_quantity,
                               as_of=as_of, k=k, k_range=k_range, transform=transform,
                               contamination=contamination, detector=detector, seed=seed,
-                              memory_limit=memory_limit, currency=currency, preset=preset,
+                              memory_limit=memory_limit, temp_dir=temp_dir,
+                              currency=currency, preset=preset,
                               read=read_config(decimal=decimal, date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
@@ -363,15 +378,20 @@ def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to loo
             sheet: SheetOpt = None, mapping: MapOpt = None, preset: PresetOpt = "auto",
             decimal: DecimalOpt = None, date_format: DateFormatOpt = None,
             max_excel_size: ExcelSizeOpt = None,
-            parallel_excel: ParallelExcelOpt = True) -> None:
+            parallel_excel: ParallelExcelOpt = True,
+            memory_limit: MemoryLimitOpt = "1GB", temp_dir: TempDirOpt = None) -> None:
     """Show FILE's detected format, column mapping, row count and date range; run nothing."""
     from custseg import describe
+    from custseg.engine import resource_errors
 
     with _user_errors():
-        config = build_config(preset=preset, read=read_config(
-            decimal=decimal, date_format=date_format, max_excel_size=max_excel_size,
-            parallel_excel=parallel_excel))
-        facts = describe.describe_source(file, sheet=sheet, mapping=mapping, config=config)
+        config = build_config(preset=preset, memory_limit=memory_limit, temp_dir=temp_dir,
+                              read=read_config(decimal=decimal, date_format=date_format,
+                                               max_excel_size=max_excel_size,
+                                               parallel_excel=parallel_excel))
+        with resource_errors(config, "reading the file"):
+            facts = describe.describe_source(file, sheet=sheet, mapping=mapping,
+                                             config=config)
         table = Table(title=str(file), show_header=False)
         table.add_column("what", style="bold")
         table.add_column("value")

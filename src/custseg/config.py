@@ -229,6 +229,9 @@ class Config:
     #: 1.2 GB peak RSS and is no slower (measured in docs/benchmarks.md); None lets DuckDB
     #: take 80% of RAM.
     memory_limit: str | None = "1GB"
+    #: Folder DuckDB spills to above the memory limit; None: ``custseg-duckdb`` in the
+    #: system's temporary directory. Spilling a large run can take about the input's size.
+    temp_dir: str | None = None
     #: Currency written before money in every text, chart and table ("£", "EUR", …); None
     #: takes the data preset's, which is no symbol unless a known export is recognised.
     currency: str | None = None

@@ -1,12 +1,27 @@
-"""The transaction engine: an embedded DuckDB connection, multi-threaded and spilling to disk."""
+"""The transaction engine: an embedded DuckDB connection, multi-threaded and spilling to disk,
+and the translation of its out-of-memory and out-of-disk failures into messages a user can
+act on."""
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 
 from custseg.config import Config
+from custseg.errors import CustsegError, ResourceError
+
+
+def temp_dir(config: Config | None = None) -> str:
+    """The folder DuckDB spills to: ``config.temp_dir``, else ``custseg-duckdb`` in the
+    system's temporary directory."""
+    config = config or Config()
+    return str(config.temp_dir or os.path.join(tempfile.gettempdir(), "custseg-duckdb"))
 
 
 def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
@@ -15,11 +30,12 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     Parameters
     ----------
     config:
-        Supplies ``threads`` and ``memory_limit``; defaults leave DuckDB's own choices.
+        Supplies ``threads``, ``memory_limit`` and ``temp_dir``; unset values leave DuckDB's
+        own choices (every core, 80% of memory) and the system's temporary directory.
 
     Returns
     -------
-    A fresh connection. Tables created on it live in memory and spill to a temporary
+    A fresh connection. Tables created on it live in memory and spill to the temporary
     directory when the memory limit is reached.
     """
     config = config or Config()
@@ -28,10 +44,165 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
         con.execute(f"SET threads = {int(config.threads)}")
     if config.memory_limit:
         con.execute("SET memory_limit = ?", [config.memory_limit])
-    con.execute("SET temp_directory = ?", [tempfile.gettempdir() + "/custseg-duckdb"])
+    # Several processes (or dashboard sessions) may share the folder: DuckDB names its spill
+    # files by process and instance, and removes only its own.
+    con.execute("SET temp_directory = ?", [temp_dir(config)])
     # Zone-aware timestamps become UTC explicitly (custseg.io.types); this makes sure no
     # implicit conversion ever uses the machine's zone either.
     con.execute("SET TimeZone = 'UTC'")
     # Scans must keep file order: row_id is the position of a line in the input.
     con.execute("SET preserve_insertion_order = true")
     return con
+
+
+@contextmanager
+def resource_errors(config: Config | None = None, stage: str | None = None) -> Iterator[None]:
+    """Turn running out of memory or temporary disk inside the block into a
+    :class:`~custseg.errors.ResourceError` naming what ran out, the temporary directory and
+    the settings to change — instead of an engine error that reads like a bug.
+
+    Also catches a custseg error raised *because of* such a failure (a reader that wraps
+    every DuckDB error as "cannot read the file" must not blame the file for a full disk).
+
+    Parameters
+    ----------
+    config:
+        The run's settings, for the memory limit and temporary directory in force.
+    stage:
+        What was being done, for the message ("reading and cleaning").
+    """
+    try:
+        yield
+    except ResourceError:
+        raise
+    except CustsegError as exc:
+        cause = _resource_cause(exc)
+        if cause is None:
+            raise
+        raise resource_error(cause, config, stage) from exc
+    except (duckdb.Error, MemoryError, OSError) as exc:
+        if _kind(exc) is None:
+            raise
+        raise resource_error(exc, config, stage) from exc
+
+
+def resource_error(exc: BaseException, config: Config | None = None,
+                   stage: str | None = None) -> ResourceError:
+    """The :class:`~custseg.errors.ResourceError` for an engine failure ``exc`` that
+    :func:`is_resource_error` recognises."""
+    config = config or Config()
+    folder = temp_dir(config)
+    limit = config.memory_limit
+    during = f" while {stage}" if stage else ""
+    limit_text = (f"its memory limit of {limit}" if limit
+                  else "its default memory limit (80% of this machine's memory)")
+    if _kind(exc) == "disk":
+        message = (f"Ran out of temporary disk space{during}. DuckDB writes what does not "
+                   f"fit in {limit_text} to the temporary directory {folder}"
+                   f"{_free_space(folder)}, and that disk, or the max_temp_directory_size "
+                   f"limit, is full. Point --temp-dir (Config(temp_dir=...) from Python) at "
+                   f"a disk with more free space, or raise --memory-limit "
+                   f"(Config(memory_limit=...)) so that less is written to disk.")
+        resource = "disk"
+    else:
+        message = (f"Ran out of memory{during}: DuckDB needed more than {limit_text}"
+                   f"{_machine_memory()} and could not move the rest to the temporary "
+                   f"directory {folder}. Raise the limit with --memory-limit, e.g. "
+                   f"{_suggested_limit(limit)} (Config(memory_limit=...) from Python), or "
+                   f"split the input; --temp-dir (Config(temp_dir=...)) chooses where DuckDB "
+                   f"spills.")
+        resource = "memory"
+    # DuckDB's first line says what failed to allocate; its further lines suggest SQL
+    # settings (SET threads …) that a custseg user does not type.
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return ResourceError(message, resource, folder, limit, detail=detail)
+
+
+def is_resource_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the engine (or Python) running out of memory or disk space."""
+    return _kind(exc) is not None
+
+
+def _kind(exc: BaseException) -> str | None:
+    """``"memory"``, ``"disk"`` or None (not a resource failure)."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk"
+    if isinstance(exc, MemoryError):
+        return "memory"
+    if not isinstance(exc, duckdb.Error):
+        return None
+    disk_full = ("No space left on device" in text or "Disk quota exceeded" in text
+                 # DuckDB caps its spill files at the disk's free space by default, and
+                 # reports reaching that cap as an out-of-memory error naming the setting.
+                 or "max_temp_directory_size" in text)
+    if disk_full and isinstance(exc, (duckdb.OutOfMemoryException, duckdb.IOException)):
+        return "disk"
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return "memory"
+    return None
+
+
+def _resource_cause(exc: BaseException) -> BaseException | None:
+    """The resource failure in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen:
+        if _kind(current) is not None:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _free_space(folder: str) -> str:
+    """' (N GB free now)' for the disk holding ``folder``, or '' when it cannot be told."""
+    path = folder
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    try:
+        free = shutil.disk_usage(path or ".").free
+    except OSError:
+        return ""
+    return f" ({_size(free)} free now)"
+
+
+def _machine_memory() -> str:
+    """' (this machine has N GB)', or '' where the system does not say."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return ""
+    return f" (this machine has {_size(total)})" if total > 0 else ""
+
+
+def _suggested_limit(limit: str | None) -> str:
+    """Four times the current limit when it can be read, else 4GB."""
+    size = parse_size(limit) if limit else None
+    return _size(4 * size).replace(" ", "") if size else "4GB"
+
+
+def parse_size(text: str) -> int | None:
+    """Bytes in a DuckDB-style size ('1GB', '500MB', '1.5GiB'), or None if unreadable."""
+    import re
+
+    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?)b?\s*", text.lower())
+    if match is None:
+        return None
+    try:
+        number = float(match.group(1))
+    except ValueError:
+        return None
+    base = 1024 if match.group(3) else 1000
+    return int(number * base ** " kmgt".index(match.group(2) or " "))
+
+
+def _size(n: float) -> str:
+    """Bytes as '1.5 GB' / '300 MB' (decimal units, as DuckDB's settings take them)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n / 1e3:.3g} KB"

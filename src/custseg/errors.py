@@ -20,6 +20,8 @@ class CustsegError(Exception):
 
     #: The heading every front end shows above the message.
     title = "Cannot continue"
+    #: Whose words ``detail`` holds, as :func:`describe_error` introduces them.
+    detail_source = "the reader"
 
     def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
@@ -80,6 +82,26 @@ class NoSegmentsError(EmptyResultError):
     title = "No segments formed"
 
 
+class ResourceError(CustsegError):
+    """The engine ran out of memory or of temporary disk space: the input is too large for
+    the settings, not wrong. The message names what ran out, the temporary directory in use
+    and the settings that change it."""
+
+    title = "Out of memory or disk space"
+    detail_source = "DuckDB"
+
+    def __init__(self, message: str, resource: str, temp_dir: str,
+                 memory_limit: str | None, *, detail: str | None = None) -> None:
+        super().__init__(message, detail=detail)
+        #: What ran out: ``"memory"`` or ``"disk"``.
+        self.resource = resource
+        #: The folder DuckDB spills to (``--temp-dir``, :attr:`Config.temp_dir`).
+        self.temp_dir = temp_dir
+        #: DuckDB's memory limit in force (``--memory-limit``), None for DuckDB's default.
+        self.memory_limit = memory_limit
+        self.title = "Out of memory" if resource == "memory" else "Out of disk space"
+
+
 def describe_error(exc: CustsegError) -> tuple[str, str]:
     """The heading and the full text of ``exc``, as the CLI and the dashboard both show it.
 
@@ -92,5 +114,5 @@ def describe_error(exc: CustsegError) -> tuple[str, str]:
     if detail:
         if len(detail) > MAX_DETAIL_CHARS:
             detail = detail[:MAX_DETAIL_CHARS].rstrip() + " …"
-        text += f"\n\nDetails from the reader: {detail}"
+        text += f"\n\nDetails from {exc.detail_source}: {detail}"
     return exc.title, text

@@ -22,7 +22,7 @@ import pandas as pd
 
 from custseg import clean, io, rfm
 from custseg.config import DATA_PRESETS, Config
-from custseg.engine import connect
+from custseg.engine import connect, resource_errors
 from custseg.errors import NoSegmentsError
 from custseg.summary import build_summary
 
@@ -126,17 +126,19 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
     config = config or Config()
     if config.preset != "auto":
         config.with_preset(config.preset)  # an unknown name fails before the file is read
-    con = con or connect(config)
-    info = io.register_source(con, source, sheet=sheet, overrides=mapping, read=config.read)
-    info = io.map_columns(info, mapping, config.preset)
-    config = config.with_preset(info.preset)
-    if info.preset:
-        info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
-                                                *info.notes))
-    select_sql, info = io.canonical_select(con, info, config.read)
-    report = clean.build_lines(con, select_sql, info.mapping, config.cleaning,
-                               config.rfm.as_of)
-    snapshot = rfm.snapshot_for(con, config.rfm.as_of)
+    with resource_errors(config, "reading and cleaning"):
+        con = con or connect(config)
+        info = io.register_source(con, source, sheet=sheet, overrides=mapping,
+                                  read=config.read)
+        info = io.map_columns(info, mapping, config.preset)
+        config = config.with_preset(info.preset)
+        if info.preset:
+            info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
+                                                    *info.notes))
+        select_sql, info = io.canonical_select(con, info, config.read)
+        report = clean.build_lines(con, select_sql, info.mapping, config.cleaning,
+                                   config.rfm.as_of)
+        snapshot = rfm.snapshot_for(con, config.rfm.as_of)
     return Dataset(con=con, source=info, cleaning=report, snapshot=snapshot, config=config)
 
 
@@ -152,7 +154,8 @@ def _preset_note(config: Config, name: str) -> str:
 
 def compute_rfm(dataset: Dataset) -> pd.DataFrame:
     """The RFM table of a loaded dataset."""
-    return rfm.build_rfm(dataset.con, dataset.snapshot)
+    with resource_errors(dataset.config, "building the RFM table"):
+        return rfm.build_rfm(dataset.con, dataset.snapshot)
 
 
 def why_no_segments(table: pd.DataFrame, config: Config | None = None) -> str | None:
@@ -274,10 +277,12 @@ def transaction_anomalies(dataset: Dataset, config: Config | None = None) -> pd.
     """
     from custseg import anomalies
 
+    config = config or Config()
     cursor = dataset.con.cursor()
     try:
-        config = config or Config()
-        return anomalies.flag_transactions(cursor, config.anomalies, config.currency or "")
+        with resource_errors(dataset.config, "flagging unusual transactions"):
+            return anomalies.flag_transactions(cursor, config.anomalies,
+                                               config.currency or "")
     finally:
         cursor.close()
 
@@ -291,8 +296,9 @@ def product_mix(dataset: Dataset, customers: pd.DataFrame, profile: pd.DataFrame
     """
     from custseg import products
 
-    return products.product_mix(dataset.con, customers, profile,
-                                cleaning=(config or Config()).cleaning)
+    with resource_errors(dataset.config, "computing the product mix"):
+        return products.product_mix(dataset.con, customers, profile,
+                                    cleaning=(config or Config()).cleaning)
 
 
 def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
@@ -333,7 +339,9 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     Raises
     ------
     custseg.errors.CustsegError
-        With a message for the user when the input or a setting is wrong.
+        With a message for the user when the input or a setting is wrong;
+        :class:`~custseg.errors.ResourceError` when DuckDB runs out of memory or of
+        temporary disk (the message names the folder and the settings to change).
     """
 
     def announce(stage: str) -> None:
