@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import io as stdio
+import itertools
 import re
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 import custseg
 from custseg import actions, pipeline, segments, synth
-from custseg.app import MAIN, state, ui
+from custseg.app import MAIN, command, state, ui
 from tests import reference
 from tests.test_clean import expected_drops
 
@@ -465,3 +466,16 @@ def test_segment_names_are_readable_on_their_colour(name: str) -> None:
     assert chosen in ("#1f1f1f", "#ffffff")
     other = "#ffffff" if chosen == "#1f1f1f" else "#1f1f1f"
     assert _contrast(color, chosen) >= _contrast(color, other)
+
+
+@pytest.mark.parametrize(("headless", "passed"), [(None, None), (True, "true"),
+                                                  (False, "false")])
+def test_launch_passes_headless_only_when_given(headless: bool | None,
+                                                passed: str | None) -> None:
+    """Without --headless/--no-headless the user's own Streamlit settings decide; the e-mail
+    prompt is always off (the server never waits for input)."""
+    cmd = command(port=8765, headless=headless)
+    options = {key: value for key, value in itertools.pairwise(cmd) if key.startswith("--")}
+    assert options.get("--server.headless") == passed
+    assert options["--server.showEmailPrompt"] == "false"
+    assert options["--server.port"] == "8765"
