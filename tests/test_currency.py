@@ -71,7 +71,7 @@ def test_labels_hovers_axes_and_table_formats():
     assert money.hover("%{x:,.0f}", "EUR") == "EUR %{x:,.0f}"
     assert money.hover("%{x:,.0f}", "") == "%{x:,.0f}"
     assert money.axis("£") == {"tickprefix": "£", "tickformat": ",.0f"}
-    assert money.axis("", log=True) == {"tickprefix": "", "tickformat": ",~r"}
+    assert money.axis("") == {"tickprefix": "", "tickformat": ",.0f"}
     assert money.number_format("£") == "£%,.2f"
     assert money.number_format("") == "%,.2f"
     assert money.number_format("%", 0) == "%%%,.0f"  # a literal % is escaped for printf

@@ -84,9 +84,9 @@ def hover(placeholder: str, currency: str | None = "") -> str:
     return prefix(currency) + placeholder
 
 
-def axis(currency: str | None = "", *, log: bool = False) -> dict[str, str]:
+def axis(currency: str | None = "") -> dict[str, str]:
     """Plotly axis settings that show amounts with the currency and thousands separators."""
-    return {"tickprefix": prefix(currency), "tickformat": ",~r" if log else ",.0f"}
+    return {"tickprefix": prefix(currency), "tickformat": ",.0f"}
 
 
 def number_format(currency: str | None = "", digits: int = 2) -> str:
