@@ -447,27 +447,6 @@ def test_customer_17850_of_the_workbook_is_lapsed_with_the_win_back_action() -> 
     assert f"{int(table['recency'])} days ago" in advice  # the reason gives their own recency
 
 
-def _contrast(first: str, second: str) -> float:
-    """WCAG 2 contrast ratio of two ``#rrggbb`` colours (computed here from the definition)."""
-    def luminance(color: str) -> float:
-        rgb = [int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
-        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    high, low = sorted((luminance(first), luminance(second)), reverse=True)
-    return (high + 0.05) / (low + 0.05)
-
-
-@pytest.mark.parametrize("name", [*segments.SEGMENT_COLORS, "Cluster 7"])
-def test_segment_names_are_readable_on_their_colour(name: str) -> None:
-    """The name on a segment's chip and table cell is in whichever of dark and white text
-    contrasts more with the segment's colour."""
-    color = segments.segment_color(name)
-    chosen = ui.text_color(color)
-    assert chosen in ("#1f1f1f", "#ffffff")
-    other = "#ffffff" if chosen == "#1f1f1f" else "#1f1f1f"
-    assert _contrast(color, chosen) >= _contrast(color, other)
-
-
 @pytest.mark.parametrize(("headless", "passed"), [(None, None), (True, "true"),
                                                   (False, "false")])
 def test_launch_passes_headless_only_when_given(headless: bool | None,

@@ -23,7 +23,7 @@ from custseg.errors import (
     describe_error,
 )
 from custseg.narrative import fmt_count, fmt_days, fmt_share
-from custseg.segments import segment_color
+from custseg.segments import segment_color, segment_text_color
 
 __all__ = ["fmt_count", "fmt_days", "fmt_money", "fmt_share"]
 
@@ -384,38 +384,15 @@ def segment_numbers(segments: pd.DataFrame, columns: list[str]) -> None:
     frame = segments[[c for c in columns if c in segments.columns]]
     styled = frame.style.map(
         lambda name: f"background-color: {segment_color(name)}; "
-                     f"color: {text_color(segment_color(name))}; font-weight: 600",
+                     f"color: {segment_text_color(name)}; font-weight: 600",
         subset=["segment"])
     st.dataframe(styled, hide_index=True, column_config=column_formats(frame.columns),
                  height=_fit_height(len(frame)), placeholder="")
 
 
-#: The two text colours a segment's name can take on its colour.
-_DARK_TEXT, _LIGHT_TEXT = "#1f1f1f", "#ffffff"
-
-
-def _luminance(color: str) -> float:
-    """WCAG 2 relative luminance of a ``#rrggbb`` colour."""
-    channels = [int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
-    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def text_color(background: str) -> str:
-    """Dark or white text, whichever contrasts more with ``background`` (WCAG 2 contrast
-    ratio): a segment's name stays readable on its own colour, light or dark."""
-    back = _luminance(background)
-
-    def contrast(text: str) -> float:
-        high, low = sorted((back, _luminance(text)), reverse=True)
-        return (high + 0.05) / (low + 0.05)
-
-    return max((_DARK_TEXT, _LIGHT_TEXT), key=contrast)
-
-
 def _chip(name: str) -> str:
-    color = segment_color(name)
-    return (f'<span class="custseg-chip" style="background:{color};color:{text_color(color)};'
+    return (f'<span class="custseg-chip" style="background:{segment_color(name)};'
+            f'color:{segment_text_color(name)};'
             f'border-radius:12px;padding:2px 10px;margin:0 6px 6px 0;display:inline-block;'
             f'font-weight:600">'
             f"{html.escape(str(name))}</span>")
