@@ -138,7 +138,7 @@ def settings(source: Source) -> Config:
 def _currency() -> str | None:
     """The currency typed in the sidebar; None (an empty box) takes the data preset's."""
     text = st.sidebar.text_input(
-        "Currency", key=_keep("currency", ""), max_chars=8, placeholder="none",
+        "Currency", key=_keep("currency", ""), max_chars=8, placeholder="automatic",
         help="Written before every amount: a symbol (£, $, €) or a code (EUR). Empty: none, "
              "unless the file is a known export whose currency is known.")
     return text.strip() or None
