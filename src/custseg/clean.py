@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from custseg import engine
 from custseg.config import CleaningConfig
 from custseg.errors import EmptyResultError
 from custseg.io import CANONICAL
@@ -256,8 +257,16 @@ DUPLICATE_KEY = ("invoice", "stock_code", "description", "quantity", "invoice_da
                  "unit_price", "amount", "customer_id", "country")
 
 
-def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]]) -> str:
-    """The statement creating ``lines``: canonical rows plus the first dropping rule's name.
+#: From this many lines on, the table ``lines`` is compressed once built (a checkpoint of the
+#: store: about 0.4 s per million lines, and a tenth of the memory). Smaller inputs fit in
+#: memory as they are, and would only pay the time.
+COMPRESS_FROM_LINES = 1_000_000
+
+
+def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]],
+              table: str = "lines") -> str:
+    """The statement creating ``table`` (``lines``): canonical rows plus the first dropping
+    rule's name.
 
     Duplicates are found in two steps so that 10M-line inputs stay fast and small: one 64-bit
     hash per line finds the few candidate groups, and only their lines are compared exactly
@@ -285,7 +294,7 @@ dups AS (
         dups = ",\ndups AS (SELECT CAST(NULL AS BIGINT) AS row_id, 1 AS dup_rank)"
         dup_join = "LEFT JOIN dups ON false"
     return f"""
-CREATE OR REPLACE TABLE lines AS
+CREATE OR REPLACE TABLE {table} AS
 WITH canon AS NOT MATERIALIZED ({canon}){dups},
 flags AS (
   SELECT {columns}, coalesce(dups.dup_rank, 1) AS dup_rank, {presence}
@@ -317,7 +326,18 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         When no rows are kept.
     """
     active, skipped = active_rules(cfg, mapping, as_of)
-    con.execute(lines_sql(select_sql, mapping, active))
+    where = engine.store(con)
+    if where is None:
+        con.execute(lines_sql(select_sql, mapping, active))
+    else:
+        # The table lives in the compressed store; ``lines`` is a view of it, so every
+        # statement (and every cursor of the connection) reads it by its plain name.
+        table = f"{where}.main.lines"
+        con.execute(lines_sql(select_sql, mapping, active, table))
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        if rows and rows[0] >= COMPRESS_FROM_LINES:
+            con.execute(f"CHECKPOINT {where}")
+        con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {table}")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     # One pass over the lines: count and amount per (rule, country) group.
     groups = con.execute(

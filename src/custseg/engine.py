@@ -16,6 +16,20 @@ import duckdb
 from custseg.config import Config
 from custseg.errors import CustsegError, ResourceError
 
+#: The in-memory database, attached to every connection, that holds the table ``lines``:
+#: DuckDB compresses an in-memory database attached with COMPRESS at each checkpoint, and
+#: 10M lines then take about 120 MB instead of 1.2 GB — more than the default 1 GB limit, which
+#: made every later stage spill (docs/scale.md).
+STORE = "custseg_store"
+
+
+def store(con: duckdb.DuckDBPyConnection) -> str | None:
+    """:data:`STORE` when ``con`` has it attached (a connection from :func:`connect`), else
+    None (a plain connection: tables stay in its default database)."""
+    found = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                        [STORE]).fetchone()
+    return STORE if found and found[0] else None
+
 
 def temp_dir(config: Config | None = None) -> str:
     """The folder DuckDB spills to: ``config.temp_dir``, else ``custseg-duckdb`` in the
@@ -52,6 +66,7 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     # Scans must keep file order: row_id is the position of a line in the input.
     con.execute("SET preserve_insertion_order = true")
+    con.execute(f"ATTACH ':memory:' AS {STORE} (COMPRESS)")
     return con
 
 
