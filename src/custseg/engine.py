@@ -18,8 +18,8 @@ from custseg.errors import CustsegError, ResourceError
 
 #: The in-memory database, attached to every connection, that holds the table ``lines``:
 #: DuckDB compresses an in-memory database attached with COMPRESS at each checkpoint, and
-#: 10M lines then take about 120 MB instead of 1.2 GB — more than the default 1 GB limit, which
-#: made every later stage spill (docs/scale.md).
+#: 10M lines then take about 160 MB instead of 1.27 GB. Uncompressed, the table alone was more
+#: than the default 1 GB limit, and every later stage spilled (docs/scale.md).
 STORE = "custseg_store"
 
 
