@@ -458,3 +458,17 @@ def test_launch_passes_headless_only_when_given(headless: bool | None,
     assert options.get("--server.headless") == passed
     assert options["--server.showEmailPrompt"] == "false"
     assert options["--server.port"] == "8765"
+
+
+def test_a_selected_flagged_customer_is_shown_in_full(demo_model: pipeline.Model) -> None:
+    """Long reasons are cut inside table cells: the selected row's are written out below."""
+    from types import SimpleNamespace
+
+    flagged = demo_model.customers[demo_model.customers["is_anomaly"]]
+    picked = ui.selected_row(SimpleNamespace(selection=SimpleNamespace(rows=[1])), flagged)
+    assert picked is not None and picked["customer_id"] == flagged["customer_id"].iloc[1]
+    assert ui.selected_row(SimpleNamespace(selection=SimpleNamespace(rows=[])), flagged) is None
+    assert ui.selected_row(None, flagged) is None
+    at = _app("anomalies")
+    _ok(at)
+    assert any("in full" in c.value for c in at.caption)

@@ -327,13 +327,21 @@ def column_formats(columns: Any) -> dict[str, Any]:
     return config
 
 
-def table(frame: pd.DataFrame, **kwargs: Any) -> None:
-    """``st.dataframe`` with the shared column formats and no index."""
+def table(frame: pd.DataFrame, **kwargs: Any) -> Any:
+    """``st.dataframe`` with the shared column formats and no index; returns what
+    ``st.dataframe`` returns (the selection, when ``on_select`` is given)."""
     config = column_formats(frame.columns)
     config |= kwargs.pop("column_config", {})
     kwargs.setdefault("height", _fit_height(len(frame)))
     kwargs.setdefault("placeholder", "")  # a missing value is an empty cell, not "None"
-    st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
+    return st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
+
+
+def selected_row(event: Any, frame: pd.DataFrame) -> pd.Series | None:
+    """The row of ``frame`` selected in a table shown with ``on_select`` (None when none is):
+    long texts are cut inside table cells, so the page shows the selected row's in full."""
+    rows = list(getattr(getattr(event, "selection", None), "rows", None) or [])
+    return frame.iloc[rows[0]] if rows and rows[0] < len(frame) else None
 
 
 def _fit_height(rows: int, most: int = 20) -> int | str:

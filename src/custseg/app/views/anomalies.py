@@ -32,7 +32,19 @@ flagged = customers[customers["is_anomaly"].fillna(False).astype(bool)]
 flagged = flagged.sort_values("anomaly_score", ascending=False)
 shown = ["customer_id", "anomaly_reason", "action", "segment", "recency", "frequency",
          "monetary", "anomaly_score"]
-ui.table(flagged[[c for c in shown if c in flagged.columns]])
+event = ui.table(flagged[[c for c in shown if c in flagged.columns]], key="flagged_customers",
+                 on_select="rerun", selection_mode="single-row")
+picked = ui.selected_row(event, flagged)
+if picked is None:
+    st.caption("Select a customer's row to read why they were flagged and their action in "
+               "full.")
+else:
+    st.markdown(f"**Customer {picked['customer_id']}** ({picked['segment']}). "
+                f"Why flagged: {picked['anomaly_reason']}.")
+    if "action" in picked:
+        why = picked.get("action_reason") if bool(picked.get("lapsed", False)) else None
+        st.info(f"Action: {picked['action']}" + (f" ({why})" if why else ""),
+                icon=":material/campaign:")
 
 st.subheader("Unusual transactions")
 lines = ui.stage("flagged")
