@@ -252,3 +252,107 @@ def test_fixed_k_on_a_sampled_search_matches_the_reused_search():
     np.testing.assert_array_equal(fresh.labels, reused.labels)
     pd.testing.assert_frame_equal(fresh.k_table, reused.k_table)
     assert fresh.labels.max() == 3 and len(fresh.labels) == len(rfm)
+
+
+def _recorded_fit_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of rows of every K-Means fit made through custseg.cluster."""
+    from sklearn.cluster import KMeans
+
+    import custseg.cluster as cluster
+
+    sizes: list[int] = []
+
+    class Recording(KMeans):
+        def fit(self, x: np.ndarray, y: None = None,
+                sample_weight: np.ndarray | None = None) -> KMeans:
+            sizes.append(len(x))
+            return super().fit(x, y, sample_weight)
+
+    monkeypatch.setattr(cluster, "KMeans", Recording)
+    return sizes
+
+
+def test_k_search_above_k_search_max_runs_on_a_sample_and_fits_everyone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rfm, truth = _blobs(4, per=500, seed=6)  # 2,000 customers
+    full = fit_clusters(rfm, ClusterConfig(k_max=6), seed=0)
+    sizes = _recorded_fit_sizes(monkeypatch)
+    cfg = ClusterConfig(k_max=6, k_search_max=400)
+    sampled = fit_clusters(rfm, cfg, seed=0)
+    # Every run of the search saw 400 customers; one fit, the last, saw all 2,000.
+    assert sizes[:-1] == [400] * (5 * cfg.n_init) and sizes[-1] == 2_000
+    assert sampled.k == full.k == 4
+    assert adjusted_rand_score(truth, sampled.labels) > 0.99
+    assert "seeded sample of 400 of the 2,000 customers" in sampled.reason
+    chosen_note = sampled.k_table.loc[sampled.k_table["chosen"], "note"].iloc[0]
+    assert "seeded sample of 400 of the 2,000 customers" in chosen_note
+    assert "sample" not in full.reason
+    # The final labels are a converged K-Means on everyone: each customer is nearest to the
+    # mean of its own cluster (computed here from the scaled features).
+    scaled = StandardScaler().fit_transform(transform_features(rfm, "log1p"))
+    means = np.array([scaled[sampled.labels == c].mean(axis=0) for c in range(sampled.k)])
+    nearest = ((scaled[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(nearest, sampled.labels)
+    # The shares in the k table are the sample's: multiples of 1/400.
+    np.testing.assert_allclose(sampled.k_table["min_share"] * 400,
+                               np.round(sampled.k_table["min_share"] * 400), atol=1e-9)
+    # Same seed, same answer; another seed draws another sample.
+    again = fit_clusters(rfm, cfg, seed=0)
+    np.testing.assert_array_equal(again.labels, sampled.labels)
+    pd.testing.assert_frame_equal(again.k_table, sampled.k_table)
+    other = fit_clusters(rfm, cfg, seed=1)
+    assert not np.allclose(other.k_table["inertia"], sampled.k_table["inertia"])
+
+
+def test_k_search_max_too_small_is_a_config_error() -> None:
+    rfm, _ = _blobs(3, per=100)
+    with pytest.raises(ConfigError, match="k_search_max=50 is too small"):
+        fit_clusters(rfm, ClusterConfig(k_max=8, k_search_max=50), seed=0)
+
+
+def test_many_identical_profiles_are_clustered_from_a_bounded_sample(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # 60% of 5,000 customers share four profiles (one-time buyers with the same spend).
+    rfm, _ = _blobs(3, per=700, seed=2)
+    rng = np.random.default_rng(0)
+    profiles = pd.DataFrame({"recency": [300, 200, 100, 350], "frequency": 1,
+                             "monetary": [15.0, 20.0, 15.0, 10.0]})
+    same = profiles.iloc[rng.integers(0, 4, 3_000)].reset_index(drop=True)
+    same["customer_id"] = [f"s{i}" for i in range(3_000)]
+    table = pd.concat([rfm, same[rfm.columns]], ignore_index=True)
+    sizes = _recorded_fit_sizes(monkeypatch)
+    result = fit_clusters(table, ClusterConfig(k_max=6, k_search_max=1_000), seed=0)
+    assert max(sizes[:-1]) == 1_000 and sizes[-1] == len(table)
+    # Identical customers always share a segment.
+    key = table[["recency", "frequency", "monetary"]].astype(str).agg("|".join, axis=1)
+    assert (pd.Series(result.labels).groupby(key.to_numpy()).nunique() == 1).all()
+
+
+#: The clustering of the real data before the k search could be sampled (commit 6ef1eda):
+#: rule preset → customers, k, customers per cluster, inertia per k (2..10).
+_REAL_BEFORE = {
+    "seed": (3_882, 5, [341, 817, 895, 758, 1071],
+             [5676.532604, 4229.554292, 3402.865667, 2852.286146, 2459.769605, 2202.552520,
+              2005.337918, 1845.346044, 1694.777869]),
+    "default": (4_294, 5, [389, 931, 994, 819, 1161],
+                [6344.995331, 4748.466383, 3829.538852, 3212.023291, 2778.788587,
+                 2495.165628, 2277.916543, 2091.908949, 1934.859939]),
+}
+
+
+@pytest.mark.parametrize("rules", ["seed", "default"])
+def test_real_data_below_k_search_max_is_unchanged(rules: str,
+                                                   request: pytest.FixtureRequest) -> None:
+    rfm = request.getfixturevalue(f"{rules}_rfm")
+    customers, k, sizes, inertia = _REAL_BEFORE[rules]
+    assert len(rfm) == customers < ClusterConfig().k_search_max
+    result = fit_clusters(rfm, ClusterConfig(), seed=42)
+    assert result.k == k and np.bincount(result.labels).tolist() == sizes
+    np.testing.assert_allclose(result.k_table["inertia"], inertia, rtol=1e-8)
+    assert "sample" not in result.reason
+    # Setting the limit just above or far above the customers changes nothing at all.
+    for limit in (customers, 10**9):
+        same = fit_clusters(rfm, ClusterConfig(k_search_max=limit), seed=42)
+        np.testing.assert_array_equal(same.labels, result.labels)
+        pd.testing.assert_frame_equal(same.k_table, result.k_table)
+        assert same.reason == result.reason

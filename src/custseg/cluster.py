@@ -176,28 +176,66 @@ class KSearch:
     #: The k range and transform it was computed for (``cfg.k`` is ignored).
     cfg: ClusterConfig
     seed: int
+    #: Every customer's scaled features (RFM row order).
     scaled: np.ndarray
+    #: Fits and metrics of the customers in ``rows``: labels, ``search`` and ``sample``
+    #: index ``points``, not ``scaled``.
     fits: dict[int, _Fit]
     #: The metrics of every candidate k (``chosen`` not set yet).
     table: pd.DataFrame
     search: np.ndarray | None
     sample: np.ndarray
     pca: tuple[pd.DataFrame, tuple[float, float], pd.DataFrame]
+    #: The customers the search measured: None for all, else a seeded sample of
+    #: ``cfg.k_search_max`` (sorted RFM row numbers).
+    rows: np.ndarray | None = None
+
+    @property
+    def points(self) -> np.ndarray:
+        """The scaled features of the customers the search measured."""
+        return self.scaled if self.rows is None else self.scaled[self.rows]
 
 
 def search_k(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> KSearch:
     """Fit K-Means for every k in ``cfg.k_min..cfg.k_max`` and measure each (see
-    :func:`fit_clusters`); ``cfg.k`` is not used."""
+    :func:`fit_clusters`); ``cfg.k`` is not used.
+
+    Above ``cfg.k_search_max`` customers everything here runs on a seeded sample of that many:
+    the cost of the search is then bounded whatever the number of customers (and however many
+    share one profile), and :func:`fit_clusters` fits the chosen k on everyone.
+    """
     scaled = StandardScaler().fit_transform(transform_features(rfm, cfg.transform))
     ks = _candidate_ks(dataclasses.replace(cfg, k=None), _distinct_rows(scaled))
     rng = np.random.default_rng(seed)
-    search = _search_rows(len(scaled), cfg.minibatch_above, cfg.search_sample, rng)
-    sample = _sample_rows(len(scaled), cfg.silhouette_sample, rng)
-    with _threads(scaled, search):
-        fits = {k: _fit_k(scaled, search, k, cfg.n_init, seed, sample) for k in ks}
-        table = _k_table(scaled, fits, sample, cfg)
+    # Up to k_search_max nothing is drawn here, so the draws below (and the results) are
+    # those of an unsampled search.
+    rows = _search_rows(len(scaled), cfg.k_search_max, _search_size(cfg, ks), rng)
+    points = scaled if rows is None else scaled[rows]
+    search = _search_rows(len(points), cfg.minibatch_above, cfg.search_sample, rng)
+    sample = _sample_rows(len(points), cfg.silhouette_sample, rng)
+    with _threads(points, search):
+        fits = {k: _fit_k(points, search, k, cfg.n_init, seed, sample) for k in ks}
+        table = _k_table(points, fits, sample, cfg)
     return KSearch(cfg=cfg, seed=seed, scaled=scaled, fits=fits, table=table, search=search,
-                   sample=sample, pca=_pca(scaled, rfm, seed))
+                   sample=sample, pca=_pca(scaled, rfm, seed), rows=rows)
+
+
+def _search_size(cfg: ClusterConfig, ks: list[int]) -> int:
+    """``cfg.k_search_max``, checked: a sample must hold a few customers per cluster."""
+    least = 10 * max(ks)
+    if cfg.k_search_max < least:
+        raise ConfigError(f"k_search_max={cfg.k_search_max:,} is too small for k up to "
+                          f"{max(ks)}: the k search needs at least {least:,} customers.")
+    return cfg.k_search_max
+
+
+def _sample_note(search: KSearch) -> str:
+    """The sentence saying the k search ran on a sample (empty when it ran on everyone)."""
+    if search.rows is None:
+        return ""
+    n, m = len(search.scaled), len(search.rows)
+    return (f" This k was chosen on a seeded sample of {m:,} of the {n:,} customers (the k "
+            f"table's figures are the sample's); the segments were then fitted on all {n:,}.")
 
 
 def _threads(scaled: np.ndarray, search: np.ndarray | None) -> Any:
@@ -236,24 +274,31 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     """
     if search is None or dataclasses.replace(search.cfg, k=cfg.k) != cfg or search.seed != seed:
         search = search_k(rfm, cfg, seed)
-    fits, table, scaled = search.fits, search.table.copy(), search.scaled
+    fits, table, scaled, points = search.fits, search.table.copy(), search.scaled, search.points
     if cfg.k is not None and cfg.k not in fits:
         _candidate_ks(cfg, _distinct_rows(scaled))  # checks that cfg.k is possible
-        with _threads(scaled, search.search):
-            fits = fits | {cfg.k: _fit_k(scaled, search.search, cfg.k, cfg.n_init, seed,
+        with _threads(points, search.search):
+            fits = fits | {cfg.k: _fit_k(points, search.search, cfg.k, cfg.n_init, seed,
                                          search.sample)}
-            table = _k_table(scaled, fits, search.sample, cfg)
+            table = _k_table(points, fits, search.sample, cfg)
     k, reason = _choose(table, cfg)
     table["chosen"] = table["k"] == k
-    with _threads(scaled, search.search):  # a fit on a sample is refined on everyone
-        best = fits[k] if search.search is None else _refine(scaled, fits[k], seed)
+    sampled = search.rows is not None or search.search is not None
+    with _threads(points, search.search):  # a fit on a sample is refined on everyone
+        best = _refine(scaled, fits[k], seed) if sampled else fits[k]
     labels = _relabel_by_value(best.labels, best.centers)
-    table["note"] = _notes(table, fits, labels, cfg)
+    # The fits of the other k label the searched customers only: compare like with like.
+    searched = labels if search.rows is None else labels[search.rows]
+    table["note"] = _notes(table, fits, searched, cfg)
     if cfg.k is None:
         # The same sentence in the reason and on the chosen k's row (k_selection.csv).
-        why = _why_not_smaller(table, fits, labels)
+        why = _why_not_smaller(table, fits, searched)
         reason += why
         table.loc[table["chosen"], "note"] += "." + why if why else ""
+    if search.rows is not None:
+        note = _sample_note(search)
+        reason += note
+        table.loc[table["chosen"], "note"] += "." + note.rstrip(".")
     centers = _centers(labels, k, rfm, cfg.transform)
     pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,

@@ -139,6 +139,11 @@ class ClusterConfig:
     min_cluster_share: float = 0.05
     #: Silhouette is exact up to this many customers and sampled (with the seed) above it.
     silhouette_sample: int = 10_000
+    #: The k search (every K-Means run per candidate k, stability, silhouette,
+    #: Calinski–Harabasz, Davies–Bouldin, shares) uses every customer up to this many and a
+    #: seeded sample of this many above it; the chosen k is then fitted on every customer, and
+    #: the reason says so (docs/modelling.md, section 2).
+    k_search_max: int = 20_000
     #: Above this many customers, the k search fits K-Means on a seeded sample of
     #: ``search_sample`` customers and assigns everyone to the nearest centre; the chosen k is
     #: then refined with full-data Lloyd iterations. Measured faster and closer to full K-Means
