@@ -171,3 +171,87 @@ def test_permutation_importance_matches_sklearn() -> None:
     np.testing.assert_allclose(mean, ref.importances_mean, atol=1e-12)
     np.testing.assert_allclose(std, ref.importances_std, atol=1e-12)
     assert mean[0] > mean[1] > abs(mean[2])  # the importances tell the columns apart
+
+
+def _uneven(n: int, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:
+    """Customers in four segments of very different sizes, set by thresholds."""
+    rng = np.random.default_rng(seed)
+    rfm = pd.DataFrame({"customer_id": [str(i) for i in range(n)],
+                        "recency": rng.integers(1, 365, n), "frequency": rng.integers(1, 12, n),
+                        "monetary": rng.lognormal(6, 1, n).round(2)})
+    seg = np.select([rfm["monetary"] > 2_000, rfm["frequency"] > 9, rfm["recency"] > 300],
+                    ["Champions", "Loyal", "At Risk"], "Regulars").astype(object)
+    return rfm, seg
+
+
+def test_stratified_sample_is_the_one_the_names_give() -> None:
+    from sklearn.model_selection import train_test_split
+
+    from custseg.explain import _train_rows
+
+    _, seg = _uneven(5_000)
+    rows = np.arange(len(seg))
+    expected, _ = train_test_split(rows, train_size=1_200, random_state=7, stratify=seg)
+    np.testing.assert_array_equal(_train_rows(seg, 1_200, 7), np.sort(expected))
+
+
+def test_large_training_sets_grow_each_tree_on_a_bounded_sample(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    import custseg.explain as explain
+
+    rfm, seg = _uneven(4_000)
+    full = explain_segments(rfm, seg, ExplainConfig(), seed=1)
+    forests: list[RandomForestClassifier] = []
+    shuffled_rows: list[int] = []
+    real_permutation = explain._permutation
+
+    class Recording(RandomForestClassifier):
+        def fit(self, x: np.ndarray, y: np.ndarray) -> RandomForestClassifier:
+            forests.append(self)
+            return super().fit(x, y)
+
+    def permutation(forest: RandomForestClassifier, x: np.ndarray, y: np.ndarray,
+                    repeats: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        shuffled_rows.append(len(x))
+        return real_permutation(forest, x, y, repeats, rng)
+
+    monkeypatch.setattr(explain, "RandomForestClassifier", Recording)
+    monkeypatch.setattr(explain, "_permutation", permutation)
+    monkeypatch.setattr(explain, "_TREE_ROWS", 600)
+    monkeypatch.setattr(explain, "_PERMUTATION_ROWS", 400)
+    bounded = explain_segments(rfm, seg, ExplainConfig(), seed=1)
+    # 3,000 training rows: every tree's root holds a 600-draw bootstrap sample.
+    assert [t.tree_.weighted_n_node_samples[0] for t in forests[0].estimators_] == [600] * 100
+    assert shuffled_rows == [400]  # of the 1,000-row hold-out
+    # Accuracy is still measured on the whole hold-out of 1,000 customers.
+    assert bounded.accuracy * 1_000 == pytest.approx(round(bounded.accuracy * 1_000))
+    # The importances barely move and keep their order.
+    merged = full.importances.merge(bounded.importances, on="feature")
+    assert (merged["impurity_x"] - merged["impurity_y"]).abs().max() < 0.03
+    assert (merged["permutation_x"] - merged["permutation_y"]).abs().max() < 0.05
+    assert full.importances["feature"].tolist() == bounded.importances["feature"].tolist()
+    assert abs(full.accuracy - bounded.accuracy) < 0.02
+
+
+#: The explanation of the real data's default segments before the explanation's work was
+#: bounded (commit 6ef1eda): rule preset → impurity and permutation importance by feature.
+_REAL_BEFORE = {
+    "seed": {"recency": (0.379957, 0.470237), "monetary": (0.348208, 0.410505),
+             "frequency": (0.271835, 0.222039)},
+    "default": {"monetary": (0.373811, 0.375978), "recency": (0.359154, 0.439292),
+                "frequency": (0.267036, 0.247114)},
+}
+
+
+@pytest.mark.parametrize("rules", ["seed", "default"])
+def test_real_data_explanation_is_unchanged(rules: str, request: pytest.FixtureRequest) -> None:
+    import custseg
+
+    rfm = request.getfixturevalue(f"{rules}_rfm")
+    fitted = custseg.pipeline.model(rfm, custseg.Config())
+    table = fitted.explanation.importances
+    assert table["feature"].tolist() == list(_REAL_BEFORE[rules])
+    np.testing.assert_allclose(table[["impurity", "permutation"]].to_numpy(),
+                               list(_REAL_BEFORE[rules].values()), atol=1e-6)
