@@ -2,7 +2,8 @@
 ``custseg run`` against the bare read, the dashboard's change-k re-run, and custseg's own
 silhouette, adjusted Rand index and permutation importance against scikit-learn's.
 
-Run: ``python benchmarks/bench_model.py [--million 1000000] [--repeats 3] [--library-only]``.
+Run: ``python benchmarks/bench_model.py [--million 1000000] [--repeats 3] [--library-only]
+[--large-only]``.
 Needs ../shared/data. Figures are measured in this run; ratios compare figures of this run.
 """
 
@@ -28,16 +29,48 @@ import custseg
 from custseg import cluster, explain, pipeline, segments
 
 
-def synthetic_rfm(n: int, seed: int = 0) -> pd.DataFrame:
-    """An RFM table of ``n`` customers from skewed draws shaped like the real one."""
+def synthetic_rfm(n: int, seed: int = 0, shared: float = 0.0) -> pd.DataFrame:
+    """An RFM table of ``n`` customers from skewed draws shaped like the real one, with the
+    purchase dates the per-customer actions need; a ``shared`` share of the customers are
+    one-order buyers taking one of five identical profiles (the same recency and spend)."""
     rng = np.random.default_rng(seed)
     frequency = 1 + rng.geometric(0.3, n)
+    recency = rng.integers(1, 375, n)
+    monetary = np.round(frequency * rng.lognormal(5.5, 0.8, n), 2)
+    same = rng.random(n) < shared
+    profiles = np.array([[300, 15.0], [200, 20.0], [100, 15.0], [350, 10.0], [50, 30.0]])
+    pick = profiles[rng.integers(0, len(profiles), int(same.sum()))]
+    recency[same], frequency[same], monetary[same] = pick[:, 0].astype(int), 1, pick[:, 1]
+    last = pd.Timestamp("2011-12-10") - pd.to_timedelta(recency, unit="D")
+    span = (frequency - 1) * rng.integers(5, 60, n)
     return pd.DataFrame({
         "customer_id": np.char.add("c", np.arange(n).astype(str)),
-        "recency": rng.integers(1, 375, n),
+        "recency": recency,
         "frequency": frequency,
-        "monetary": np.round(frequency * rng.lognormal(5.5, 0.8, n), 2),
+        "monetary": monetary,
+        "first_purchase": last - pd.to_timedelta(span, unit="D"),
+        "last_purchase": last,
     })
+
+
+def large_runs(sizes: list[int]) -> None:
+    """``pipeline.model`` with default settings on generated customers: each size with
+    distinct draws, and with 60% of the customers sharing five profiles."""
+    pipeline.model(synthetic_rfm(2_000), custseg.Config())  # imports out of the timings
+    print("\n| customers | identical profiles | k | clustering | explanation | customer anomalies "
+          "| modelling (s) |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        for shared in (0.0, 0.6):
+            table = synthetic_rfm(n, shared=shared)
+            start = time.perf_counter()
+            fitted = pipeline.model(table, custseg.Config())
+            total = time.perf_counter() - start
+            t = fitted.timings
+            print(f"| {n:,} | {'60% in 5' if shared else 'none'} | {fitted.clustering.k} | "
+                  f"{t['Clustering']:.1f} | {t['Explaining segments']:.1f} | "
+                  f"{t['Customer anomalies']:.1f} | {total:.1f} |")
+    print("(targets: 100,000 customers ≤ 10 s, 1,000,000 ≤ 60 s)")
 
 
 def dashboard_first_load(config: custseg.Config) -> None:
@@ -143,10 +176,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--million", type=int, default=1_000_000,
-                        help="customers in the large modelling run (0 to skip)")
+                        help="customers in the largest modelling run, after one of 100,000 "
+                             "(0 to skip both)")
+    parser.add_argument("--large-only", action="store_true",
+                        help="only the modelling runs on generated customers")
     parser.add_argument("--library-only", action="store_true",
                         help="only custseg's own metrics against scikit-learn's")
     args = parser.parse_args()
+    if args.large_only:
+        large_runs([100_000, args.million])
+        return
 
     seed = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
     dataset = custseg.load(XLSX, seed)
@@ -209,11 +248,7 @@ def main() -> None:
           f"(target ≤ 1.3×)")
     library_paths(rfm, seed, args.repeats)
     if args.million:
-        big = synthetic_rfm(args.million)
-        start = time.perf_counter()
-        fitted = pipeline.model(big, custseg.Config())
-        print(f"- modelling on {args.million:,} customers: {time.perf_counter() - start:.1f} s "
-              f"(k={fitted.clustering.k}; target ≤ 60 s)")
+        large_runs([100_000, args.million])
 
 
 if __name__ == "__main__":
