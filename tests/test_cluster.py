@@ -254,33 +254,37 @@ def test_fixed_k_on_a_sampled_search_matches_the_reused_search():
     assert fresh.labels.max() == 3 and len(fresh.labels) == len(rfm)
 
 
-def _recorded_fit_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of rows of every K-Means fit made through custseg.cluster."""
+def _recorded_fits(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[float]]:
+    """The number of rows and the inertia of every K-Means fit made through custseg.cluster."""
     from sklearn.cluster import KMeans
 
     import custseg.cluster as cluster
 
     sizes: list[int] = []
+    inertias: list[float] = []
 
     class Recording(KMeans):
         def fit(self, x: np.ndarray, y: None = None,
                 sample_weight: np.ndarray | None = None) -> KMeans:
             sizes.append(len(x))
-            return super().fit(x, y, sample_weight)
+            fitted = super().fit(x, y, sample_weight)
+            inertias.append(float(fitted.inertia_))
+            return fitted
 
     monkeypatch.setattr(cluster, "KMeans", Recording)
-    return sizes
+    return sizes, inertias
 
 
 def test_k_search_above_k_search_max_runs_on_a_sample_and_fits_everyone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     rfm, truth = _blobs(4, per=500, seed=6)  # 2,000 customers
     full = fit_clusters(rfm, ClusterConfig(k_max=6), seed=0)
-    sizes = _recorded_fit_sizes(monkeypatch)
+    sizes, inertias = _recorded_fits(monkeypatch)
     cfg = ClusterConfig(k_max=6, k_search_max=400)
     sampled = fit_clusters(rfm, cfg, seed=0)
-    # Every run of the search saw 400 customers; one fit, the last, saw all 2,000.
-    assert sizes[:-1] == [400] * (5 * cfg.n_init) and sizes[-1] == 2_000
+    # Every run of the search saw 400 customers; then each run of the chosen k was refitted
+    # on all 2,000 (the lowest inertia on everyone wins, checked below).
+    assert sizes == [400] * (5 * cfg.n_init) + [2_000] * cfg.n_init
     assert sampled.k == full.k == 4
     assert adjusted_rand_score(truth, sampled.labels) > 0.99
     assert "seeded sample of 400 of the 2,000 customers" in sampled.reason
@@ -293,6 +297,9 @@ def test_k_search_above_k_search_max_runs_on_a_sample_and_fits_everyone(
     means = np.array([scaled[sampled.labels == c].mean(axis=0) for c in range(sampled.k)])
     nearest = ((scaled[:, None, :] - means[None]) ** 2).sum(axis=2).argmin(axis=1)
     np.testing.assert_array_equal(nearest, sampled.labels)
+    # And the best of the refits: no refit on everyone ended with a lower inertia.
+    inertia = sum(((scaled[sampled.labels == c] - means[c]) ** 2).sum() for c in range(4))
+    assert inertia == pytest.approx(min(inertias[-cfg.n_init:]), rel=1e-9)
     # The shares in the k table are the sample's: multiples of 1/400.
     np.testing.assert_allclose(sampled.k_table["min_share"] * 400,
                                np.round(sampled.k_table["min_share"] * 400), atol=1e-9)
@@ -320,9 +327,9 @@ def test_many_identical_profiles_are_clustered_from_a_bounded_sample(
     same = profiles.iloc[rng.integers(0, 4, 3_000)].reset_index(drop=True)
     same["customer_id"] = [f"s{i}" for i in range(3_000)]
     table = pd.concat([rfm, same[rfm.columns]], ignore_index=True)
-    sizes = _recorded_fit_sizes(monkeypatch)
+    sizes, _ = _recorded_fits(monkeypatch)
     result = fit_clusters(table, ClusterConfig(k_max=6, k_search_max=1_000), seed=0)
-    assert max(sizes[:-1]) == 1_000 and sizes[-1] == len(table)
+    assert max(sizes[:-10]) == 1_000 and sizes[-10:] == [len(table)] * 10
     # Identical customers always share a segment.
     key = table[["recency", "frequency", "monetary"]].astype(str).agg("|".join, axis=1)
     assert (pd.Series(result.labels).groupby(key.to_numpy()).nunique() == 1).all()
