@@ -309,6 +309,9 @@ def test_k_search_above_k_search_max_runs_on_a_sample_and_fits_everyone(
     pd.testing.assert_frame_equal(again.k_table, sampled.k_table)
     other = fit_clusters(rfm, cfg, seed=1)
     assert not np.allclose(other.k_table["inertia"], sampled.k_table["inertia"])
+    # A k set by the user was not chosen on the sample: the reason says what was.
+    fixed = fit_clusters(rfm, dataclasses.replace(cfg, k=3), seed=0)
+    assert "figures come from a seeded sample of 400 of the 2,000 customers" in fixed.reason
 
 
 def test_k_search_max_too_small_is_a_config_error() -> None:

@@ -232,11 +232,14 @@ def _search_size(cfg: ClusterConfig, ks: list[int]) -> int:
     return cfg.k_search_max
 
 
-def _sample_note(search: KSearch) -> str:
+def _sample_note(search: KSearch, user_k: bool) -> str:
     """The sentence saying the k search ran on a sample (empty when it ran on everyone)."""
     if search.rows is None:
         return ""
     n, m = len(search.scaled), len(search.rows)
+    if user_k:
+        return (f" The k table's figures come from a seeded sample of {m:,} of the {n:,} "
+                f"customers; the segments were fitted on all {n:,}.")
     return (f" This k was chosen on a seeded sample of {m:,} of the {n:,} customers (the k "
             f"table's figures are the sample's); the segments were then fitted on all {n:,}.")
 
@@ -299,7 +302,7 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
         reason += why
         table.loc[table["chosen"], "note"] += "." + why if why else ""
     if search.rows is not None:
-        note = _sample_note(search)
+        note = _sample_note(search, cfg.k is not None)
         reason += note
         table.loc[table["chosen"], "note"] += "." + note.rstrip(".")
     centers = _centers(labels, k, rfm, cfg.transform)
