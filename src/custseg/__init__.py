@@ -9,6 +9,7 @@ Typical use::
 """
 
 from custseg.clean import CleaningReport
+from custseg.cohorts import cohort_table, retention_matrix
 from custseg.config import (
     AnomalyConfig,
     CleaningConfig,
@@ -39,8 +40,10 @@ __all__ = [
     "RFMConfig",
     "Result",
     "__version__",
+    "cohort_table",
     "compute_rfm",
     "load",
+    "retention_matrix",
     "run",
     "write_outputs",
 ]
