@@ -7,6 +7,7 @@ construction, and later stages (transaction anomalies) can still look at dropped
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -344,11 +345,11 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         "SELECT coalesce(drop_rule, ''), country, count(*), coalesce(sum(amount), 0) "
         "FROM lines GROUP BY 1, 2").fetchall()
     counts: dict[str, int] = {}
-    amounts: dict[str, float] = {}
+    parts: dict[str, list[float]] = {}
     left_out: dict[str, int] = {}
     for rule_name, country, n, amount in groups:
         counts[rule_name] = counts.get(rule_name, 0) + int(n)
-        amounts[rule_name] = amounts.get(rule_name, 0.0) + float(amount)
+        parts.setdefault(rule_name, []).append(float(amount))
         if rule_name == "country":
             left_out[country] = left_out.get(country, 0) + int(n)
     has_country = "country" in mapping
@@ -364,7 +365,8 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         dropped={rule.name: int(counts.get(rule.name, 0)) for rule, _ in active},
         skipped=skipped,
         rules={rule.name: _describe(rule, cfg, as_of) for rule, _ in active},
-        revenue_dropped={rule.name: amounts.get(rule.name, 0.0) for rule, _ in active},
+        # fsum: the groups come back in any order, and a plain sum's last bits would follow it.
+        revenue_dropped={rule.name: math.fsum(parts.get(rule.name, [])) for rule, _ in active},
         countries=tuple(cfg.countries) if has_country else (),
         countries_in=(len({c for _, c, _, _ in groups if c is not None}) if has_country
                       else None),
