@@ -168,11 +168,6 @@ class CleaningReport:
         }
 
 
-def _and(names: list[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def scope_sentence(report: CleaningReport, currency: str | None = "") -> str:
     """Which countries the analysis covers, with the lines and revenue left out, as a sentence.
 
@@ -180,6 +175,7 @@ def scope_sentence(report: CleaningReport, currency: str | None = "") -> str:
     £1,234,567.89 of revenue from 37 other countries are left out." / "The input has no
     country column: lines are not selected by country."
     """
+    from custseg.labels import and_list
     from custseg.money import money
 
     if report.countries_in is None:
@@ -191,7 +187,7 @@ def scope_sentence(report: CleaningReport, currency: str | None = "") -> str:
         return ("The one country in the data is kept." if n == 1
                 else f"All {n:,} countries are kept.")
     kept = list(report.countries)
-    text = f"Only {_and(kept)} {'is' if len(kept) == 1 else 'are'} kept"
+    text = f"Only {and_list(kept)} {'is' if len(kept) == 1 else 'are'} kept"
     lines = report.dropped.get("country", 0)
     if not lines:
         return text + ": no line from another country is left out."

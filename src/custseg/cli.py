@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from custseg.config import DATA_PRESETS, CleaningConfig, Config, Detector, ReadConfig, Transform
+from custseg.engine import parse_size
 from custseg.errors import ConfigError, CustsegError, describe_error
 
 app = typer.Typer(
@@ -113,15 +113,12 @@ def _k_range(text: str | None) -> tuple[int, int] | None:
 
 
 def _bytes(text: str, option: str) -> int:
-    """'2GB', '500MB', '1.5G' or a plain number of bytes."""
-    match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    try:
-        number = float(match.group(1)) if match else -1.0
-    except ValueError:
-        number = -1.0
-    if number <= 0 or match is None:
+    """'2GB', '500MB', '1.5G' or a plain number of bytes, read as DuckDB reads
+    --memory-limit (:func:`custseg.engine.parse_size`)."""
+    size = parse_size(text)
+    if not size or size <= 0:
         raise ConfigError(f"{option}: {text!r} is not a size; give e.g. 2GB or 500MB.")
-    return int(number * 1000 ** " kmgt".index(match.group(2) or " "))
+    return size
 
 
 def read_config(*, decimal: str | None = None, date_format: str | None = None,

@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from custseg import threads
 from custseg.config import ClusterConfig
 from custseg.errors import ConfigError, EmptyResultError, InputError
+from custseg.labels import and_list
 from custseg.rfm import FEATURES
 
 TRANSFORMS = ("log1p", "none")
@@ -642,7 +643,7 @@ def _merge_text(groups: list[list[int]], chosen: np.ndarray, k: int, *,
     """"puts most of k=5's segments of 23% and 21% of customers together" (``short``: "those
     of 23% and 21%"), with "(and of 9% and 30%)" for each further group."""
     pct = _percents(np.bincount(chosen, minlength=k))
-    parts = [_and([f"{pct[c]}%" for c in g]) for g in groups]
+    parts = [and_list([f"{pct[c]}%" for c in g]) for g in groups]
     more = f" (and of {'; of '.join(parts[1:])})" if len(parts) > 1 else ""
     if short:
         return f"those of {parts[0]}{more}"
@@ -711,9 +712,9 @@ def _why_not_smaller(table: pd.DataFrame, fits: dict[int, _Fit], labels: np.ndar
             favour.setdefault(best, []).append(name)
     opening = ""
     if favour:
-        said = [f"{_and(names)} {'favours' if len(names) == 1 else 'favour'} k={best}"
+        said = [f"{and_list(names)} {'favours' if len(names) == 1 else 'favour'} k={best}"
                 for best, names in sorted(favour.items())]
-        opening = f"{_and(said)}, but smaller k"
+        opening = f"{and_list(said)}, but smaller k"
     else:
         opening = "Smaller k"
     first = smaller[0]
@@ -727,11 +728,6 @@ def _why_not_smaller(table: pd.DataFrame, fits: dict[int, _Fit], labels: np.ndar
               for i, s in enumerate(smaller[1:])]
     text = f"{opening} lump together customers that k={k} tells apart: {'; '.join(parts)}."
     return " " + text[0].upper() + text[1:]
-
-
-def _and(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 # --------------------------------------------------------------------------- outputs

@@ -103,8 +103,8 @@ def resource_errors(config: Config | None = None, stage: str | None = None) -> I
 
 def resource_error(exc: BaseException, config: Config | None = None,
                    stage: str | None = None) -> ResourceError:
-    """The :class:`~custseg.errors.ResourceError` for an engine failure ``exc`` that
-    :func:`is_resource_error` recognises."""
+    """The :class:`~custseg.errors.ResourceError` for ``exc``, an engine (or Python) failure
+    of running out of memory or disk space (:func:`_kind` tells which)."""
     config = config or Config()
     folder = temp_dir(config)
     limit = config.memory_limit
@@ -131,11 +131,6 @@ def resource_error(exc: BaseException, config: Config | None = None,
     # settings (SET threads …) that a custseg user does not type.
     detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return ResourceError(message, resource, folder, limit, detail=detail)
-
-
-def is_resource_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is the engine (or Python) running out of memory or disk space."""
-    return _kind(exc) is not None
 
 
 def _kind(exc: BaseException) -> str | None:
@@ -201,7 +196,8 @@ def _suggested_limit(limit: str | None) -> str:
 
 
 def parse_size(text: str) -> int | None:
-    """Bytes in a DuckDB-style size ('1GB', '500MB', '1.5GiB'), or None if unreadable."""
+    """Bytes in a DuckDB-style size ('1GB', '500MB', '1.5GiB', '2G', or plain bytes), or None
+    if unreadable."""
     import re
 
     match = re.fullmatch(r"\s*([\d.]+)\s*([kmgt]?)(i?)b?\s*", text.lower())

@@ -1,5 +1,5 @@
 """The plain words people read instead of machine names: table headers of the report and the
-dashboard, and the kinds of flagged transactions.
+dashboard, the kinds of flagged transactions, and lists written as a sentence ("A, B and C").
 
 Downloadable files (CSV, JSON) keep the machine names; only what is displayed goes through
 :func:`label` and :func:`kind_label`. One table here means the report and the dashboard call a
@@ -8,7 +8,7 @@ column the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 #: Displayed header per column name, with the unit where a number has one. Money columns say
 #: no currency here: the cells carry it (see :mod:`custseg.money`).
@@ -132,3 +132,8 @@ def kind_label(kind: str) -> str:
 
     words = getattr(anomalies, "KIND_LABELS", {})
     return words.get(kind) or humanise(kind)
+
+
+def and_list(items: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C' (``items`` not empty)."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

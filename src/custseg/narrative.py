@@ -15,6 +15,7 @@ from datetime import datetime
 from numbers import Real
 from typing import Any
 
+from custseg.labels import and_list
 from custseg.money import money
 
 # --------------------------------------------------------------------------- formatters
@@ -187,15 +188,10 @@ def _stock(summary: Mapping[str, Any]) -> str:
     if not items:
         return ""
     chosen = list(summary.get("stock_priority_segments") or [])
-    who = (", ".join(chosen[:-1]) + " and " + chosen[-1] if len(chosen) > 1 else
-           chosen[0] if chosen else "the most valuable segments")
+    who = and_list(chosen) if chosen else "the most valuable segments"
     return (f"**Stock priorities.** What {who} spend most on, with each product's revenue change "
             f"from the first half of the period to the second:\n\n"
             + "\n".join(_priority(i, _currency(summary)) for i in items))
-
-
-def _and(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _lapsed(summary: Mapping[str, Any]) -> str:
@@ -206,9 +202,9 @@ def _lapsed(summary: Mapping[str, Any]) -> str:
         return ""
     n = lapsed.get("customers", 0)
     if not n:
-        return (f"No customer in {_and(names)} has lapsed: each is still buying within their "
+        return (f"No customer in {and_list(names)} has lapsed: each is still buying within their "
                 f"own usual gap between orders.")
-    return (f"{_plural(n, 'customer')} in {_and(names)} {'has' if n == 1 else 'have'} "
+    return (f"{_plural(n, 'customer')} in {and_list(names)} {'has' if n == 1 else 'have'} "
             f"lapsed — their last order is well past their own usual gap between orders — "
             f"and {'gets' if n == 1 else 'get'} the win-back action instead of their "
             f"segment's (the customer table gives each customer's own action and why).")
