@@ -21,7 +21,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import custseg
-from custseg import actions, pipeline, segments, synth
+from custseg import actions, labels, pipeline, segments, synth
 from custseg.app import MAIN, command, state, ui
 from tests import reference
 from tests.test_clean import expected_drops
@@ -190,7 +190,7 @@ def test_cleaning_rule_switch_changes_the_row_account(demo_frame: pd.DataFrame) 
     rules = custseg.CleaningConfig(cancellations=False)
     assert _metric(at, "Rows kept") == f"{len(reference.kept_lines(demo_frame, rules)):,}"
     account = _table(at, "step")
-    rule_of = {words: rule for rule, words in ui.RULE_WORDS.items()}
+    rule_of = {words: rule for rule, words in labels.RULE_LABELS.items()}
     dropped = {rule_of[step.removeprefix("− ")]: -n
                for step, n in zip(account["step"], account["rows"], strict=True)
                if step.startswith("−") and n}
@@ -321,7 +321,7 @@ def test_customer_lookup_shows_their_numbers_and_history(demo_frame: pd.DataFram
     # Kept lines say "kept" (never "None"); dropped ones the rule, in words.
     assert (history["dropped_by"] == "kept").sum() == \
         (kept["customer_id"] == row["customer_id"]).sum()
-    assert set(history["dropped_by"]) <= {"kept", *ui.RULE_WORDS.values()}
+    assert set(history["dropped_by"]) <= {"kept", *labels.RULE_LABELS.values()}
 
 
 def test_lookup_shows_the_customers_own_action(demo_model: pipeline.Model) -> None:

@@ -426,7 +426,8 @@ def test_waterfall_accounts_for_every_row():
     assert list(trace["measure"]) == ["absolute", "relative", "relative", "relative", "total"]
     assert trace["x"][0] == report_.rows_in
     assert trace["x"][0] + sum(trace["x"][1:-1]) == report_.rows_kept
-    assert list(trace["y"])[1:-1] == ["missing customer", "cancellation", "country"]
+    # The rules in the words the dashboard and the report use (custseg.labels.rule_label).
+    assert list(trace["y"])[1:-1] == ["no customer id", "cancellation", "country not kept"]
     title = fig["layout"]["title"]["text"]
     assert "10,000" in title and "7,250" in title
     # A to_dict()-style mapping works too.
@@ -611,7 +612,7 @@ def test_report_charts_show_the_numbers_of_the_run(result):
     rfm, segments = result.rfm, result.segments
     # Cleaning: rows in, minus what each rule dropped, equals rows kept.
     (waterfall,) = figs["fig-cleaning"]["data"]
-    assert waterfall["y"] == ["rows in", "missing customer", "cancellation", "country",
+    assert waterfall["y"] == ["rows in", "no customer id", "cancellation", "country not kept",
                               "rows kept"]
     assert _values(waterfall["x"]) == [10_000, -2_000, -500, -250, 7_250]
     assert figs["fig-cleaning"]["layout"]["title"]["text"].startswith("Cleaning: the row account")

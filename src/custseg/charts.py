@@ -39,7 +39,7 @@ from plotly.colors import get_colorscale
 
 from custseg import money
 from custseg.errors import ConfigError
-from custseg.labels import kind_label
+from custseg.labels import kind_label, rule_label
 from custseg.rfm import GRID_SEGMENTS
 from custseg.segments import segment_color
 
@@ -552,7 +552,7 @@ def cleaning_waterfall(report: Any) -> Figure:
     """
     rows_in, rows_kept = int(_field(report, "rows_in")), int(_field(report, "rows_kept"))
     dropped = dict(_field(report, "dropped"))
-    labels = ["rows in", *(r.replace("_", " ") for r in dropped), "rows kept"]
+    labels = ["rows in", *(rule_label(r) for r in dropped), "rows kept"]
     values = [rows_in, *(-int(v) for v in dropped.values()), rows_kept]
     # Horizontal: the rule names read across a phone's width instead of standing on end.
     trace = {

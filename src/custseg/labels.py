@@ -1,5 +1,6 @@
 """The plain words people read instead of machine names: table headers of the report and the
-dashboard, the kinds of flagged transactions, and lists written as a sentence ("A, B and C").
+dashboard, the kinds of flagged transactions, cleaning rules, outlier detectors and file
+formats, and lists written as a sentence ("A, B and C").
 
 Downloadable files (CSV, JSON) keep the machine names; only what is displayed goes through
 :func:`label` and :func:`kind_label`. One table here means the report and the dashboard call a
@@ -137,3 +138,40 @@ def kind_label(kind: str) -> str:
 def and_list(items: Sequence[str]) -> str:
     """'A', 'A and B', 'A, B and C' (``items`` not empty)."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: What each cleaning rule (:data:`custseg.clean.RULES`) drops, in words: the row account,
+#: the dropped lines and the look-up's history show these, never the rule's name.
+RULE_LABELS: dict[str, str] = {
+    "invalid_number": "not a number", "missing_customer": "no customer id",
+    "missing_values": "empty fields", "future_date": "dated in the future",
+    "after_snapshot": "after the as-of date", "country": "country not kept",
+    "duplicate": "duplicate line", "cancellation": "cancellation",
+    "adjustment": "adjustment (bad debt)",
+    "non_positive": "zero or negative quantity or price",
+    "non_product": "postage, fee or voucher", "max_line_total": "line total above the limit",
+    "max_quantity": "quantity above the limit",
+}
+
+#: The outlier detectors (:data:`custseg.anomalies.DETECTORS`) by name.
+DETECTOR_LABELS: dict[str, str] = {"isolation_forest": "Isolation Forest",
+                                   "lof": "Local Outlier Factor"}
+
+#: File formats as :func:`custseg.io.register_source` names them.
+FORMAT_LABELS: dict[str, str] = {"excel": "Excel workbook", "csv": "delimited text file (CSV)",
+                                 "parquet": "Parquet file", "frame": "table in memory"}
+
+
+def rule_label(rule: str) -> str:
+    """A cleaning rule's name in words (:data:`RULE_LABELS`; a new rule's name humanised)."""
+    return RULE_LABELS.get(rule) or humanise(rule).lower()
+
+
+def detector_label(name: str) -> str:
+    """An outlier detector's name in words."""
+    return DETECTOR_LABELS.get(name) or humanise(name)
+
+
+def format_label(name: str) -> str:
+    """A file format's name in words."""
+    return FORMAT_LABELS.get(name) or humanise(name)

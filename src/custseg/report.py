@@ -26,7 +26,7 @@ from markdown_it import MarkdownIt
 from plotly.offline import get_plotlyjs
 
 from custseg import charts, money
-from custseg.labels import humanise, kind_label, label
+from custseg.labels import detector_label, format_label, humanise, kind_label, label, rule_label
 from custseg.segments import segment_color
 
 #: Rows of the flagged-customer table.
@@ -329,14 +329,10 @@ _GRID_COLUMNS = ["rfm_segment", "customers", "revenue", "customer_share", "reven
 
 
 #: What each input format is called in the report (``SourceInfo.format``).
-_FORMATS = {"excel": "Excel workbook", "csv": "delimited text file", "parquet": "Parquet file",
-            "frame": "data frame passed in memory"}
-
-
 def _source(source: Any) -> str:
     mapping = _get(source, "mapping") or {}
     fmt = str(_get(source, "format") or "")
-    kind = _FORMATS.get(fmt, humanise(fmt))
+    kind = format_label(fmt)
     path = _get(source, "path")
     where = f"<code>{_esc(path)}</code> ({_esc(kind.lower())})" if path else _esc(kind)
     columns = (". Columns used: " + ", ".join(f"{_esc(label(k).lower())} ← <code>{_esc(v)}</code>"
@@ -363,7 +359,7 @@ def _data(result: Any) -> str:
     rules = _get(report, "rules") or {}
     account = pd.DataFrame(
         [("rows in", report.rows_in, "")]
-        + [(f"− {humanise(rule).lower()}", -int(n), rules.get(rule, ""))
+        + [(f"− {rule_label(rule)}", -int(n), rules.get(rule, ""))
            for rule, n in report.dropped.items()]
         + [("rows kept", report.rows_kept, "")],
         columns=["step", "rows", "why"])
@@ -475,12 +471,8 @@ def _explanation(result: Any) -> str:
 
 _CUSTOMER_COLUMNS = ("customer_id", "segment", "recency", "frequency", "monetary",
                      "anomaly_score", "anomaly_reason", "action", "action_reason")
-#: The anomaly detectors by their names in :data:`custseg.anomalies.DETECTORS`.
-_DETECTORS = {"isolation_forest": "Isolation Forest", "lof": "Local Outlier Factor"}
-
-
 def _detector(name: Any) -> str:
-    return _DETECTORS.get(str(name), humanise(str(name)))
+    return detector_label(str(name))
 
 
 def _agreement(info: Any) -> str:

@@ -9,8 +9,8 @@ from datetime import date
 
 import streamlit as st
 
-from custseg import clean, money
-from custseg.app import state, ui
+from custseg import clean, labels, money
+from custseg.app import state
 from custseg.app.state import Source
 from custseg.config import (
     AnomalyConfig,
@@ -212,7 +212,7 @@ def _modelling() -> tuple[ClusterConfig, AnomalyConfig, int]:
     detector = st.sidebar.selectbox(
         "Outlier detector", ["isolation_forest", "lof"],
         key=_keep("detector", AnomalyConfig().detector),
-        format_func=lambda d: ui.DETECTORS.get(d, d))
+        format_func=labels.detector_label)
     seed = int(st.sidebar.number_input("Random seed", min_value=0, step=1,
                                        key=_keep("seed", Config().seed)))
     return (ClusterConfig(k=k, transform=transform),

@@ -36,28 +36,6 @@ STAGES = {"dataset": "Reading and cleaning the data", "rfm": "Computing RFM",
           "result": "Assembling the results"}
 
 
-#: The outlier detectors, in words (the sidebar and the Anomalies page).
-DETECTORS = {"isolation_forest": "Isolation Forest", "lof": "Local Outlier Factor"}
-
-#: What each cleaning rule (:data:`custseg.clean.RULES`) drops, in words: the row account,
-#: the dropped lines and the look-up's history show these, never the rule's name.
-RULE_WORDS = {
-    "invalid_number": "not a number", "missing_customer": "no customer id",
-    "missing_values": "empty fields", "future_date": "dated in the future",
-    "after_snapshot": "after the as-of date", "country": "country not kept",
-    "duplicate": "duplicate line", "cancellation": "cancellation",
-    "adjustment": "adjustment (bad debt)",
-    "non_positive": "zero or negative quantity or price",
-    "non_product": "postage, fee or voucher", "max_line_total": "line total above the limit",
-    "max_quantity": "quantity above the limit",
-}
-
-
-def rule_words(rule: str) -> str:
-    """A cleaning rule's name in words (:data:`RULE_WORDS`; a new rule's name humanised)."""
-    return RULE_WORDS.get(rule) or labels.humanise(rule).lower()
-
-
 _BUILT_KEY = "custseg_sidebar_built"
 
 

@@ -15,10 +15,10 @@ seed = ui.context().config.seed
 currency = ui.currency()
 
 st.subheader("Unusual customers")
-second = ui.DETECTORS.get(scored.second_detector, scored.second_detector)
+second = labels.detector_label(scored.second_detector)
 with ui.metrics():
     st.metric("Flagged customers", ui.fmt_count(int(customers["is_anomaly"].sum())))
-    st.metric("Detector", ui.DETECTORS.get(scored.detector, scored.detector))
+    st.metric("Detector", labels.detector_label(scored.detector))
     st.metric(f"Agreement with {second}", f"{scored.agreement:.0%}",
               help=f"The customers both detectors flag, as a share of the customers either "
                    f"flags (100% = the same customers). {second}, built differently, is run "

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from custseg import charts
+from custseg import charts, labels
 from custseg.app import ui
 
 st.title("2 · Cleaning")
@@ -23,7 +23,7 @@ with ui.metrics():
 
 account = pd.DataFrame(
     [("rows in", report.rows_in, "")]
-    + [(f"− {ui.rule_words(rule)}", -n, report.rules.get(rule, ""))
+    + [(f"− {labels.rule_label(rule)}", -n, report.rules.get(rule, ""))
        for rule, n in report.dropped.items()]
     + [("rows kept", report.rows_kept, "")],
     columns=["step", "rows", "why"])
@@ -42,7 +42,7 @@ with tab_kept:
 with tab_dropped:
     rules = [r for r, n in report.dropped.items() if n]
     if rules:
-        rule = st.selectbox("Rule", rules, format_func=ui.rule_words)
+        rule = st.selectbox("Rule", rules, format_func=labels.rule_label)
         dropped = ui.query("SELECT * EXCLUDE (drop_rule) FROM lines WHERE drop_rule = ? "
                            "ORDER BY row_id LIMIT 500", [rule])
         ui.table(dropped)

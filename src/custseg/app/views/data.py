@@ -3,12 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from custseg import io
+from custseg import io, labels
 from custseg.app import state, ui
 
-#: File formats as :func:`custseg.io.register_source` names them, in words.
-FORMATS = {"excel": "Excel workbook", "csv": "delimited text file (CSV)",
-           "parquet": "Parquet file", "frame": "table in memory"}
 DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 st.title("1 · Data")
@@ -22,7 +19,7 @@ preview = state.preview(ui.context().source)
 
 source = ui.context().source
 what = ("generated in memory, like an export of an online shop" if source.kind == "demo"
-        else FORMATS.get(info.format, info.format))
+        else labels.format_label(info.format))
 details = [what]
 if info.sheets:
     details.append(("sheet " if len(info.sheets) == 1 else "sheets ") + ", ".join(info.sheets))

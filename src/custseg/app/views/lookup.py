@@ -3,7 +3,7 @@ verdict and every line of their history."""
 
 import streamlit as st
 
-from custseg import io
+from custseg import io, labels
 from custseg.app import ui
 
 st.title("Customer look-up")
@@ -26,7 +26,7 @@ history = ui.query(
     "ORDER BY invoice_date, row_id", [customer_id])
 kept = history["dropped_by"].isna()
 # Kept lines say so, in words; dropped ones name the rule in words.
-history["dropped_by"] = history["dropped_by"].map(ui.rule_words, na_action="ignore")
+history["dropped_by"] = history["dropped_by"].map(labels.rule_label, na_action="ignore")
 history["dropped_by"] = history["dropped_by"].fillna("kept")
 if match.empty:
     if history.empty:
