@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import clean, io, rfm
+from custseg import capacity, clean, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import NoSegmentsError
@@ -130,6 +130,8 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
         con = con or connect(config)
         info = io.register_source(con, source, sheet=sheet, overrides=mapping,
                                   read=config.read)
+        # Before the cleaning, the heavy part: an input too large for the disk stops now.
+        capacity.check(con, info.rows, config)
         info = io.map_columns(info, mapping, config.preset)
         config = config.with_preset(info.preset)
         if info.preset:
