@@ -268,7 +268,7 @@ def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
 #: Modules the stages after reading import (scikit-learn, SciPy, Plotly: about 1 s).
 _MODELLING_MODULES = ("custseg.cluster", "custseg.explain", "custseg.anomalies",
                       "custseg.segments", "custseg.products", "custseg.narrative",
-                      "custseg.report")
+                      "custseg.report", "custseg.segmenter")
 
 
 def _import_modelling_in_background() -> threading.Thread:

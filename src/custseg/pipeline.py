@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from custseg.anomalies import CustomerAnomalies
     from custseg.cluster import Clustering, KSearch
     from custseg.explain import Explanation
+    from custseg.segmenter import Segmenter
 
     #: What :func:`load` reads: a file path or a frame.
     Transactions = str | Path | pd.DataFrame | pl.DataFrame | pa.Table
@@ -80,6 +81,8 @@ class Model:
     customers: pd.DataFrame
     #: Seconds each sub-stage took.
     timings: dict[str, float] = field(default_factory=dict)
+    #: The fitted segments as an estimator: what ``--save-model`` writes.
+    segmenter: Segmenter | None = None
 
 
 @dataclass
@@ -102,6 +105,8 @@ class Result:
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     dataset: Dataset | None = None
+    #: The fitted segments as an estimator (:class:`custseg.Segmenter`).
+    segmenter: Segmenter | None = None
 
 
 # --------------------------------------------------------------------------- the stages
@@ -225,17 +230,21 @@ def model(table: pd.DataFrame, config: Config | None = None,
     NoSegmentsError
         When :func:`why_no_segments` gives a reason (too few customers, or too alike).
     """
-    from custseg import actions, cluster, explain, segments
+    from custseg import actions, explain
+    from custseg.segmenter import Segmenter
 
     config = config or Config()
     _check_customers(table, config)
     clock = _Clock(progress)
     with _expected_warnings():
         clock.start("Clustering")
-        clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
+        # The estimator the library offers and `score` loads: one code path for the segments.
+        segmenter = Segmenter.from_config(config.cluster, config.seed).fit(table, search=search)
+        clustering = segmenter.clustering_
+        assert clustering is not None
         clock.start("Naming segments")
-        profile = segments.name_segments(table, clustering.labels)
-        names = segments.segment_per_customer(profile, clustering.labels)
+        profile = segmenter.segments_.copy()
+        names = segmenter.segment_of(clustering.labels)
         clock.start("Explaining segments")
         explanation = explain.explain_segments(table, names, config.explain, config.seed,
                                                config.currency or "")
@@ -252,7 +261,8 @@ def model(table: pd.DataFrame, config: Config | None = None,
         on="customer_id", how="left", validate="one_to_one")
     lapsed = actions.lapsed_per_segment(profile, customers)
     profile.insert(profile.columns.get_loc("customers") + 1, "lapsed", lapsed.to_numpy())
-    return Model(clustering, profile, explanation, scored, customers, clock.timings)
+    return Model(clustering, profile, explanation, scored, customers, clock.timings,
+                 segmenter=segmenter)
 
 
 @contextmanager
@@ -320,6 +330,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.segments = fitted.segments
         result.explanation = fitted.explanation
         result.customer_anomalies = fitted.customer_anomalies
+        result.segmenter = fitted.segmenter
     if mix is not None:
         result.segment_products, result.stock_priorities = mix
     result.summary = build_summary(result, notes or [])
