@@ -75,7 +75,7 @@ def test_hand_worked_migration_of_one_file() -> None:
     table = migration.migration_table(paired, ORDER)
     assert [tuple(r) for r in table.itertuples(index=False)] == [
         ("Champions", "Champions", 1, 100.0, 50.0), ("Champions", "At Risk", 1, 50.0, 0.0),
-        ("At Risk", "Loyal", 1, 10.0, 30.0), ("new", "Champions", 1, 0.0, 30.0)]
+        ("At Risk", "Loyal", 1, 10.0, 30.0), ("(new)", "Champions", 1, 0.0, 30.0)]
     moved = migration.movers(paired, ORDER)
     assert moved["customer_id"].tolist() == ["b", "c"]
     assert moved["direction"].tolist() == ["down", "up"]
@@ -92,10 +92,10 @@ def test_two_files_have_gone_customers() -> None:
     paired = migration.pair(before, after, cumulative=False)
     table = migration.migration_table(paired, ORDER)
     assert [tuple(r) for r in table.itertuples(index=False)] == [
-        ("Champions", "Loyal", 1, 100.0, 20.0), ("Loyal", "gone", 1, 50.0, 0.0),
-        ("new", "Champions", 1, 0.0, 30.0)]
+        ("Champions", "Loyal", 1, 100.0, 20.0), ("Loyal", "(gone)", 1, 50.0, 0.0),
+        ("(new)", "Champions", 1, 0.0, 30.0)]
     matrix = migration.migration_matrix(table, ORDER)
-    assert matrix.loc["Loyal", "gone"] == 1 and matrix.loc["total", "total"] == 3
+    assert matrix.loc["Loyal", migration.GONE] == 1 and matrix.loc["total", "total"] == 3
     assert migration.headline(table, ORDER).endswith("1 is new and 1 is gone.")
 
 

@@ -25,9 +25,9 @@ from custseg.money import money
 from custseg.rfm import FEATURES
 
 #: The from-segment of customers absent from the first snapshot.
-NEW = "new"
+NEW = "(new)"
 #: The to-segment of customers absent from the second snapshot.
-GONE = "gone"
+GONE = "(gone)"
 #: Columns of :func:`migration_table`.
 COLUMNS = ("from_segment", "to_segment", "customers", "revenue_before", "revenue_after")
 #: Columns of :func:`movers`, in order.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import clean, io, rfm
+from custseg import clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import NoSegmentsError
@@ -102,6 +102,8 @@ class Result:
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     dataset: Dataset | None = None
+    #: custseg.cohorts.cohort_table: customers by first-purchase month, buying months later.
+    cohorts: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- the stages
@@ -320,6 +322,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.customer_anomalies = fitted.customer_anomalies
     if mix is not None:
         result.segment_products, result.stock_priorities = mix
+    result.cohorts = cohorts.cohort_table(dataset)
     result.summary = build_summary(result, notes or [])
     result.summary_markdown = narrative.executive_summary(result.summary)
     return result
