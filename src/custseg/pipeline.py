@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import capacity, clean, io, rfm
+from custseg import capacity, clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import NoSegmentsError
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from custseg.anomalies import CustomerAnomalies
     from custseg.cluster import Clustering, KSearch
     from custseg.explain import Explanation
-    from custseg.segmenter import Segmenter
     from custseg.forecast import CLVResult
+    from custseg.segmenter import Segmenter
 
     #: What :func:`load` reads: a file path or a frame.
     Transactions = str | Path | pd.DataFrame | pl.DataFrame | pa.Table
@@ -112,6 +112,8 @@ class Result:
     #: Lifetime value (custseg.forecast); None when off (--no-clv) or when the data cannot
     #: support it (the summary's notes say why).
     clv: CLVResult | None = None
+    #: custseg.cohorts.cohort_table: customers by first-purchase month, buying months later.
+    cohorts: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- the stages
@@ -363,6 +365,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.rfm = forecast.customer_columns(result.rfm, clv)
         if result.segments is not None:
             result.segments = forecast.segment_columns(result.segments, result.rfm)
+    result.cohorts = cohorts.cohort_table(dataset)
     result.summary = build_summary(result, notes or [])
     result.summary_markdown = narrative.executive_summary(result.summary)
     return result
