@@ -148,7 +148,10 @@ def assign_customers(table: pd.DataFrame, segmenter: Segmenter,
     from custseg import actions
 
     labels, distance, confidence = segmenter.assign(table)
-    customers = table.assign(cluster=labels, segment=segmenter.segment_of(labels),
+    # Categorical: a million customers share a handful of names (a second less than making a
+    # million strings, in the actions too); the files hold the same text.
+    segment = pd.Categorical.from_codes(labels, segmenter.segment_names_)
+    customers = table.assign(cluster=labels, segment=segment,
                              distance=distance, confidence=confidence,
                              outside_training=outside_features(table, segmenter))
     return customers.join(actions.customer_actions(customers, lapse_after))
@@ -170,7 +173,7 @@ def outside_features(table: pd.DataFrame, segmenter: Segmenter) -> pd.Series:
              for code in np.unique(codes)}
     return pd.Series(pd.Categorical.from_codes(
         np.searchsorted(sorted(texts), codes), [texts[c] for c in sorted(texts)]),
-        index=table.index).astype(str)
+        index=table.index)
 
 
 def ranges(customers: pd.DataFrame, segmenter: Segmenter) -> pd.DataFrame:
