@@ -104,6 +104,14 @@ class NoSegmentsError(EmptyResultError):
     title = "No segments formed"
 
 
+class CLVError(CustsegError):
+    """Lifetime value cannot be estimated on this data (too few repeat customers, a period too
+    short to hold out, a fit that does not converge). A run goes on without it and says why."""
+
+    title = "No lifetime value"
+    detail_source = "lifetimes"
+
+
 class ResourceError(CustsegError):
     """The engine ran out of memory or of temporary disk space: the input is too large for
     the settings, not wrong. The message names what ran out, the temporary directory in use
