@@ -15,7 +15,7 @@ from tests.logs import edge_log
 OUTPUTS = {"cleaning_report.json", "customers.csv", "customers.parquet", "segments.csv",
            "k_selection.csv", "importances.csv", "rules.md", "flagged_transactions.csv",
            "segment_products.csv", "stock_priorities.csv", "summary.json", "summary.md",
-           "report.html", "clv.csv", "clv_holdout.csv", "clv_calibration.csv"}
+           "report.html", "cohorts.csv", "clv.csv", "clv_holdout.csv", "clv_calibration.csv"}
 
 
 @pytest.fixture(scope="module")

@@ -268,7 +268,7 @@ def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
 #: Modules the stages after reading import (scikit-learn, SciPy, Plotly: about 1 s).
 _MODELLING_MODULES = ("custseg.cluster", "custseg.explain", "custseg.anomalies",
                       "custseg.segments", "custseg.products", "custseg.narrative",
-                      "custseg.report")
+                      "custseg.report", "custseg.segmenter")
 
 
 def _import_modelling_in_background() -> threading.Thread:
@@ -385,6 +385,79 @@ def run(
             config.clv, enabled=clv, horizon_days=horizon_days, months=clv_months,
             discount_rate=discount_rate, holdout_days=holdout_days))
         _execute(file, out_dir, config, sheet, mapping, quiet)
+
+
+@app.command()
+def compare(
+    file: Annotated[Path, typer.Argument(help="Transaction export (as for run).")],
+    second: Annotated[Path | None, typer.Argument(
+        help="A later export to compare FILE with (instead of --as-of dates).")] = None,
+    as_of: Annotated[list[str] | None, typer.Option(
+        "--as-of", help="Snapshot date YYYY-MM-DD; give it twice, earlier first.")] = None,
+    every: Annotated[str | None, typer.Option(
+        help="Also a snapshot at the first day of every month, quarter or year (between the "
+             "two --as-of dates, or across the data).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+    = Path("out"),
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    rules: Annotated[str, typer.Option(help="Rule preset: default or seed.")] = "default",
+    country: Annotated[str | None, typer.Option(help="Countries to keep, or 'all'.")] = None,
+    k: Annotated[int | None, typer.Option(help="Number of segments (default: chosen "
+                                               "automatically on the first snapshot).")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
+    currency: Annotated[str | None, typer.Option(help="Currency written before money.")]
+    = None,
+    preset: PresetOpt = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False,
+) -> None:
+    """Segments at two dates (or of two files) under one model: migration.csv, movers.csv and
+    compare.html in --out."""
+    from custseg import compare as comparing
+    from custseg import io
+
+    with _user_errors():
+        config = build_config(rules=rules, country=country, k=k, seed=seed,
+                              memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
+                              preset=preset)
+        overrides = io.parse_mapping(mapping)
+        dates = [_date_option(d, "--as-of") for d in as_of or []]
+        if second is not None:
+            if dates or every:
+                raise ConfigError("Give either a second file or --as-of/--every dates, not "
+                                  "both: two files are compared at their own last dates.")
+            result = comparing.compare_files(file, second, config, sheet=sheet,
+                                             mapping=overrides)
+        else:
+            result = comparing.compare_dates(file, dates, config, every=every, sheet=sheet,
+                                             mapping=overrides)
+        written = comparing.write_comparison(result, out_dir)
+    if not quiet:
+        _print_comparison(result, written)
+
+
+def _date_option(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a date like 2011-12-09.") from None
+
+
+def _print_comparison(result: Any, written: list[Path]) -> None:
+    table = Table(title=f"Segments at {result.dates[0]} → {result.dates[1]}",
+                  header_style="bold")
+    table.add_column("from")
+    table.add_column("to")
+    table.add_column("customers", justify="right")
+    for row in result.migration.itertuples():
+        if row.from_segment != row.to_segment:
+            table.add_row(row.from_segment, row.to_segment, f"{row.customers:,}")
+    out.print(table)
+    out.print(Text(result.headline, style="bold"))
+    out.print(f"Wrote {len(written)} files to [bold]{written[0].parent}[/bold]")
 
 
 @app.command()

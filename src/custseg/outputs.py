@@ -148,6 +148,9 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
         from custseg import forecast
 
         written += forecast.write_files(result.clv, out)
+    if result.cohorts is not None:
+        to_csv(result.cohorts, out / "cohorts.csv")
+        written.append(out / "cohorts.csv")
     written.append(_json(out / "summary.json", result.summary))
     if result.summary_markdown:
         (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import clean, io, rfm
+from custseg import capacity, clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import NoSegmentsError
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from custseg.cluster import Clustering, KSearch
     from custseg.explain import Explanation
     from custseg.forecast import CLVResult
+    from custseg.segmenter import Segmenter
 
     #: What :func:`load` reads: a file path or a frame.
     Transactions = str | Path | pd.DataFrame | pl.DataFrame | pa.Table
@@ -82,6 +83,8 @@ class Model:
     customers: pd.DataFrame
     #: Seconds each sub-stage took.
     timings: dict[str, float] = field(default_factory=dict)
+    #: The fitted segments as an estimator: what ``--save-model`` writes.
+    segmenter: Segmenter | None = None
 
 
 @dataclass
@@ -104,9 +107,13 @@ class Result:
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     dataset: Dataset | None = None
+    #: The fitted segments as an estimator (:class:`custseg.Segmenter`).
+    segmenter: Segmenter | None = None
     #: Lifetime value (custseg.forecast); None when off (--no-clv) or when the data cannot
     #: support it (the summary's notes say why).
     clv: CLVResult | None = None
+    #: custseg.cohorts.cohort_table: customers by first-purchase month, buying months later.
+    cohorts: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- the stages
@@ -135,6 +142,8 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
         con = con or connect(config)
         info = io.register_source(con, source, sheet=sheet, overrides=mapping,
                                   read=config.read)
+        # Before the cleaning, the heavy part: an input too large for the disk stops now.
+        capacity.check(con, info.rows, config)
         info = io.map_columns(info, mapping, config.preset)
         config = config.with_preset(info.preset)
         if info.preset:
@@ -228,17 +237,21 @@ def model(table: pd.DataFrame, config: Config | None = None,
     NoSegmentsError
         When :func:`why_no_segments` gives a reason (too few customers, or too alike).
     """
-    from custseg import actions, cluster, explain, segments
+    from custseg import actions, explain
+    from custseg.segmenter import Segmenter
 
     config = config or Config()
     _check_customers(table, config)
     clock = _Clock(progress)
     with _expected_warnings():
         clock.start("Clustering")
-        clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
+        # The estimator the library offers and `score` loads: one code path for the segments.
+        segmenter = Segmenter.from_config(config.cluster, config.seed).fit(table, search=search)
+        clustering = segmenter.clustering_
+        assert clustering is not None
         clock.start("Naming segments")
-        profile = segments.name_segments(table, clustering.labels)
-        names = segments.segment_per_customer(profile, clustering.labels)
+        profile = segmenter.segments_.copy()
+        names = segmenter.segment_of(clustering.labels)
         clock.start("Explaining segments")
         explanation = explain.explain_segments(table, names, config.explain, config.seed,
                                                config.currency or "")
@@ -255,7 +268,8 @@ def model(table: pd.DataFrame, config: Config | None = None,
         on="customer_id", how="left", validate="one_to_one")
     lapsed = actions.lapsed_per_segment(profile, customers)
     profile.insert(profile.columns.get_loc("customers") + 1, "lapsed", lapsed.to_numpy())
-    return Model(clustering, profile, explanation, scored, customers, clock.timings)
+    return Model(clustering, profile, explanation, scored, customers, clock.timings,
+                 segmenter=segmenter)
 
 
 @contextmanager
@@ -341,6 +355,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.segments = fitted.segments
         result.explanation = fitted.explanation
         result.customer_anomalies = fitted.customer_anomalies
+        result.segmenter = fitted.segmenter
     if mix is not None:
         result.segment_products, result.stock_priorities = mix
     if clv is not None:
@@ -350,6 +365,7 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.rfm = forecast.customer_columns(result.rfm, clv)
         if result.segments is not None:
             result.segments = forecast.segment_columns(result.segments, result.rfm)
+    result.cohorts = cohorts.cohort_table(dataset)
     result.summary = build_summary(result, notes or [])
     result.summary_markdown = narrative.executive_summary(result.summary)
     return result
