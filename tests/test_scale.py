@@ -180,3 +180,31 @@ def test_lines_in_the_compressed_store_equal_a_plain_table(monkeypatch, tmp_path
                            "duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'").fetchone()[0]
 
     assert table_bytes(stored.con) * 3 < table_bytes(plain.con)
+
+
+def _shared_profiles(n: int, seed: int) -> np.ndarray:
+    """Scaled-looking features where 60% of the rows take one of five identical profiles."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    same = rng.random(n) < 0.6
+    x[same] = rng.normal(size=(5, 3))[rng.integers(0, 5, int(same.sum()))]
+    return x
+
+
+@pytest.mark.parametrize("max_fit", [10_000, 400])
+def test_scores_once_per_profile_equal_scores_per_row(max_fit):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+
+    x = _shared_profiles(3_000, seed=3)
+    cfg = AnomalyConfig(lof_max_fit=max_fit)
+    forest = IsolationForest(n_estimators=100, max_samples=256, random_state=5).fit(x)
+    np.testing.assert_array_equal(anomalies._isolation_forest(x, cfg, 5), -forest.score_samples(x))
+    if max_fit >= len(x):
+        lof = -LocalOutlierFactor(n_neighbors=20).fit(x).negative_outlier_factor_
+    else:  # the sampled fit, every other row scored as a new point, one by one
+        sample = np.sort(np.random.default_rng(5).choice(len(x), max_fit, replace=False))
+        model = LocalOutlierFactor(n_neighbors=20, novelty=True).fit(x[sample])
+        lof = np.array([-model.score_samples(row[None])[0] for row in x])
+        lof[sample] = -model.negative_outlier_factor_
+    np.testing.assert_array_equal(anomalies._lof(x, cfg, 5), lof)

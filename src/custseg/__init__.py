@@ -24,6 +24,17 @@ from custseg.pipeline import Dataset, Result, compute_rfm, load, run
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The Segmenter is a scikit-learn estimator: imported on first use, so that importing
+    # custseg (the CLI reading a file) does not wait for scikit-learn.
+    if name == "Segmenter":
+        from custseg.segmenter import Segmenter
+
+        return Segmenter
+    raise AttributeError(f"module 'custseg' has no attribute {name!r}")
+
+
 __all__ = [
     "AnomalyConfig",
     "CleaningConfig",
@@ -39,6 +50,7 @@ __all__ = [
     "MappingError",
     "RFMConfig",
     "Result",
+    "Segmenter",
     "__version__",
     "cohort_table",
     "compute_rfm",

@@ -268,7 +268,7 @@ def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
 #: Modules the stages after reading import (scikit-learn, SciPy, Plotly: about 1 s).
 _MODELLING_MODULES = ("custseg.cluster", "custseg.explain", "custseg.anomalies",
                       "custseg.segments", "custseg.products", "custseg.narrative",
-                      "custseg.report")
+                      "custseg.report", "custseg.segmenter")
 
 
 def _import_modelling_in_background() -> threading.Thread:
@@ -354,6 +354,18 @@ def run(
     date_format: DateFormatOpt = None,
     max_excel_size: ExcelSizeOpt = None,
     parallel_excel: ParallelExcelOpt = True,
+    clv: Annotated[bool, typer.Option("--clv/--no-clv", help="Estimate lifetime value, "
+                                                          "expected purchases and P(alive) "
+                                                          "(docs/clv.md).")] = True,
+    horizon_days: Annotated[int | None, typer.Option(help="Days ahead of the expected "
+                                                          "purchases (default 90).")] = None,
+    clv_months: Annotated[int | None, typer.Option(help="Months of lifetime value "
+                                                        "(default 12).")] = None,
+    discount_rate: Annotated[float | None, typer.Option(help="Monthly discount rate of "
+                                                             "lifetime value (default "
+                                                             "0.01).")] = None,
+    holdout_days: Annotated[int | None, typer.Option(help="Most days held out to check the "
+                                                          "forecast (default 90).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
@@ -367,6 +379,11 @@ def run(
                               read=read_config(decimal=decimal, date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
+        from custseg import forecast
+
+        config = config.replace(clv=forecast.settings(
+            config.clv, enabled=clv, horizon_days=horizon_days, months=clv_months,
+            discount_rate=discount_rate, holdout_days=holdout_days))
         _execute(file, out_dir, config, sheet, mapping, quiet)
 
 
