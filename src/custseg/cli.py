@@ -397,6 +397,9 @@ def compare(
     every: Annotated[str | None, typer.Option(
         help="Also a snapshot at the first day of every month, quarter or year (between the "
              "two --as-of dates, or across the data).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A saved model (JSON) to assign with, instead of fitting one on the "
+                        "first snapshot.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
     = Path("out"),
     sheet: SheetOpt = None,
@@ -416,10 +419,11 @@ def compare(
 ) -> None:
     """Segments at two dates (or of two files) under one model: migration.csv, movers.csv and
     compare.html in --out."""
+    from custseg import assign, io
     from custseg import compare as comparing
-    from custseg import io
 
     with _user_errors():
+        fitted = assign.load(model) if model is not None else None
         config = build_config(rules=rules, country=country, k=k, seed=seed,
                               memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
                               preset=preset)
@@ -430,10 +434,10 @@ def compare(
                 raise ConfigError("Give either a second file or --as-of/--every dates, not "
                                   "both: two files are compared at their own last dates.")
             result = comparing.compare_files(file, second, config, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         else:
             result = comparing.compare_dates(file, dates, config, every=every, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         written = comparing.write_comparison(result, out_dir)
     if not quiet:
         _print_comparison(result, written)
