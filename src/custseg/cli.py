@@ -514,6 +514,12 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
              seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
              fmt: Annotated[str, typer.Option("--format", help="parquet, csv or xlsx.")]
              = "parquet",
+             movers: Annotated[float | None, typer.Option(
+                 help="Share of customers planted to change segment at --move-date (e.g. "
+                      "0.2): half slip from the top, half rise to it.")] = None,
+             move_date: Annotated[str, typer.Option(
+                 "--move-date", help="The date planted movers change (YYYY-MM-DD).")]
+             = "2011-06-01",
              quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """Write synthetic transactions shaped like Online Retail, with the planted truth."""
     from custseg import synth
@@ -523,7 +529,10 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
             raise ConfigError(f"--format: {fmt!r}; use parquet, csv or xlsx.")
         if customers < 1:
             raise ConfigError("--customers must be at least 1.")
-        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt)
+        planted = (None if movers is None
+                   else synth.Movers.at(movers, _date_option(move_date, "--move-date")))
+        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt,
+                                   movers=planted)
         if not quiet:
             out.print(f"Wrote {generated.lines:,} lines for {generated.customers:,} customers:\n"
                       f"  {generated.transactions}\n  {generated.truth_customers}\n"
