@@ -152,11 +152,20 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
     if every is not None and len(dates) not in (0, 2):
         raise ConfigError(f"--every with --as-of needs two dates, the span to cover (got "
                           f"{len(dates)}).")
-    clock: dict[str, float] = {}
     start = time.perf_counter()
     if dates:
         config = config.replace(rfm=dataclasses.replace(config.rfm, as_of=max(dates)))
     dataset = load(source, config, sheet=sheet, mapping=mapping)
+    read = round(time.perf_counter() - start, 4)
+    result = compare_snapshots(dataset, dates, every=every, model=model)
+    result.timings = {"Reading and cleaning": read, **result.timings}
+    return result
+
+
+def compare_snapshots(dataset: Dataset, dates: Sequence[date], *, every: str | None = None,
+                      model: Segmenter | None = None) -> Comparison:
+    """:func:`compare_dates` on a loaded dataset (the dashboard's cached one): snapshots at
+    ``dates`` (and the first day of every ``every`` between them, or across the data)."""
     config = dataset.config
     whens = snapshots.check_dates(dataset, dates) if dates else []
     if every is not None:
@@ -166,7 +175,7 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
             whens = [whens[0], *inside, whens[-1]]
         else:
             whens = starts
-    clock["Reading and cleaning"] = round(time.perf_counter() - start, 4)
+    clock: dict[str, float] = {}
     start = time.perf_counter()
     snaps = [snapshots.snapshot_at(dataset, w) for w in whens]
     clock["RFM"] = round(time.perf_counter() - start, 4)
@@ -192,12 +201,20 @@ def compare_files(first: Transactions, second: Transactions, config: Config | No
         When the second file's columns are not the first's.
     """
     config = config or Config()
-    clock: dict[str, float] = {}
     start = time.perf_counter()
     one = load(first, config, sheet=sheet, mapping=mapping)
     two = load(second, config, sheet=sheet, mapping=mapping)
+    read = round(time.perf_counter() - start, 4)
+    result = compare_datasets(one, two, model=model)
+    result.timings = {"Reading and cleaning": read, **result.timings}
+    return result
+
+
+def compare_datasets(one: Dataset, two: Dataset, *,
+                     model: Segmenter | None = None) -> Comparison:
+    """:func:`compare_files` on two loaded datasets (the first one's settings apply)."""
     _same_columns(one, two)
-    clock["Reading and cleaning"] = round(time.perf_counter() - start, 4)
+    clock: dict[str, float] = {}
     start = time.perf_counter()
     before, after = compute_rfm(one), compute_rfm(two)
     clock["RFM"] = round(time.perf_counter() - start, 4)
