@@ -163,10 +163,11 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
 
 
 def compare_snapshots(dataset: Dataset, dates: Sequence[date], *, every: str | None = None,
-                      model: Segmenter | None = None) -> Comparison:
+                      model: Segmenter | None = None, config: Config | None = None) -> Comparison:
     """:func:`compare_dates` on a loaded dataset (the dashboard's cached one): snapshots at
-    ``dates`` (and the first day of every ``every`` between them, or across the data)."""
-    config = dataset.config
+    ``dates`` (and the first day of every ``every`` between them, or across the data).
+    ``config`` (clustering, seed, currency) defaults to the dataset's."""
+    config = config or dataset.config
     whens = snapshots.check_dates(dataset, dates) if dates else []
     if every is not None:
         starts = snapshots.period_starts(dataset, every)
@@ -210,17 +211,17 @@ def compare_files(first: Transactions, second: Transactions, config: Config | No
     return result
 
 
-def compare_datasets(one: Dataset, two: Dataset, *,
-                     model: Segmenter | None = None) -> Comparison:
-    """:func:`compare_files` on two loaded datasets (the first one's settings apply)."""
+def compare_datasets(one: Dataset, two: Dataset, *, model: Segmenter | None = None,
+                     config: Config | None = None) -> Comparison:
+    """:func:`compare_files` on two loaded datasets (``config`` defaults to the first's)."""
     _same_columns(one, two)
     clock: dict[str, float] = {}
     start = time.perf_counter()
     before, after = compute_rfm(one), compute_rfm(two)
     clock["RFM"] = round(time.perf_counter() - start, 4)
     labels = (_file_label(one), _file_label(two))
-    result = _finish(one.config, labels, before, after, cumulative=False, model=model,
-                     clock=clock)
+    result = _finish(config or one.config, labels, before, after, cumulative=False,
+                     model=model, clock=clock)
     result.dataset = one
     return result
 

@@ -37,7 +37,8 @@ NAVIGATION = {
         _page("explanation", "6 · Explanation", "lightbulb"),
         _page("anomalies", "7 · Anomalies", "warning"),
     ],
-    "Tools": [_page("lookup", "Customer look-up", "search"),
+    "Tools": [_page("changes", "Changes over time", "timeline"),
+              _page("lookup", "Customer look-up", "search"),
               _page("downloads", "Downloads", "download")],
 }
 
