@@ -354,7 +354,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     if where is not None:
         con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {table}")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
-    return _report(con, active, skipped, mapping, cfg, as_of)
+    return account(con, active, skipped, mapping, cfg, as_of)
 
 
 def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
@@ -383,10 +383,17 @@ def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[
             con.execute(f"CHECKPOINT {where}")
 
 
-def _report(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],
+def account(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],
             skipped: dict[str, str], mapping: dict[str, str], cfg: CleaningConfig,
-            as_of: date | None) -> CleaningReport:
-    """The row account of the table ``lines``."""
+            as_of: date | None = None) -> CleaningReport:
+    """The :class:`CleaningReport` of the table ``lines`` and the view ``clean`` on ``con``
+    (either engine: custseg.spark runs the same statements on Spark).
+
+    Raises
+    ------
+    EmptyResultError
+        When no rows are kept.
+    """
     # One pass over the lines: count and amount per (rule, country) group.
     groups = con.execute(
         "SELECT coalesce(drop_rule, ''), country, count(*), coalesce(sum(amount), 0) "
