@@ -41,8 +41,8 @@ VERSION = 1
 MAX_BYTES = 5_000_000
 #: At most this many segments (``k_max`` is far below it).
 MAX_SEGMENTS = 100
-#: Longest text field (an action is a few sentences; a note a paragraph).
-MAX_TEXT = 5_000
+#: Longest text field (an action is a few sentences; the k reason a paragraph or two).
+MAX_TEXT = 20_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
