@@ -144,13 +144,17 @@ def to_json(segmenter: Segmenter, context: Mapping[str, Any] | None = None) -> d
     }
 
 
+def dumps(segmenter: Segmenter, context: Mapping[str, Any] | None = None) -> str:
+    """The model file's text (what :func:`write` writes; the dashboard offers it too)."""
+    return json.dumps(to_json(segmenter, context), indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
 def write(path: str | Path, segmenter: Segmenter,
           context: Mapping[str, Any] | None = None) -> Path:
     """Write ``segmenter`` (and a run's ``context``) to ``path`` as JSON."""
     path = Path(path)
-    text = json.dumps(to_json(segmenter, context), indent=1, ensure_ascii=False,
-                      allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(dumps(segmenter, context), encoding="utf-8")
     return path
 
 

@@ -1,4 +1,4 @@
-"""Downloads: customers (CSV/Parquet), flagged lists and the HTML report.
+"""Downloads: customers (CSV/Parquet), flagged lists, the HTML report and the model.
 
 CSVs go through :func:`custseg.safe_cells.to_csv` (no cell runs as a spreadsheet formula);
 the Parquet file keeps the raw values.
@@ -8,7 +8,7 @@ import io
 
 import streamlit as st
 
-from custseg import outputs, report, safe_cells
+from custseg import modelfile, outputs, report, safe_cells
 from custseg.app import state, ui
 
 st.title("Downloads")
@@ -46,6 +46,11 @@ rows = [
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
+if result.segmenter is not None:  # no segments formed: no model to give
+    rows.append(("Segmentation model (JSON)", "The segments, their actions and the cleaning "
+                 "rules, to assign new customers: custseg score FILE --model this file",
+                 lambda: modelfile.dumps(result.segmenter, modelfile.run_context(result)),
+                 f"{stem}_model.json", "application/json"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])
     left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",
