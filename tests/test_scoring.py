@@ -217,3 +217,19 @@ def test_real_data_scores_to_its_fitted_labels(real_csv, tmp_path) -> None:
     assert (scored.customers["segment"].to_numpy()
             == result.rfm.set_index("customer_id").loc[
                 scored.customers["customer_id"], "segment"].to_numpy()).all()
+
+
+@pytest.mark.realdata
+def test_real_data_shuffled_and_re_encoded_gives_the_same_labels(real_csv, tmp_path) -> None:
+    """The real export, rows shuffled, written as UTF-16 with ';' and decimal commas."""
+    config = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
+    result = custseg.run(real_csv, config)
+    model = result.segmenter.save(tmp_path / "model.json",
+                                  context=modelfile.run_context(result))
+    raw = pd.read_csv(real_csv, dtype={"InvoiceNo": str, "StockCode": str},
+                      parse_dates=["InvoiceDate"])
+    copy = _write_csv(raw.sample(frac=1, random_state=2), tmp_path / "copy.csv", sep=";",
+                      decimal=",", encoding="utf-16")
+    scored = scoring.score(copy, model)
+    pd.testing.assert_series_equal(_labels(scored.customers), _labels(result.rfm))
+
