@@ -266,6 +266,7 @@ def _edited(tmp_path: Path, fitted: Segmenter, change) -> Path:
     (lambda c: c["segments"][0].update(name=["Champions"]), "segments\\[0\\].name"),
     (lambda c: c.pop("scaler"), "lacks the field 'scaler'"),
     (lambda c: c["settings"].update(n_init=True), "settings.n_init"),
+    (lambda c: c["segments"][1].update(name=c["segments"][0]["name"]), "different"),
 ])
 def test_edited_model_files_are_refused(tmp_path: Path, fitted: Segmenter, change,
                                         message: str, monkeypatch) -> None:

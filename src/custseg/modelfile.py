@@ -276,6 +276,10 @@ def from_json(content: Any, where: str = "the model") -> SavedModel:
                          lambda v, w: check.record(v, w, _SEGMENT_KEYS), length=k)
     if [s["cluster"] for s in segments] != list(range(k)):
         raise ModelFileError(f"{where}: 'segments' must list clusters 0 to {k - 1} in order.")
+    names = [s["name"] for s in segments]
+    if len(set(names)) != k or not all(n.strip() for n in names):
+        raise ModelFileError(f"{where}: the segment names must be {k} different, non-empty "
+                             f"names; the file has {names}.")
     reason = check.text(top["reason"], "reason")
     segment_table = pd.DataFrame(check.seq(top["segment_table"], "segment_table",
                                            lambda v, w: check.record(v, w, _SEGMENT_COLUMNS),
