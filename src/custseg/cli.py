@@ -404,6 +404,9 @@ def compare(
     every: Annotated[str | None, typer.Option(
         help="Also a snapshot at the first day of every month, quarter or year (between the "
              "two --as-of dates, or across the data).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A saved model (JSON) to assign with, instead of fitting one on the "
+                        "first snapshot.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
     = Path("out"),
     sheet: SheetOpt = None,
@@ -423,10 +426,11 @@ def compare(
 ) -> None:
     """Segments at two dates (or of two files) under one model: migration.csv, movers.csv and
     compare.html in --out."""
+    from custseg import assign, io
     from custseg import compare as comparing
-    from custseg import io
 
     with _user_errors():
+        fitted = assign.load(model) if model is not None else None
         config = build_config(rules=rules, country=country, k=k, seed=seed,
                               memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
                               preset=preset)
@@ -437,10 +441,10 @@ def compare(
                 raise ConfigError("Give either a second file or --as-of/--every dates, not "
                                   "both: two files are compared at their own last dates.")
             result = comparing.compare_files(file, second, config, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         else:
             result = comparing.compare_dates(file, dates, config, every=every, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         written = comparing.write_comparison(result, out_dir)
     if not quiet:
         _print_comparison(result, written)
@@ -549,6 +553,12 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
              seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
              fmt: Annotated[str, typer.Option("--format", help="parquet, csv or xlsx.")]
              = "parquet",
+             movers: Annotated[float | None, typer.Option(
+                 help="Share of customers planted to change segment at --move-date (e.g. "
+                      "0.2): half slip from the top, half rise to it.")] = None,
+             move_date: Annotated[str, typer.Option(
+                 "--move-date", help="The date planted movers change (YYYY-MM-DD).")]
+             = "2011-06-01",
              quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """Write synthetic transactions shaped like Online Retail, with the planted truth."""
     from custseg import synth
@@ -558,7 +568,10 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
             raise ConfigError(f"--format: {fmt!r}; use parquet, csv or xlsx.")
         if customers < 1:
             raise ConfigError("--customers must be at least 1.")
-        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt)
+        planted = (None if movers is None
+                   else synth.Movers.at(movers, _date_option(move_date, "--move-date")))
+        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt,
+                                   movers=planted)
         if not quiet:
             out.print(f"Wrote {generated.lines:,} lines for {generated.customers:,} customers:\n"
                       f"  {generated.transactions}\n  {generated.truth_customers}\n"

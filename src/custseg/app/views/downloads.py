@@ -8,8 +8,9 @@ import io
 
 import streamlit as st
 
-from custseg import modelfile, outputs, report, safe_cells
+from custseg import outputs, report, safe_cells
 from custseg.app import state, ui
+from custseg.app.timeline_state import model_json
 
 st.title("Downloads")
 ui.page()
@@ -47,10 +48,10 @@ rows = [
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
 if result.segmenter is not None:  # no segments formed: no model to give
-    rows.append(("Segmentation model (JSON)", "The segments, their actions and the cleaning "
-                 "rules, to assign new customers: custseg score FILE --model this file",
-                 lambda: modelfile.dumps(result.segmenter, modelfile.run_context(result)),
-                 f"{stem}_model.json", "application/json"))
+    rows.append(("Segmentation model (JSON)", "The fitted segments with their actions and "
+                 "cleaning rules: upload it on Changes over time, or assign new customers "
+                 "with custseg score FILE --model this file",
+                 lambda: model_json(result), f"{stem}_model.json", "application/json"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])
     left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",
