@@ -209,7 +209,11 @@ def read(path: str | Path) -> SavedModel:
     if size > MAX_BYTES:
         raise ModelFileError(f"{where} is {size:,} bytes: a custseg model file is a few "
                              f"kilobytes (at most {MAX_BYTES:,}). Is it the right file?")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"Model file {where} cannot be read ({exc.strerror or exc}). "
+                             "Check its permissions.") from exc
     try:
         text = raw.decode("utf-8")
         content = json.loads(text, object_pairs_hook=_no_duplicates,
