@@ -101,6 +101,17 @@ def test_new_customers_are_assigned_to_the_nearest_saved_centre(trained, log, tm
     assert list(scored.segments["segment"]) == list(result.segments["segment"])
 
 
+def test_as_of_sets_the_snapshot_of_the_new_data(trained) -> None:
+    from datetime import date, datetime
+
+    path, result, model = trained
+    scored = scoring.score(path, model, as_of=date(2011, 9, 1))
+    assert scored.dataset.snapshot == datetime(2011, 9, 1)
+    assert scored.customers["last_purchase"].max() < pd.Timestamp("2011-09-01")
+    assert len(scored.customers) < len(result.rfm)
+    assert not any("fitted on" in n for n in scored.notes)  # other R/F/M values
+
+
 def test_data_outside_the_training_range_is_warned_about(trained, log, tmp_path) -> None:
     _, result, model = trained
     dearer = log.assign(UnitPrice=log["UnitPrice"] * 50)
