@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import streamlit as st
 
 import custseg
 from custseg import money, synth
 from custseg.app import state
-from tests.test_app import DEMO, _app, _metric, _ok
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
+# _fresh_caches is autouse: imported, it clears the stage caches before each test here too.
+from tests.test_app import DEMO, _app, _fresh_caches, _metric, _ok  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,10 @@ rows = [
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
+if getattr(result, "clv", None) is not None:
+    rows.append(("Lifetime-value model (CSV)", "BG/NBD and Gamma-Gamma parameters with their "
+                 "standard errors (docs/clv.md)", lambda: safe_cells.to_csv(result.clv.params),
+                 f"{stem}_clv.csv", "text/csv"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])
     left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",
