@@ -130,3 +130,26 @@ def test_real_data_half_years_reconcile(real_csv) -> None:
     assert matrix.loc["total", "total"] == len(result.after)
     assert matrix.loc[migration.NEW, "total"] == len(result.after) - len(result.before)
     assert result.headline.startswith(tuple(f"{n:,} " for n in result.migration["customers"]))
+
+
+def test_cli_compare_with_a_saved_model(log: pd.DataFrame, tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    # A model of other customers (the year's end), saved and loaded: it assigns both dates.
+    whole = custseg.pipeline.compute_rfm(custseg.load(log))
+    saved = assign.fit(whole).save(tmp_path / "model.json")
+    model = assign.load(saved)
+    out = tmp_path / "out"
+    ok = runner.invoke(app, ["compare", str(path), "--as-of", "2011-06-01", "--as-of",
+                             "2011-12-01", "--model", str(saved), "--out", str(out), "-q"])
+    assert ok.exit_code == 0, ok.output
+    movers = pd.read_csv(out / "movers.csv", dtype={"customer_id": str})
+    direct = compare.compare_dates(log, [date(2011, 6, 1), date(2011, 12, 1)], model=model)
+    assert movers["customer_id"].tolist() == direct.movers["customer_id"].tolist()
+    expected = assign.assign(model, direct.before)
+    assert (direct.before["segment"].to_numpy() == expected).all()
+    broken = tmp_path / "broken.json"
+    broken.write_text("{}")
+    bad = runner.invoke(app, ["compare", str(path), "--as-of", "2011-06-01", "--as-of",
+                              "2011-12-01", "--model", str(broken), "--out", str(out)])
+    assert bad.exit_code == 2 and "broken.json" in bad.output

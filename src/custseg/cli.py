@@ -367,6 +367,9 @@ def run(
     holdout_days: Annotated[int | None, typer.Option(help="Most days held out to check the "
                                                           "forecast (default 90).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
+    save_model: Annotated[Path | None, typer.Option(
+        "--save-model", help="Also save the segmentation as JSON, for `custseg score`.")]
+    = None,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
     with _user_errors():
@@ -384,7 +387,11 @@ def run(
         config = config.replace(clv=forecast.settings(
             config.clv, enabled=clv, horizon_days=horizon_days, months=clv_months,
             discount_rate=discount_rate, holdout_days=holdout_days))
-        _execute(file, out_dir, config, sheet, mapping, quiet)
+        result = _execute(file, out_dir, config, sheet, mapping, quiet)
+        if save_model is not None:
+            from custseg.scoring_cli import save_model as save
+
+            save(result, save_model, out, quiet)
 
 
 @app.command()
@@ -397,6 +404,9 @@ def compare(
     every: Annotated[str | None, typer.Option(
         help="Also a snapshot at the first day of every month, quarter or year (between the "
              "two --as-of dates, or across the data).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A saved model (JSON) to assign with, instead of fitting one on the "
+                        "first snapshot.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
     = Path("out"),
     sheet: SheetOpt = None,
@@ -416,10 +426,11 @@ def compare(
 ) -> None:
     """Segments at two dates (or of two files) under one model: migration.csv, movers.csv and
     compare.html in --out."""
+    from custseg import assign, io
     from custseg import compare as comparing
-    from custseg import io
 
     with _user_errors():
+        fitted = assign.load(model) if model is not None else None
         config = build_config(rules=rules, country=country, k=k, seed=seed,
                               memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
                               preset=preset)
@@ -430,10 +441,10 @@ def compare(
                 raise ConfigError("Give either a second file or --as-of/--every dates, not "
                                   "both: two files are compared at their own last dates.")
             result = comparing.compare_files(file, second, config, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         else:
             result = comparing.compare_dates(file, dates, config, every=every, sheet=sheet,
-                                             mapping=overrides)
+                                             mapping=overrides, model=fitted)
         written = comparing.write_comparison(result, out_dir)
     if not quiet:
         _print_comparison(result, written)
@@ -488,6 +499,38 @@ def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to loo
 
 
 @app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="New transactions, in any format `run` reads.")],
+    model: Annotated[Path, typer.Option("--model", help="A model file saved by "
+                                                        "`custseg run --save-model`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+    = Path("scored"),
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the "
+                                                   "new data's last invoice + 1 day).")] = None,
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    decimal: DecimalOpt = None,
+    date_format: DateFormatOpt = None,
+    max_excel_size: ExcelSizeOpt = None,
+    parallel_excel: ParallelExcelOpt = True,
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables (warnings still "
+                                                              "show).")] = False,
+) -> None:
+    """Assign every customer of FILE to the saved segments of --model, without refitting."""
+    from custseg.scoring_cli import run_score
+
+    with _user_errors():
+        config = build_config(as_of=as_of, memory_limit=memory_limit, temp_dir=temp_dir,
+                              read=read_config(decimal=decimal, date_format=date_format,
+                                               max_excel_size=max_excel_size,
+                                               parallel_excel=parallel_excel))
+        run_score(file, model, out_dir, config, sheet=sheet, mapping=mapping, out=out, err=err,
+                  quiet=quiet)
+
+
+@app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Folder for data and results.")]
          = Path("custseg-demo"),
          customers: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
@@ -510,6 +553,12 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
              seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
              fmt: Annotated[str, typer.Option("--format", help="parquet, csv or xlsx.")]
              = "parquet",
+             movers: Annotated[float | None, typer.Option(
+                 help="Share of customers planted to change segment at --move-date (e.g. "
+                      "0.2): half slip from the top, half rise to it.")] = None,
+             move_date: Annotated[str, typer.Option(
+                 "--move-date", help="The date planted movers change (YYYY-MM-DD).")]
+             = "2011-06-01",
              quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """Write synthetic transactions shaped like Online Retail, with the planted truth."""
     from custseg import synth
@@ -519,7 +568,10 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
             raise ConfigError(f"--format: {fmt!r}; use parquet, csv or xlsx.")
         if customers < 1:
             raise ConfigError("--customers must be at least 1.")
-        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt)
+        planted = (None if movers is None
+                   else synth.Movers.at(movers, _date_option(move_date, "--move-date")))
+        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt,
+                                   movers=planted)
         if not quiet:
             out.print(f"Wrote {generated.lines:,} lines for {generated.customers:,} customers:\n"
                       f"  {generated.transactions}\n  {generated.truth_customers}\n"

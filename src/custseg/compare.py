@@ -24,6 +24,7 @@ from custseg import actions, assign, migration, snapshots
 from custseg.config import Config
 from custseg.errors import ConfigError, InputError
 from custseg.pipeline import Dataset, compute_rfm, load
+from custseg.segmenter import Segmenter
 
 if TYPE_CHECKING:
     from custseg.pipeline import Transactions
@@ -38,7 +39,7 @@ class Comparison:
     dates: tuple[str, str]
     #: True for one file at two dates (nobody can be gone), False for two files.
     cumulative: bool
-    model: assign.SegmentModel
+    model: Segmenter
     #: Segment names, most valuable first.
     order: list[str]
     #: The first snapshot's RFM table with ``segment``.
@@ -63,7 +64,7 @@ class Comparison:
         return self.config.currency or ""
 
 
-def labelled(model: assign.SegmentModel, table: pd.DataFrame,
+def labelled(model: Segmenter, table: pd.DataFrame,
              config: Config, *, with_actions: bool = False) -> pd.DataFrame:
     """``table`` with each customer's ``segment`` under ``model`` (and their action)."""
     out = table.assign(segment=assign.assign(model, table))
@@ -73,7 +74,7 @@ def labelled(model: assign.SegmentModel, table: pd.DataFrame,
 
 
 def segments_over_time(snaps: Sequence[snapshots.Snapshot],
-                       model: assign.SegmentModel) -> pd.DataFrame:
+                       model: Segmenter) -> pd.DataFrame:
     """Customers and the period's revenue per segment at each snapshot.
 
     The revenue of a snapshot is what its customers spent since the one before (all their
@@ -104,7 +105,7 @@ def segments_over_time(snaps: Sequence[snapshots.Snapshot],
 
 def _finish(config: Config, labels: tuple[str, str], before_rfm: pd.DataFrame,
             after_rfm: pd.DataFrame, *, cumulative: bool,
-            model: assign.SegmentModel | None, clock: dict[str, float]) -> Comparison:
+            model: Segmenter | None, clock: dict[str, float]) -> Comparison:
     start = time.perf_counter()
     model = model or assign.fit(before_rfm, config)
     order = assign.segment_order(model)
@@ -125,7 +126,7 @@ def _finish(config: Config, labels: tuple[str, str], before_rfm: pd.DataFrame,
 def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Config | None = None,
                   *, every: str | None = None, sheet: str | None = None,
                   mapping: Mapping[str, str] | None = None,
-                  model: assign.SegmentModel | None = None) -> Comparison:
+                  model: Segmenter | None = None) -> Comparison:
     """Compare one file at two dates, or at the first day of every ``every`` (month, quarter,
     year): the migration runs from the first snapshot to the last.
 
@@ -151,12 +152,22 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
     if every is not None and len(dates) not in (0, 2):
         raise ConfigError(f"--every with --as-of needs two dates, the span to cover (got "
                           f"{len(dates)}).")
-    clock: dict[str, float] = {}
     start = time.perf_counter()
     if dates:
         config = config.replace(rfm=dataclasses.replace(config.rfm, as_of=max(dates)))
     dataset = load(source, config, sheet=sheet, mapping=mapping)
-    config = dataset.config
+    read = round(time.perf_counter() - start, 4)
+    result = compare_snapshots(dataset, dates, every=every, model=model)
+    result.timings = {"Reading and cleaning": read, **result.timings}
+    return result
+
+
+def compare_snapshots(dataset: Dataset, dates: Sequence[date], *, every: str | None = None,
+                      model: Segmenter | None = None, config: Config | None = None) -> Comparison:
+    """:func:`compare_dates` on a loaded dataset (the dashboard's cached one): snapshots at
+    ``dates`` (and the first day of every ``every`` between them, or across the data).
+    ``config`` (clustering, seed, currency) defaults to the dataset's."""
+    config = config or dataset.config
     whens = snapshots.check_dates(dataset, dates) if dates else []
     if every is not None:
         starts = snapshots.period_starts(dataset, every)
@@ -165,7 +176,7 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
             whens = [whens[0], *inside, whens[-1]]
         else:
             whens = starts
-    clock["Reading and cleaning"] = round(time.perf_counter() - start, 4)
+    clock: dict[str, float] = {}
     start = time.perf_counter()
     snaps = [snapshots.snapshot_at(dataset, w) for w in whens]
     clock["RFM"] = round(time.perf_counter() - start, 4)
@@ -181,7 +192,7 @@ def compare_dates(source: Transactions, dates: Sequence[date] | None, config: Co
 
 def compare_files(first: Transactions, second: Transactions, config: Config | None = None, *,
                   sheet: str | None = None, mapping: Mapping[str, str] | None = None,
-                  model: assign.SegmentModel | None = None) -> Comparison:
+                  model: Segmenter | None = None) -> Comparison:
     """Compare two files, each at its own snapshot (its last invoice + 1 day): customers of the
     first only are gone, of the second only new.
 
@@ -191,18 +202,26 @@ def compare_files(first: Transactions, second: Transactions, config: Config | No
         When the second file's columns are not the first's.
     """
     config = config or Config()
-    clock: dict[str, float] = {}
     start = time.perf_counter()
     one = load(first, config, sheet=sheet, mapping=mapping)
     two = load(second, config, sheet=sheet, mapping=mapping)
+    read = round(time.perf_counter() - start, 4)
+    result = compare_datasets(one, two, model=model)
+    result.timings = {"Reading and cleaning": read, **result.timings}
+    return result
+
+
+def compare_datasets(one: Dataset, two: Dataset, *, model: Segmenter | None = None,
+                     config: Config | None = None) -> Comparison:
+    """:func:`compare_files` on two loaded datasets (``config`` defaults to the first's)."""
     _same_columns(one, two)
-    clock["Reading and cleaning"] = round(time.perf_counter() - start, 4)
+    clock: dict[str, float] = {}
     start = time.perf_counter()
     before, after = compute_rfm(one), compute_rfm(two)
     clock["RFM"] = round(time.perf_counter() - start, 4)
     labels = (_file_label(one), _file_label(two))
-    result = _finish(one.config, labels, before, after, cumulative=False, model=model,
-                     clock=clock)
+    result = _finish(config or one.config, labels, before, after, cumulative=False,
+                     model=model, clock=clock)
     result.dataset = one
     return result
 

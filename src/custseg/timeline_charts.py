@@ -103,7 +103,7 @@ def cohort_heatmap(matrix: pd.DataFrame, *, title: str = "Retention by first-pur
                                + ("%{z:.1%} bought" if share
                                   else money.hover("%{z:,.0f}", currency) + " revenue")
                                + "<extra></extra>")}
-    layout = {"xaxis": _title("months since first purchase", dtick=1, side="top"),
+    layout = {"xaxis": _title("months since first purchase", dtick=1),
               "yaxis": _title("first-purchase month", autorange="reversed", type="category")}
     return _style({"data": [trace], "layout": layout}, title,
                   subtitle=("share of each cohort buying in each later month" if share

@@ -38,7 +38,8 @@ NAVIGATION = {
         _page("anomalies", "7 · Anomalies", "warning"),
         _page("future_value", "8 · Future value", "trending_up"),
     ],
-    "Tools": [_page("lookup", "Customer look-up", "search"),
+    "Tools": [_page("changes", "Changes over time", "timeline"),
+              _page("lookup", "Customer look-up", "search"),
               _page("downloads", "Downloads", "download")],
 }
 

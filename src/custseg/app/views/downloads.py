@@ -10,6 +10,7 @@ import streamlit as st
 
 from custseg import outputs, report, safe_cells
 from custseg.app import state, ui
+from custseg.app.timeline_state import model_json
 
 st.title("Downloads")
 ui.page()
@@ -50,6 +51,10 @@ if getattr(result, "clv", None) is not None:
     rows.append(("Lifetime-value model (CSV)", "BG/NBD and Gamma-Gamma parameters with their "
                  "standard errors (docs/clv.md)", lambda: safe_cells.to_csv(result.clv.params),
                  f"{stem}_clv.csv", "text/csv"))
+if result.segmenter is not None:
+    rows.append(("Segmentation model (JSON)", "The fitted segments, to upload on Changes over "
+                 "time and put new data in the same segments",
+                 lambda: model_json(result), f"{stem}_model.json", "application/json"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])
     left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",
