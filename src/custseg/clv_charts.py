@@ -52,7 +52,7 @@ def clv_by_segment(customers: pd.DataFrame, *, months: int = 12,
         axis |= _log_axis(positive, many=False, whole=False, prefix=prefix)
     layout = {"xaxis": axis, "yaxis": _title("segment", autorange="reversed")}
     return _style({"data": data, "layout": layout}, "Lifetime value per segment",
-                  subtitle="each box: the middle half of a segment's customers; line: median",
+                  subtitle="box: the middle half of customers; line: median",
                   height=140 + 40 * len(data))
 
 
