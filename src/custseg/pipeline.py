@@ -469,7 +469,8 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     if config.clv.enabled:
         clock.start("Lifetime value")
         estimated, why = lifetime_value(dataset, fitted.customers if fitted else table, config)
-        notes += [why] if why else []
+        # Before the segments' note, which stays the last: the run's main caveat.
+        notes = ([why] if why else []) + notes
     clock.start("Summary")
     return assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
                     timings=clock.timings, notes=notes, clv=estimated)

@@ -47,6 +47,10 @@ rows = [
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
+if getattr(result, "clv", None) is not None:
+    rows.append(("Lifetime-value model (CSV)", "BG/NBD and Gamma-Gamma parameters with their "
+                 "standard errors (docs/clv.md)", lambda: safe_cells.to_csv(result.clv.params),
+                 f"{stem}_clv.csv", "text/csv"))
 if result.segmenter is not None:  # no segments formed: no model to give
     rows.append(("Segmentation model (JSON)", "The fitted segments with their actions and "
                  "cleaning rules: upload it on Changes over time, or assign new customers "
