@@ -50,6 +50,13 @@ def test_two_dates_show_the_migration_and_cohorts(demo_frame: pd.DataFrame) -> N
     table = cohorts.cohort_table(custseg.load(demo_frame))
     assert shown["customers"].sum() == reference.kept_lines(demo_frame)["customer_id"].nunique()
     assert len(shown) == table["cohort"].nunique()
+    # Month by month: one more snapshot per month start between the dates.
+    at.toggle(key="changes_monthly").set_value(True).run()
+    _ok(at)
+    monthly = compare.compare_dates(demo_frame, [date(2011, 6, 1), last + pd.Timedelta(days=1)],
+                                    every="month")
+    assert monthly.over_time["when"].nunique() == 8  # 1 June to 1 December, and the end
+    assert any("Segments month by month" in h.value for h in at.subheader)
 
 
 def test_dates_in_the_wrong_order_say_so() -> None:

@@ -101,4 +101,5 @@ else:
              key="changes_cohorts")
     summary = cohorts.cohort_summary(table)
     summary["cohort"] = summary["cohort"].dt.strftime("%Y-%m")
-    ui.table(summary)
+    ui.table(summary, column_config={f"month_{m}": ui.share_col(f"Month {m}")
+                                     for m in cohorts.SUMMARY_MONTHS})
