@@ -230,6 +230,12 @@ def test_validate_on_simulated_log_and_verdict():
     assert not flat.discriminates
     assert "P(alive) is above 90% for 99.0% of customers (even in At Risk, 98.0%)" in \
         flat.warnings[0]
+    # With recency, the segment away longest is named, with its typical recency.
+    away = clv_validation.verdict(pd.Series([0.95] * 99 + [0.5]), None, CLVConfig(),
+                                  pd.Series(["At Risk"] * 50 + ["Loyal"] * 50),
+                                  pd.Series([200] * 50 + [10] * 50))
+    assert ("above 90% for 99.0% of customers, even in At Risk (typically last seen 200 days "
+            "ago): 100.0%.") in away.warnings[0]
     spread = clv_validation.verdict(pd.Series(np.linspace(0, 1, 100)), None, CLVConfig())
     assert spread.discriminates and spread.warnings == ()
 

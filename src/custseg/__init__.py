@@ -21,6 +21,7 @@ from custseg.config import (
 from custseg.errors import ConfigError, CustsegError, EmptyResultError, InputError, MappingError
 from custseg.outputs import write_outputs
 from custseg.pipeline import Dataset, Result, compute_rfm, load, run
+from custseg.rfmtable import rfm_table
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "compute_rfm",
     "load",
     "retention_matrix",
+    "rfm_table",
     "run",
     "write_outputs",
 ]

@@ -13,19 +13,21 @@ from dataclasses import dataclass
 
 import duckdb
 
+from custseg import clean
 from custseg.config import Config
 from custseg.engine import free_disk, parse_size, temp_dir
 from custseg.errors import ResourceError
 
-#: DuckDB's memory while the lines are written, per line of the input: the rows of the
-#: canonical select, the duplicate search's hash table and the uncompressed table being built
-#: (10.4M lines: about 1.3 GB before the checkpoint compresses it).
+#: An uncompressed line while its range is written (clean.RANGE_LINES at a time; 10.4M lines
+#: in one table took 1.27 GB before the checkpoint compressed them).
 BUILD_BYTES_PER_LINE = 130
-#: The compressed table of lines, kept for the whole run (10.4M lines: 160 MB).
+#: The compressed table of lines, kept for the whole run (10.4M lines: 160-170 MB).
 STORE_BYTES_PER_LINE = 16
+#: One entry of the duplicate search's hash table (clean.DUPLICATE_PASS_LINES at a time).
+DUPLICATE_BYTES_PER_LINE = 40
 #: What the Python side holds besides DuckDB, per line (the RFM table, the customers' frames
 #: and models grow with customers, about one per 100 lines in retail logs), and at least.
-PROCESS_BYTES_PER_LINE = 40
+PROCESS_BYTES_PER_LINE = 10
 PROCESS_BYTES_MIN = 400_000_000
 #: DuckDB cannot use all of its limit for data: some of it is its own bookkeeping.
 USABLE_SHARE = 0.8
@@ -47,7 +49,11 @@ class Needs:
 
 def estimate(lines: int, memory_limit: int) -> Needs:
     """The memory and temporary disk of a run of ``lines`` lines under ``memory_limit`` bytes."""
-    engine = lines * (BUILD_BYTES_PER_LINE + STORE_BYTES_PER_LINE)
+    # The store grows with every line; beside it, DuckDB holds either the range being
+    # written or one pass of the duplicate search, never both.
+    engine = lines * STORE_BYTES_PER_LINE + max(
+        min(lines, clean.RANGE_LINES) * BUILD_BYTES_PER_LINE,
+        min(lines, clean.DUPLICATE_PASS_LINES) * DUPLICATE_BYTES_PER_LINE)
     usable = int(memory_limit * USABLE_SHARE)
     python = max(PROCESS_BYTES_MIN, lines * PROCESS_BYTES_PER_LINE)
     return Needs(lines=lines, engine=engine, memory=min(engine, memory_limit) + python,

@@ -367,6 +367,9 @@ def run(
     holdout_days: Annotated[int | None, typer.Option(help="Most days held out to check the "
                                                           "forecast (default 90).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
+    save_model: Annotated[Path | None, typer.Option(
+        "--save-model", help="Also save the segmentation as JSON, for `custseg score`.")]
+    = None,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
     with _user_errors():
@@ -384,7 +387,11 @@ def run(
         config = config.replace(clv=forecast.settings(
             config.clv, enabled=clv, horizon_days=horizon_days, months=clv_months,
             discount_rate=discount_rate, holdout_days=holdout_days))
-        _execute(file, out_dir, config, sheet, mapping, quiet)
+        result = _execute(file, out_dir, config, sheet, mapping, quiet)
+        if save_model is not None:
+            from custseg.scoring_cli import save_model as save
+
+            save(result, save_model, out, quiet)
 
 
 @app.command()
@@ -489,6 +496,38 @@ def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to loo
         for key, value in facts.rows():
             table.add_row(key, value)
         out.print(table)
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="New transactions, in any format `run` reads.")],
+    model: Annotated[Path, typer.Option("--model", help="A model file saved by "
+                                                        "`custseg run --save-model`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+    = Path("scored"),
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the "
+                                                   "new data's last invoice + 1 day).")] = None,
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    decimal: DecimalOpt = None,
+    date_format: DateFormatOpt = None,
+    max_excel_size: ExcelSizeOpt = None,
+    parallel_excel: ParallelExcelOpt = True,
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables (warnings still "
+                                                              "show).")] = False,
+) -> None:
+    """Assign every customer of FILE to the saved segments of --model, without refitting."""
+    from custseg.scoring_cli import run_score
+
+    with _user_errors():
+        config = build_config(as_of=as_of, memory_limit=memory_limit, temp_dir=temp_dir,
+                              read=read_config(decimal=decimal, date_format=date_format,
+                                               max_excel_size=max_excel_size,
+                                               parallel_excel=parallel_excel))
+        run_score(file, model, out_dir, config, sheet=sheet, mapping=mapping, out=out, err=err,
+                  quiet=quiet)
 
 
 @app.command()

@@ -52,12 +52,13 @@ class FittedCLV:
         """One fitted parameter by name (r, alpha, a, b, p, q, v)."""
         return float(self.params.set_index("parameter").loc[name, "value"])
 
-    def expected_purchases(self, inputs: pd.DataFrame, days: float) -> np.ndarray:
+    def expected_purchases(self, inputs: pd.DataFrame, days: float,
+                           patterns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                           ) -> np.ndarray:
         """Expected purchases in the next ``days`` days, per row of ``inputs``."""
-        x, t_x, big_t = _arrays(inputs)
         return _per_pattern(lambda f, r, t: self._purchases
                             .conditional_expected_number_of_purchases_up_to_time(days, f, r, t),
-                            x, t_x, big_t)
+                            patterns or _patterns(*_arrays(inputs)))
 
     def predict(self, inputs: pd.DataFrame, *, horizon_days: float, months: int,
                 discount_rate: float) -> pd.DataFrame:
@@ -69,6 +70,7 @@ class FittedCLV:
         ``months`` months.
         """
         x, t_x, big_t = _arrays(inputs)
+        patterns = _patterns(x, t_x, big_t)
         model = self._purchases
 
         def alive(f: np.ndarray, r: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -91,12 +93,11 @@ class FittedCLV:
         monetary = np.clip(inputs["monetary"].to_numpy(dtype=float), 0.0, None)
         spend = np.asarray(self._spend.conditional_expected_average_profit(
             pd.Series(np.where(monetary > 0, x, 0)), pd.Series(monetary)), dtype=float)
-        purchases = self.expected_purchases(inputs, horizon_days)
         frame = pd.DataFrame({
-            "expected_purchases": purchases,
-            "p_alive": _per_pattern(alive, x, t_x, big_t),
+            "expected_purchases": self.expected_purchases(inputs, horizon_days, patterns),
+            "p_alive": _per_pattern(alive, patterns),
             "expected_spend": spend,
-            "clv": spend * _per_pattern(discounted, x, t_x, big_t),
+            "clv": spend * _per_pattern(discounted, patterns),
         }, index=inputs.index)
         return frame
 
@@ -111,15 +112,27 @@ def _patterns(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray
     """The distinct (frequency, recency, T) rows, how often each occurs, and each customer's
     row: with whole days, a million customers share a few hundred thousand patterns."""
     keys = np.column_stack([x, t_x, big_t])
+    span = float(max(np.max(keys, initial=0.0), 0.0)) + 1
+    whole = bool(len(keys) and np.all(keys >= 0) and np.all(np.floor(keys) == keys))
+    if whole and span ** 3 < 2.0**62:
+        # Whole days (the SQL inputs): one integer per pattern sorts 50× faster than rows.
+        size = int(span)
+        code = (keys[:, 0].astype(np.int64) * size + keys[:, 1].astype(np.int64)) * size \
+            + keys[:, 2].astype(np.int64)
+        codes, inverse, counts = np.unique(code, return_inverse=True, return_counts=True)
+        unique = np.column_stack([codes // (size * size), codes // size % size, codes % size])
+        return unique.astype(float), counts, inverse.reshape(-1)
     unique, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     return unique, counts, inverse.reshape(-1)
 
 
-def _per_pattern(func: Any, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> np.ndarray:
-    """``func(x, t_x, T)`` computed once per distinct pattern and spread to every customer."""
-    if len(x) == 0:
+def _per_pattern(func: Any, patterns: tuple[np.ndarray, np.ndarray, np.ndarray]
+                 ) -> np.ndarray:
+    """``func(x, t_x, T)`` computed once per distinct pattern (:func:`_patterns`) and spread
+    to every customer."""
+    unique, _, inverse = patterns
+    if len(inverse) == 0:
         return np.zeros(0)
-    unique, _, inverse = _patterns(x, t_x, big_t)
     values = np.asarray(func(unique[:, 0], unique[:, 1], unique[:, 2]), dtype=float)
     return values[inverse]
 
@@ -159,8 +172,8 @@ def fit(inputs: pd.DataFrame, *, penalizers: tuple[float, ...] = (0.0,),
         raise CLVError(
             f"Only {n_repeat:,} of {len(inputs):,} customers bought again on a later day (with "
             f"a positive spend): the lifetime-value models need at least "
-            f"{max(min_repeat_customers, 3):,} repeat customers. Use a longer period of "
-            f"transactions, or relax the cleaning rules.")
+            f"{max(min_repeat_customers, 3):,} repeat customers. Use a longer purchase "
+            f"history, or relax the cleaning rules.")
     unique, counts, _ = _patterns(x, t_x, big_t)
 
     def fit_purchases(penalizer: float, tol: float) -> Any:
@@ -228,5 +241,5 @@ def _first_converging(fit_one: Any, penalizers: tuple[float, ...],
     tried = ", ".join(f"{p:g}" for p in penalizers)
     raise CLVError(f"The {name} model did not converge with any penalizer tried ({tried}): "
                    f"the purchase histories do not pin its parameters down. Use a longer "
-                   f"period of transactions, or add a larger penalizer.",
+                   f"purchase history, or add a larger penalizer.",
                    detail="; ".join(failures))

@@ -159,22 +159,33 @@ class Verdict:
 
 
 def verdict(p_alive: pd.Series, validation: Validation | None, config: CLVConfig,
-            segments: pd.Series | None = None) -> Verdict:
-    """Judge the model: P(alive) spread (``p_alive`` per customer, ``segments`` aligned with
-    it) and the hold-out error against the naive baseline."""
+            segments: pd.Series | None = None, recency: pd.Series | None = None) -> Verdict:
+    """Judge the model: P(alive) spread (``p_alive`` per customer; ``segments`` and
+    ``recency``, aligned with it, name the segment that has been away longest) and the
+    hold-out error against the naive baseline."""
     level = config.alive_level
-    share = float((p_alive > level).mean()) if len(p_alive) else float("nan")
+    above = p_alive.to_numpy() > level
+    share = float(above.mean()) if len(p_alive) else float("nan")
     sentences = []
     flat = bool(share >= config.alive_share)
     if flat:
-        text = (f"P(alive) is above {level:.0%} for {share:.1%} of customers")
+        text = f"P(alive) is above {level:.0%} for {share:.1%} of customers"
         if segments is not None and len(segments):
-            lowest = (p_alive > level).groupby(segments.to_numpy()).mean().sort_values()
-            text += (f" (even in {lowest.index[0]}, {lowest.iloc[0]:.1%})")
+            by = pd.Series(above).groupby(segments.to_numpy())
+            if recency is not None:
+                # The segment that has been away longest: where churn should show first.
+                away = pd.Series(recency.to_numpy()).groupby(segments.to_numpy()).median()
+                name = away.idxmax()
+                text += (f", even in {name} (typically last seen {away[name]:.0f} days ago): "
+                         f"{by.mean()[name]:.1%}")
+            else:
+                lowest = by.mean().sort_values()
+                text += f" (even in {lowest.index[0]}, {lowest.iloc[0]:.1%})"
         sentences.append(
-            text + ": on this data the model cannot tell who has stopped buying. Read "
-            "P(alive) as 'no sign of leaving yet', not as a churn forecast; recency and the "
-            "lapsed flag say more about who has gone quiet.")
+            text + ". On this data the model cannot tell who has stopped buying (it also "
+            "counts every customer who never came back as alive). Read P(alive) as 'no sign "
+            "of leaving yet', not as a churn forecast; recency and the lapsed flag say more "
+            "about who has gone quiet.")
     beats = True
     if validation is not None:
         m = validation.metrics

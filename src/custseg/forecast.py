@@ -96,7 +96,11 @@ def estimate(con: duckdb.DuckDBPyConnection, snapshot: Any, customers: pd.DataFr
         segments = customers.set_index("customer_id")["segment"]
         by_segment = clv_validation.per_segment(validation, segments)
     aligned = predictions["customer_id"].map(segments) if segments is not None else None
-    judged = clv_validation.verdict(predictions["p_alive"], validation, config, aligned)
+    recency = None
+    if segments is not None and "recency" in customers:
+        recency = predictions["customer_id"].map(customers.set_index("customer_id")["recency"])
+    judged = clv_validation.verdict(predictions["p_alive"], validation, config, aligned,
+                                    recency)
     return CLVResult(config, fitted.params, predictions, validation, judged, by_segment)
 
 

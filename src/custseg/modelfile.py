@@ -56,10 +56,11 @@ class DataContext:
     as_of: date | None
     #: The snapshot recency was measured from.
     snapshot: datetime
+    #: The data preset the run recognised (its codes are in ``cleaning`` already).
     preset: str | None
     currency: str
-    decimal: str | None
-    date_format: str | None
+    #: ClusterConfig.lapse_after of the run: when a high-value customer counts as lapsed.
+    lapse_after: tuple[float, float]
     #: ``source`` (file name), ``bytes`` (None for a frame), ``rows``, ``rows_kept``,
     #: ``customers`` and ``rfm_sha256`` (:func:`rfm_fingerprint`).
     fingerprint: dict[str, Any]
@@ -90,8 +91,7 @@ def run_context(result: Result) -> dict[str, Any]:
         "snapshot": result.snapshot.isoformat(),
         "preset": source.preset,
         "currency": config.currency or "",
-        "decimal": config.read.decimal,
-        "date_format": config.read.date_format,
+        "lapse_after": [float(v) for v in config.cluster.lapse_after],
         "fingerprint": {
             "source": None if source.path is None else Path(source.path).name,
             "bytes": size,
@@ -335,7 +335,7 @@ def _settings(check: _Checker, value: Any, transform: str) -> dict[str, Any]:
 
 
 def _data(check: _Checker, value: Any) -> DataContext:
-    keys = {"cleaning", "as_of", "snapshot", "preset", "currency", "decimal", "date_format",
+    keys = {"cleaning", "as_of", "snapshot", "preset", "currency", "lapse_after",
             "fingerprint"}
     data = check.exact(check.obj(value, "data", keys), "data", keys)
     prints = {"source", "bytes", "rows", "rows_kept", "customers", "rfm_sha256"}
@@ -355,11 +355,19 @@ def _data(check: _Checker, value: Any) -> DataContext:
         snapshot=check.moment(data["snapshot"], "data.snapshot"),
         preset=None if data["preset"] is None else check.text(data["preset"], "data.preset"),
         currency=check.text(data["currency"], "data.currency", empty=True),
-        decimal=None if data["decimal"] is None else check.choice(data["decimal"],
-                                                                  "data.decimal", (".", ",")),
-        date_format=(None if data["date_format"] is None
-                     else check.text(data["date_format"], "data.date_format")),
+        lapse_after=_lapse_after(check, data["lapse_after"]),
         fingerprint=dict(fingerprint))
+
+
+def _lapse_after(check: _Checker, value: Any) -> tuple[float, float]:
+    from custseg.actions import check_lapse_after
+    from custseg.errors import ConfigError
+
+    multiple, days = check.seq(value, "data.lapse_after", check.number, length=2)
+    try:
+        return check_lapse_after((multiple, days))
+    except ConfigError as exc:
+        raise ModelFileError(f"{check.where}: 'data.lapse_after': {exc}") from exc
 
 
 # --------------------------------------------------------------------------- cleaning rules

@@ -23,7 +23,7 @@ import pandas as pd
 from custseg import capacity, clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
-from custseg.errors import NoSegmentsError
+from custseg.errors import EmptyResultError, NoSegmentsError
 from custseg.summary import build_summary
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from custseg.explain import Explanation
     from custseg.forecast import CLVResult
     from custseg.segmenter import Segmenter
+    from custseg.stored import StoredDataset
 
     #: What :func:`load` reads: a file path or a frame.
     Transactions = str | Path | pd.DataFrame | pl.DataFrame | pa.Table
@@ -106,7 +107,9 @@ class Result:
     summary: dict[str, Any] = field(default_factory=dict)
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-    dataset: Dataset | None = None
+    #: The loaded data: a live :class:`Dataset` after :func:`run` (the outputs read it at
+    #: speed), a :class:`custseg.stored.StoredDataset` after :meth:`detach` or unpickling.
+    dataset: Dataset | StoredDataset | None = None
     #: The fitted segments as an estimator (:class:`custseg.Segmenter`).
     segmenter: Segmenter | None = None
     #: Lifetime value (custseg.forecast); None when off (--no-clv) or when the data cannot
@@ -114,6 +117,36 @@ class Result:
     clv: CLVResult | None = None
     #: custseg.cohorts.cohort_table: customers by first-purchase month, buying months later.
     cohorts: pd.DataFrame | None = None
+
+    def lines(self, kept_only: bool = False) -> pd.DataFrame:
+        """Every input line with its ``drop_rule`` (None when kept), in input order; with
+        ``kept_only``, the clean lines. Works the same before and after :meth:`detach`."""
+        from custseg import stored
+
+        if self.dataset is None:
+            raise EmptyResultError("This result holds no lines (it was built without data).")
+        return stored.lines(self.dataset, kept_only)
+
+    def detach(self) -> Result:
+        """Keep the lines as Parquet bytes and close the database connection (frees its
+        memory); everything still works, a connection being rebuilt when needed. Returns
+        self."""
+        from custseg.stored import StoredDataset
+
+        if isinstance(self.dataset, Dataset):
+            live = self.dataset
+            self.dataset = StoredDataset.from_dataset(live)
+            live.con.close()
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A connection cannot be pickled: the pickle holds the lines as Parquet bytes.
+        from custseg.stored import StoredDataset
+
+        state = dict(self.__dict__)
+        if state.get("dataset") is not None:
+            state["dataset"] = StoredDataset.from_dataset(state["dataset"])
+        return state
 
 
 # --------------------------------------------------------------------------- the stages

@@ -40,6 +40,7 @@ SECTIONS = (
     ("choosing-k", "Choosing k"),
     ("segments", "Segments"),
     ("explanation", "Explanation"),
+    ("future-value", "Future value"),
     ("customer-anomalies", "Customer anomalies"),
     ("transaction-anomalies", "Transaction anomalies"),
     ("cohorts", "Cohorts"),
@@ -550,6 +551,12 @@ def _transaction_anomalies(result: Any) -> str:
     return "".join(parts)
 
 
+def _future_value(result: Any) -> str:
+    from custseg import clv_report  # it builds on this module's helpers
+
+    return clv_report.section(result)
+
+
 def _cohorts(result: Any) -> str:
     from custseg.timeline_report import cohort_section
 
@@ -562,6 +569,7 @@ _BUILDERS: dict[str, Callable[[Any], str]] = {
     "choosing-k": _choosing_k,
     "segments": _segments,
     "explanation": _explanation,
+    "future-value": _future_value,
     "customer-anomalies": _customer_anomalies,
     "transaction-anomalies": _transaction_anomalies,
     "cohorts": _cohorts,

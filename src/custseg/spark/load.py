@@ -1,0 +1,114 @@
+"""Reading and cleaning on Spark: the input's columns typed by custseg's own rules, and the table
+``lines`` (every row with its first dropping rule) with its row account.
+
+The typing decisions (date format, decimal separator, ids stored as floats) are taken by
+:func:`custseg.io.canonical_select` itself, on the first lines brought to a local DuckDB; the
+SELECT it writes then runs on Spark over every line, followed by the cleaning statement of
+:func:`custseg.clean.lines_sql` and the row account of :func:`custseg.clean.account`. Values
+that do not convert anywhere in the input are reported by row, as the DuckDB engine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import TYPE_CHECKING
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from custseg import clean, io
+from custseg.config import CleaningConfig, ReadConfig
+from custseg.errors import InputError
+from custseg.io import SourceInfo, quote
+from custseg.spark.read import register_source
+from custseg.spark.sql import SparkConnection, to_spark
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+#: Lines brought to the driver to decide how text columns are read (DuckDB's sample size).
+SAMPLE_LINES = 20_000
+
+
+def _sample_select(con: SparkConnection, info: SourceInfo,
+                   read: ReadConfig) -> tuple[str, SourceInfo]:
+    """:func:`custseg.io.canonical_select` decided on the first lines, as DuckDB SQL over
+    ``source``."""
+    sample = con.session.sql(f"SELECT * FROM source WHERE __row_id < {SAMPLE_LINES}").toArrow()
+    with duckdb.connect() as local:
+        local.execute("SET TimeZone = 'UTC'")
+        local.register("source_sample", sample)
+        local.execute("CREATE VIEW source AS SELECT * FROM source_sample")
+        return io.canonical_select(local, info, read)
+
+
+def _converted(select_sql: str) -> dict[str, str]:
+    """Each canonical column's DuckDB expression in ``select_sql``."""
+    tree = sqlglot.parse_one(select_sql, read="duckdb")
+    return {e.alias: e.this.sql(dialect="duckdb") for e in tree.selects
+            if isinstance(e, exp.Alias)}
+
+
+def _check_conversions(con: SparkConnection, info: SourceInfo, select_sql: str,
+                       text_columns: set[str]) -> None:
+    """Refuse text numbers and text dates that do not convert anywhere in the input (the
+    sample only showed the first lines), naming the first rows as the DuckDB engine does."""
+    exprs = _converted(select_sql)
+    checks = []
+    for key in ("quantity", "unit_price", "amount", "invoice_date"):
+        col = info.mapping.get(key)
+        if col is None or col not in text_columns or key not in exprs:
+            continue
+        checks.append((key, col, f"{quote(col)} IS NOT NULL AND trim({quote(col)}) <> '' "
+                                 f"AND ({exprs[key]}) IS NULL"))
+    if not checks:
+        return
+    any_bad = " OR ".join(f"({bad})" for _, _, bad in checks)
+    found = con.execute(f"SELECT count(*) FROM source WHERE {any_bad}").fetchone()
+    if not found or not found[0]:
+        return
+    for key, col, bad in checks:
+        rows = con.execute(f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} "
+                           f"ORDER BY 1 LIMIT 5").fetchall()
+        if rows:
+            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
+            what = "dates in the detected format" if key == "invoice_date" else "numbers"
+            raise InputError(
+                f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
+                f"{where}. Fix or remove those rows and try again."
+                + (" If the format is wrong, give it with --date-format."
+                   if key == "invoice_date" else ""))
+
+
+def load_lines(con: SparkConnection, source: str | Path, *, read: ReadConfig,
+               overrides: Mapping[str, str] | None, preset: str
+               ) -> tuple[SourceInfo, str]:
+    """Read ``source`` into the view ``source`` and type its columns.
+
+    Returns
+    -------
+    The :class:`SourceInfo` (mapping, preset, date format, decimal separator) and the DuckDB
+    SELECT of the canonical columns, to be run on Spark by :func:`build_lines`.
+    """
+    info = register_source(con.session, source)
+    info = io.map_columns(info, overrides, preset)
+    text_columns = {f.name for f in con.session.table("source").schema.fields
+                    if f.dataType.typeName() == "string"}
+    select_sql, info = _sample_select(con, info, read)
+    _check_conversions(con, info, select_sql, text_columns)
+    return info, select_sql
+
+
+def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
+                cfg: CleaningConfig, as_of: date | None = None) -> clean.CleaningReport:
+    """The table ``lines`` and the view ``clean`` on Spark, and their row account: what
+    :func:`custseg.clean.build_lines` does on DuckDB, with the same statement."""
+    active, skipped = clean.active_rules(cfg, mapping, as_of)
+    statement = to_spark(clean.lines_sql(select_sql, mapping, active))
+    query = statement.expression if isinstance(statement, exp.Create) else statement
+    con.keep("lines", con.session.sql(query.sql(dialect="spark")))
+    con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
+    return clean.account(con, active, skipped, mapping, cfg, as_of)  # type: ignore[arg-type]
+
