@@ -6,25 +6,17 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-import pytest
-import streamlit as st
 
 import custseg
-from custseg import assign, cohorts, compare, synth
+from custseg import assign, cohorts, compare
 from custseg.app import state
 from tests import reference
+from tests import test_app as app_tests
 from tests.test_app import DEMO, _app, _csv_bytes, _ok
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(scope="module")
-def demo_frame() -> pd.DataFrame:
-    return synth.generate_frame(DEMO, state.DEMO_SEED)[0]
+# The fixtures of the dashboard's tests: fresh caches for each test, the demo transactions.
+_fresh_caches = app_tests._fresh_caches
+demo_frame = app_tests.demo_frame
 
 
 def _frame(at, column: str) -> pd.DataFrame:
