@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import custseg
 from custseg import assign, compare, migration, snapshots, synth
 from custseg.cli import app
-from custseg.errors import InputError
+from custseg.errors import InputError, NoSegmentsError
 from tests import reference
 from tests.test_migration import reconciles
 
@@ -153,3 +153,12 @@ def test_cli_compare_with_a_saved_model(log: pd.DataFrame, tmp_path) -> None:
     bad = runner.invoke(app, ["compare", str(path), "--as-of", "2011-06-01", "--as-of",
                               "2011-12-01", "--model", str(broken), "--out", str(out)])
     assert bad.exit_code == 2 and "broken.json" in bad.output
+
+
+def test_a_first_date_with_too_few_customers_says_what_to_do() -> None:
+    from tests.test_migration import LOG
+
+    # Two customers bought before 1 March: too few to segment.
+    with pytest.raises(NoSegmentsError, match=r"first snapshot \(2011-03-01\).*Only 2 "
+                                              r"customers.*--model"):
+        compare.compare_dates(LOG, [date(2011, 3, 1), date(2011, 4, 2)])
