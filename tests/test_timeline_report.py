@@ -65,6 +65,11 @@ def test_figures_are_valid_plotly() -> None:
     assert list(trace.node.label) == ["Champions", "(new)", "Champions", "At Risk"]
     assert list(trace.link.source) == [0, 0, 1] and list(trace.link.target) == [2, 3, 3]
     assert list(trace.link.value) == [5, 2, 3]
+    # Each column top to bottom in the model's order, "(new)" last; sized by customers
+    # (left: 7 Champions above 3 new, so Champions' centre is nearer the top than the middle).
+    assert list(trace.node.x) == [0.001, 0.001, 0.999, 0.999]
+    assert trace.node.y[0] < trace.node.y[1] and trace.node.y[2] < trace.node.y[3]
+    assert trace.node.y[0] == pytest.approx(0.9 * 0.7 / 2)
     matrix = cohorts.retention_matrix(cohorts.cohort_table(custseg.load(SMALL)))
     heat = go.Figure(timeline_charts.cohort_heatmap(matrix))
     assert list(heat.data[0].y) == ["2011-01", "2011-03"]
