@@ -162,3 +162,18 @@ def test_a_first_date_with_too_few_customers_says_what_to_do() -> None:
     with pytest.raises(NoSegmentsError, match=r"first snapshot \(2011-03-01\).*Only 2 "
                                               r"customers.*--model"):
         compare.compare_dates(LOG, [date(2011, 3, 1), date(2011, 4, 2)])
+
+
+def test_cli_every_month_between_two_dates(log: pd.DataFrame, tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    out = tmp_path / "out"
+    ok = runner.invoke(app, ["compare", str(path), "--as-of", "2011-09-15", "--as-of",
+                             "2011-12-01", "--every", "month", "--out", str(out), "-q"])
+    assert ok.exit_code == 0, ok.output
+    over = pd.read_csv(out / "segments_over_time.csv")
+    # The two dates and the month starts strictly between them.
+    assert sorted(over["when"].str[:10].unique()) == ["2011-09-15", "2011-10-01", "2011-11-01",
+                                                      "2011-12-01"]
+    bad = runner.invoke(app, ["compare", str(path), "--every", "fortnight", "--out", str(out)])
+    assert bad.exit_code == 2 and "--every" in bad.output
