@@ -122,6 +122,10 @@ def test_cli_compare_writes_files_and_refuses_bad_dates(log: pd.DataFrame, tmp_p
 def test_real_data_half_years_reconcile(real_csv) -> None:
     result = compare.compare_dates(real_csv, [date(2011, 6, 1), date(2011, 12, 9)])
     reconciles(result.migration, result.before, result.after)
+    # The rows also add up to the segment sizes the fit itself counted at 2011-06-01.
+    rows = result.migration.groupby("from_segment")["customers"].sum()
+    fitted = result.model.segments_.set_index("segment")["customers"]
+    assert rows.drop(migration.NEW).sort_index().to_dict() == fitted.sort_index().to_dict()
     # The second snapshot is the table of a run as of 2011-12-09.
     run_rfm = custseg.pipeline.compute_rfm(custseg.load(
         real_csv, custseg.Config().replace(rfm=custseg.config.RFMConfig(as_of=date(2011, 12, 9)))))
