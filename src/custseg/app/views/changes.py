@@ -48,8 +48,8 @@ if mode == "Two dates in this data":
     monthly = st.toggle("Also segments month by month between the dates", key="changes_monthly")
     with ui.guard("Comparing the two dates", ctx.source):
         comparison = timeline_state.at_two_dates(
-            ctx.source, config.cleaning, start, end, config.cluster, config.seed, currency,
-            monthly, model_path).value
+            ctx.source, config.cleaning, config.rfm.as_of, start, end, config.cluster,
+            config.seed, currency, monthly, model_path).value
 else:
     upload = st.file_uploader(f"The second file (up to {MAX_UPLOAD_MB} MB), with the same "
                               f"columns", type=UPLOAD_TYPES, key="changes_second",
