@@ -10,23 +10,30 @@ that do not convert anywhere in the input are reported by row, as the DuckDB eng
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import date
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from custseg import clean, io
-from custseg.config import CleaningConfig, ReadConfig
-from custseg.errors import InputError
+from custseg import clean, io, rfm
+from custseg.config import CleaningConfig, Config, ReadConfig
+from custseg.errors import ConfigError, InputError
 from custseg.io import SourceInfo, quote
 from custseg.spark.read import register_source
+from custseg.spark.session import get_session
 from custseg.spark.sql import SparkConnection, to_spark
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pyspark.sql import SparkSession
+
+    from custseg.pipeline import Dataset
 
 #: Lines brought to the driver to decide how text columns are read (DuckDB's sample size).
 SAMPLE_LINES = 20_000
@@ -112,3 +119,39 @@ def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return clean.account(con, active, skipped, mapping, cfg, as_of)  # type: ignore[arg-type]
 
+
+
+def load_dataset(source: object, config: Config, *, sheet: str | None = None,
+                 mapping: Mapping[str, str] | None = None,
+                 session: SparkSession | None = None) -> Dataset:
+    """:func:`custseg.pipeline.load` on Spark: the returned dataset's ``con`` is a
+    :class:`~custseg.spark.sql.SparkConnection`, on which every later stage runs unchanged.
+
+    Raises
+    ------
+    ConfigError
+        For an engine name other than duckdb or spark, a sheet (Spark reads no workbooks), a
+        frame instead of a path, or a Spark that cannot start.
+    """
+    from custseg.pipeline import Dataset, _preset_note
+
+    if config.engine != "spark":
+        raise ConfigError(f"Unknown engine {config.engine!r}: use duckdb or spark.")
+    if sheet is not None:
+        raise ConfigError("--sheet: the Spark engine reads Parquet, CSV and Delta, which have "
+                          "no sheets. Leave it out, or use --engine duckdb for workbooks.")
+    if not isinstance(source, str | PurePath):
+        raise ConfigError("The Spark engine reads files and folders (a path or a cloud URL), "
+                          "not frames in memory. Write the frame to Parquet, or use the "
+                          "duckdb engine.")
+    con = SparkConnection(get_session(config.spark_master, session))
+    info, select_sql = load_lines(con, source, read=config.read, overrides=mapping,
+                                  preset=config.preset)
+    config = config.with_preset(info.preset)
+    if info.preset:
+        info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
+                                                *info.notes))
+    report = build_lines(con, select_sql, info.mapping, config.cleaning, config.rfm.as_of)
+    snapshot = rfm.snapshot_for(con, config.rfm.as_of)  # type: ignore[arg-type]
+    return Dataset(con=con, source=info, cleaning=report,  # type: ignore[arg-type]
+                   snapshot=snapshot, config=config)

@@ -153,7 +153,7 @@ def to_spark(sql: str, params: Sequence[Any] = (), columns: Any = None) -> exp.E
     """One DuckDB statement as a sqlglot tree for Spark, ``?`` parameters filled in."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     values = list(params)
-    for node in [n for n in tree.walk() if isinstance(n, exp.Placeholder)]:
+    for node in [n for n in tree.walk(bfs=False) if isinstance(n, exp.Placeholder)]:
         node.replace(_literal(values.pop(0)))
     rewrite = _Rewriter(columns)
     # Children before parents, so that a rewritten node holds rewritten children.
