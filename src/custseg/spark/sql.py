@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from custseg.errors import CustsegError, InputError
 
@@ -149,12 +150,26 @@ class _Rewriter:
                                       for n in names if n not in left_out])
 
 
+#: Name given to the n-th ``?`` of a statement (tree order is not text order).
+_PARAM = "__custseg_param_"
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with its n-th ``?`` parameter written as the column ``__custseg_param_n``."""
+    out, last, n = [], 0, 0
+    for token in sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql):
+        if token.token_type == TokenType.PLACEHOLDER:
+            out += [sql[last:token.start], f"{_PARAM}{n}"]
+            last, n = token.end + 1, n + 1
+    return "".join([*out, sql[last:]])
+
+
 def to_spark(sql: str, params: Sequence[Any] = (), columns: Any = None) -> exp.Expression:
     """One DuckDB statement as a sqlglot tree for Spark, ``?`` parameters filled in."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    values = list(params)
-    for node in [n for n in tree.walk(bfs=False) if isinstance(n, exp.Placeholder)]:
-        node.replace(_literal(values.pop(0)))
+    tree = sqlglot.parse_one(_numbered(sql), read="duckdb")
+    for node in list(tree.find_all(exp.Column)):
+        if node.name.startswith(_PARAM):
+            node.replace(_literal(params[int(node.name[len(_PARAM):])]))
     rewrite = _Rewriter(columns)
     # Children before parents, so that a rewritten node holds rewritten children.
     for node in reversed(list(tree.walk())):
