@@ -545,7 +545,8 @@ def test_report_without_modelling_stages(result, tmp_path):
     del result.summary_markdown
     path = report.write_html(result, tmp_path / "out" / "report.html")
     page = path.read_text(encoding="utf-8")
-    assert page.count("was not computed in this run") == 5
+    # Segments, explanation, both anomaly sections and the future value (no lifetime value).
+    assert page.count("was not computed in this run") == 6
     assert page.count("plotly.js v") == 1
     assert '<section id="summary">' in page
 

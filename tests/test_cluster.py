@@ -369,13 +369,13 @@ def test_real_data_below_k_search_max_is_unchanged(rules: str,
 
 
 def test_profile_codes_and_distinct_rows_match_numpy_unique() -> None:
-    from custseg.cluster import _distinct_rows, _profile_codes
+    from custseg.cluster import _distinct_rows, profile_codes
 
     rng = np.random.default_rng(5)
     values = rng.integers(0, 4, size=(3_000, 3)).astype(float) / 3  # many repeated rows
     values[:500] = rng.normal(size=(500, 3))  # and some unique ones
     _, inverse, counts = np.unique(values, axis=0, return_inverse=True, return_counts=True)
-    codes = _profile_codes(values)
+    codes = profile_codes(values)
     np.testing.assert_array_equal(codes, inverse.ravel())
     np.testing.assert_array_equal(np.bincount(codes), counts)
     assert _distinct_rows(values) == len(counts)

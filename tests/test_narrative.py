@@ -200,8 +200,9 @@ def test_money_is_written_in_the_summary_currency(currency: str):
     item = summary["stock_priorities"][0]
     assert f"- {item['description']}: {before}{fmt_money(item['revenue'])} (" in text
     found = assert_numbers_from(text, summary)
-    # Revenue, each segment's typical spend and the three stock priorities.
+    # Revenue, each segment's typical spend, the three stock priorities and the future value.
     expected = 1 + len(summary["segments"]) + min(3, len(summary["stock_priorities"]))
+    expected += 1 if "clv" in summary else 0
     assert len([t for kind, t in found if kind == "money"]) == (expected if currency else 0)
 
 

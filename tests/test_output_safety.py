@@ -86,7 +86,8 @@ def _column(path: Path, name: str) -> list[str]:
 
 
 CSV_FILES = ("customers.csv", "flagged_transactions.csv", "segment_products.csv",
-             "stock_priorities.csv", "segments.csv", "k_selection.csv", "importances.csv")
+             "stock_priorities.csv", "segments.csv", "k_selection.csv", "importances.csv",
+             "cohorts.csv")
 
 
 def test_every_csv_is_written(written):

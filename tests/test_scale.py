@@ -15,7 +15,7 @@ import pytest
 
 from custseg import Config, anomalies, pipeline, synth
 from custseg.anomalies import _judged, _line_tests, _median_ctes, _prefixed
-from custseg.config import AnomalyConfig
+from custseg.config import AnomalyConfig, CleaningConfig
 
 LINE_COLUMNS = ", ".join(anomalies.TRANSACTION_COLUMNS[:10])
 
@@ -180,3 +180,88 @@ def test_lines_in_the_compressed_store_equal_a_plain_table(monkeypatch, tmp_path
                            "duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'").fetchone()[0]
 
     assert table_bytes(stored.con) * 3 < table_bytes(plain.con)
+
+
+def _shared_profiles(n: int, seed: int) -> np.ndarray:
+    """Scaled-looking features where 60% of the rows take one of five identical profiles."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    same = rng.random(n) < 0.6
+    x[same] = rng.normal(size=(5, 3))[rng.integers(0, 5, int(same.sum()))]
+    return x
+
+
+@pytest.mark.parametrize("max_fit", [10_000, 400])
+def test_scores_once_per_profile_equal_scores_per_row(max_fit):
+    from sklearn.ensemble import IsolationForest
+    from sklearn.neighbors import LocalOutlierFactor
+
+    x = _shared_profiles(3_000, seed=3)
+    cfg = AnomalyConfig(lof_max_fit=max_fit)
+    forest = IsolationForest(n_estimators=100, max_samples=256, random_state=5).fit(x)
+    np.testing.assert_array_equal(anomalies._isolation_forest(x, cfg, 5), -forest.score_samples(x))
+    if max_fit >= len(x):
+        lof = -LocalOutlierFactor(n_neighbors=20).fit(x).negative_outlier_factor_
+    else:  # the sampled fit, every other row scored as a new point, one by one
+        sample = np.sort(np.random.default_rng(5).choice(len(x), max_fit, replace=False))
+        model = LocalOutlierFactor(n_neighbors=20, novelty=True).fit(x[sample])
+        lof = np.array([-model.score_samples(row[None])[0] for row in x])
+        lof[sample] = -model.negative_outlier_factor_
+    np.testing.assert_array_equal(anomalies._lof(x, cfg, 5), lof)
+
+
+def direct_lines_sql(select_sql: str, mapping: dict[str, str], active: list) -> str:
+    """The lines in one statement, each duplicate ranked by a window over every line: the
+    plain definition the range-by-range build with its hashed search must reproduce."""
+    from custseg.clean import DUPLICATE_KEY
+    from custseg.io import CANONICAL
+
+    presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
+                         for c in CANONICAL)
+    cases = " ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
+    case = f"CASE {cases} END" if active else "CAST(NULL AS VARCHAR)"
+    return f"""
+SELECT row_id, {", ".join(CANONICAL)}, {case} AS drop_rule FROM (
+  SELECT *, row_number() OVER (PARTITION BY {", ".join(DUPLICATE_KEY)} ORDER BY row_id)
+         AS dup_rank, {presence}
+  FROM ({select_sql})
+) ORDER BY row_id"""
+
+
+def _lines_and_reference(source, config: Config) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from custseg import clean, io
+
+    dataset = pipeline.load(source, config)
+    con = dataset.con
+    info = io.map_columns(io.register_source(con, source, read=config.read), None, "auto")
+    cfg = config.with_preset(info.preset)
+    select_sql, info = io.canonical_select(con, info, cfg.read)
+    active, _ = clean.active_rules(cfg.cleaning, info.mapping, cfg.rfm.as_of)
+    got = con.execute("SELECT * FROM lines ORDER BY row_id").df()
+    return got, con.execute(direct_lines_sql(select_sql, info.mapping, active)).df()
+
+
+@pytest.mark.parametrize("config", [
+    Config(), Config(cleaning=CleaningConfig.preset("seed")),
+    # The country rule comes before the duplicate rule: its lines keep their first rule.
+    Config(cleaning=CleaningConfig(countries=("United Kingdom",)))])
+def test_lines_equal_one_window_over_every_line_on_the_real_data(real_csv, config):
+    got, want = _lines_and_reference(real_csv, config)
+    if config.cleaning.duplicates:  # the seed's rules keep exact copies
+        assert (got["drop_rule"] == "duplicate").sum() > 1000
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_lines_built_in_many_ranges_and_passes_are_the_same(monkeypatch, tmp_path):
+    from custseg import clean
+
+    transactions, _, _ = synth.generate_frame(customers=400, seed=5)
+    # Exact copies of earlier lines, some far apart: they must be found across ranges.
+    copies = transactions.sample(300, random_state=1)
+    frame = pd.concat([transactions, copies, copies.head(50)], ignore_index=True)
+    monkeypatch.setattr(clean, "COMPRESS_FROM_LINES", 0)
+    monkeypatch.setattr(clean, "RANGE_LINES", 997)
+    monkeypatch.setattr(clean, "DUPLICATE_PASS_LINES", 2_000)
+    got, want = _lines_and_reference(frame, Config())
+    assert len(got) > 4 * 997 and (got["drop_rule"] == "duplicate").sum() >= 300
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -21,8 +21,20 @@ from custseg.config import (
 from custseg.errors import ConfigError, CustsegError, EmptyResultError, InputError, MappingError
 from custseg.outputs import write_outputs
 from custseg.pipeline import Dataset, Result, compute_rfm, load, run
+from custseg.rfmtable import rfm_table
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The Segmenter is a scikit-learn estimator: imported on first use, so that importing
+    # custseg (the CLI reading a file) does not wait for scikit-learn.
+    if name == "Segmenter":
+        from custseg.segmenter import Segmenter
+
+        return Segmenter
+    raise AttributeError(f"module 'custseg' has no attribute {name!r}")
+
 
 __all__ = [
     "AnomalyConfig",
@@ -39,11 +51,13 @@ __all__ = [
     "MappingError",
     "RFMConfig",
     "Result",
+    "Segmenter",
     "__version__",
     "cohort_table",
     "compute_rfm",
     "load",
     "retention_matrix",
+    "rfm_table",
     "run",
     "write_outputs",
 ]

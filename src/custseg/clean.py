@@ -254,51 +254,74 @@ DUPLICATE_KEY = ("invoice", "stock_code", "description", "quantity", "invoice_da
                  "unit_price", "amount", "customer_id", "country")
 
 
-#: From this many lines on, the table ``lines`` is compressed once built (a checkpoint of the
-#: store: about 0.4 s per million lines, and a tenth of the memory). Smaller inputs fit in
-#: memory as they are, and would only pay the time.
+#: From this many lines on, the table ``lines`` is compressed as it is built (a checkpoint of
+#: the store after each range of lines: about 0.4 s per million lines, and a tenth of the
+#: memory). Smaller inputs fit in memory as they are, and would only pay the time.
 COMPRESS_FROM_LINES = 1_000_000
+#: The lines are written in ranges of this many row ids, each compressed before the next is
+#: written: uncompressed, a line takes about 130 bytes, so the part not yet compressed stays
+#: near 260 MB whatever the input's size (one statement for all of 10.4M lines held 1.27 GB,
+#: more than the default memory limit, and spilled 404 MB; 100M would have spilled 12 GB).
+RANGE_LINES = 2_000_000
+#: The duplicate search keeps one hash-table entry per distinct line (about 40 bytes); above
+#: this many lines it runs in several passes, each over one share of the hashes, so that its
+#: table stays within the default memory limit instead of spilling gigabytes.
+DUPLICATE_PASS_LINES = 20_000_000
 
 
 def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]],
               table: str = "lines") -> str:
-    """The statement creating ``table`` (``lines``): canonical rows plus the first dropping
-    rule's name.
+    """The statement inserting the input rows with row ids in ``[$1, $2)`` into ``table``
+    (``lines``): canonical rows plus the first dropping rule's name.
 
-    Duplicates are found in two steps so that 10M-line inputs stay fast and small: one 64-bit
-    hash per line finds the few candidate groups, and only their lines are compared exactly
-    (a hash collision therefore never drops a line).
+    Duplicates are not known yet (``dup_rank`` is 1 here); :func:`duplicates_sql` marks them
+    once every line is in the table.
     """
     presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
                          for c in CANONICAL)
     cases = "\n    ".join(f"WHEN ({sql}) THEN '{rule.name}'" for rule, sql in active)
     case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
     columns = ", ".join(f"canon.{c}" for c in ("row_id", *CANONICAL, "valid_numbers"))
-    key = ", ".join(DUPLICATE_KEY)
-    if any(rule.name == "duplicate" for rule, _ in active):
-        # The hash is computed once, inside the materialised rows; the few lines whose hash
-        # repeats are compared exactly, and only that small result is joined back.
-        canon = f"SELECT *, hash({key}) AS hk FROM ({select_sql})"
-        dups = f""",
-repeated AS (SELECT hk FROM canon GROUP BY hk HAVING count(*) > 1),
-dups AS (
-  SELECT row_id, row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
-  FROM canon WHERE hk IN (SELECT hk FROM repeated)
-)"""
-        dup_join = "LEFT JOIN dups ON dups.row_id = canon.row_id"
-    else:
-        canon = select_sql
-        dups = ",\ndups AS (SELECT CAST(NULL AS BIGINT) AS row_id, 1 AS dup_rank)"
-        dup_join = "LEFT JOIN dups ON false"
     return f"""
-CREATE OR REPLACE TABLE {table} AS
-WITH canon AS NOT MATERIALIZED ({canon}){dups},
-flags AS (
-  SELECT {columns}, coalesce(dups.dup_rank, 1) AS dup_rank, {presence}
-  FROM canon {dup_join}
+INSERT INTO {table}
+WITH flags AS (
+  SELECT {columns}, 1 AS dup_rank, {presence}
+  FROM ({select_sql}) canon
+  WHERE canon.row_id >= $1 AND canon.row_id < $2
 )
 SELECT row_id, {", ".join(CANONICAL)}, {case} AS drop_rule
 FROM flags
+"""
+
+
+def duplicates_sql(table: str, active: list[tuple[Rule, str]], part: int = 0,
+                   parts: int = 1) -> str:
+    """The statement naming ``duplicate`` as the drop rule of every exact copy of an earlier
+    line (by row id) whose earlier rules kept it, among the lines whose hash falls in share
+    ``part`` of ``parts``.
+
+    One 64-bit hash per line finds the few groups that repeat, and only their lines are
+    compared exactly (a hash collision therefore never drops a line). Run over the finished
+    table rather than the input: the compressed lines are read faster than the input is
+    parsed again, and the table's row ids make the ranks the input order's.
+    """
+    names = [rule.name for rule, _ in active]
+    earlier = names[:names.index("duplicate")]
+    key = ", ".join(DUPLICATE_KEY)
+    share = f"hk % {int(parts)} = {int(part)}" if parts > 1 else "true"
+    kept = ("drop_rule IS NULL OR drop_rule NOT IN (" + _sql_list(tuple(earlier)) + ")"
+            if earlier else "true")
+    return f"""
+UPDATE {table} SET drop_rule = 'duplicate'
+WHERE row_id IN (
+  SELECT row_id FROM (
+    SELECT row_id, row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
+    FROM {table}
+    WHERE hash({key}) IN (
+      SELECT hk FROM (SELECT hash({key}) AS hk FROM {table}) WHERE {share}
+      GROUP BY hk HAVING count(*) > 1)
+  ) WHERE dup_rank > 1
+) AND ({kept})
 """
 
 
@@ -324,19 +347,40 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     """
     active, skipped = active_rules(cfg, mapping, as_of)
     where = engine.store(con)
-    if where is None:
-        con.execute(lines_sql(select_sql, mapping, active))
-    else:
-        # The table lives in the compressed store; ``lines`` is a view of it, so every
-        # statement (and every cursor of the connection) reads it by its plain name.
-        table = f"{where}.main.lines"
-        con.execute(lines_sql(select_sql, mapping, active, table))
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-        if rows and rows[0] >= COMPRESS_FROM_LINES:
-            con.execute(f"CHECKPOINT {where}")
+    # The table lives in the compressed store; ``lines`` is a view of it, so every statement
+    # (and every cursor of the connection) reads it by its plain name.
+    table = "lines" if where is None else f"{where}.main.lines"
+    _write_lines(con, select_sql, mapping, active, table, where)
+    if where is not None:
         con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {table}")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return account(con, active, skipped, mapping, cfg, as_of)
+
+
+def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
+                 active: list[tuple[Rule, str]], table: str, where: str | None) -> None:
+    """Fill ``table`` range by range, compressing as it goes, then mark the duplicates."""
+    canonical = ", ".join(("row_id", *CANONICAL))
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {canonical}, "
+                f"CAST(NULL AS VARCHAR) AS drop_rule FROM ({select_sql}) WHERE false")
+    first, last, rows = con.execute(
+        f"SELECT min(row_id), max(row_id), count(*) FROM ({select_sql})").fetchone() or (0, 0, 0)
+    compress = where is not None and rows >= COMPRESS_FROM_LINES
+    insert = lines_sql(select_sql, mapping, active, table)
+    # Uncompressed, the whole input is written at once: ranges only pay when compressing.
+    step = RANGE_LINES if compress else (last or 0) - (first or 0) + 1
+    start = first or 0
+    while rows and start <= last:
+        con.execute(insert, [start, start + step])
+        if compress:
+            con.execute(f"CHECKPOINT {where}")
+        start += step
+    if any(rule.name == "duplicate" for rule, _ in active):
+        parts = max(1, math.ceil(rows / DUPLICATE_PASS_LINES))
+        for part in range(parts):
+            con.execute(duplicates_sql(table, active, part, parts))
+        if compress:
+            con.execute(f"CHECKPOINT {where}")
 
 
 def account(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],

@@ -274,7 +274,7 @@ def _execute(file: Path, out_dir: Path, config: Config, sheet: str | None,
 #: Modules the stages after reading import (scikit-learn, SciPy, Plotly: about 1 s).
 _MODELLING_MODULES = ("custseg.cluster", "custseg.explain", "custseg.anomalies",
                       "custseg.segments", "custseg.products", "custseg.narrative",
-                      "custseg.report")
+                      "custseg.report", "custseg.segmenter")
 
 
 def _import_modelling_in_background() -> threading.Thread:
@@ -362,7 +362,22 @@ def run(
     parallel_excel: ParallelExcelOpt = True,
     engine: EngineOpt = "duckdb",
     spark_master: SparkMasterOpt = None,
+    clv: Annotated[bool, typer.Option("--clv/--no-clv", help="Estimate lifetime value, "
+                                                          "expected purchases and P(alive) "
+                                                          "(docs/clv.md).")] = True,
+    horizon_days: Annotated[int | None, typer.Option(help="Days ahead of the expected "
+                                                          "purchases (default 90).")] = None,
+    clv_months: Annotated[int | None, typer.Option(help="Months of lifetime value "
+                                                        "(default 12).")] = None,
+    discount_rate: Annotated[float | None, typer.Option(help="Monthly discount rate of "
+                                                             "lifetime value (default "
+                                                             "0.01).")] = None,
+    holdout_days: Annotated[int | None, typer.Option(help="Most days held out to check the "
+                                                          "forecast (default 90).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or tables.")] = False,
+    save_model: Annotated[Path | None, typer.Option(
+        "--save-model", help="Also save the segmentation as JSON, for `custseg score`.")]
+    = None,
 ) -> None:
     """Clean FILE, build RFM, find and explain segments and anomalies; write results to --out."""
     with _user_errors():
@@ -378,7 +393,93 @@ def run(
         if engine not in ("duckdb", "spark"):
             raise ConfigError(f"--engine: {engine!r}; use duckdb or spark.")
         config = config.replace(engine=engine, spark_master=spark_master)
-        _execute(file, out_dir, config, sheet, mapping, quiet)
+        from custseg import forecast
+
+        config = config.replace(clv=forecast.settings(
+            config.clv, enabled=clv, horizon_days=horizon_days, months=clv_months,
+            discount_rate=discount_rate, holdout_days=holdout_days))
+        result = _execute(file, out_dir, config, sheet, mapping, quiet)
+        if save_model is not None:
+            from custseg.scoring_cli import save_model as save
+
+            save(result, save_model, out, quiet)
+
+
+@app.command()
+def compare(
+    file: Annotated[Path, typer.Argument(help="Transaction export (as for run).")],
+    second: Annotated[Path | None, typer.Argument(
+        help="A later export to compare FILE with (instead of --as-of dates).")] = None,
+    as_of: Annotated[list[str] | None, typer.Option(
+        "--as-of", help="Snapshot date YYYY-MM-DD; give it twice, earlier first.")] = None,
+    every: Annotated[str | None, typer.Option(
+        help="Also a snapshot at the first day of every month, quarter or year (between the "
+             "two --as-of dates, or across the data).")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="A saved model (JSON) to assign with, instead of fitting one on the "
+                        "first snapshot.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+    = Path("out"),
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    rules: Annotated[str, typer.Option(help="Rule preset: default or seed.")] = "default",
+    country: Annotated[str | None, typer.Option(help="Countries to keep, or 'all'.")] = None,
+    k: Annotated[int | None, typer.Option(help="Number of segments (default: chosen "
+                                               "automatically on the first snapshot).")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
+    currency: Annotated[str | None, typer.Option(help="Currency written before money.")]
+    = None,
+    preset: PresetOpt = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False,
+) -> None:
+    """Segments at two dates (or of two files) under one model: migration.csv, movers.csv and
+    compare.html in --out."""
+    from custseg import assign, io
+    from custseg import compare as comparing
+
+    with _user_errors():
+        fitted = assign.load(model) if model is not None else None
+        config = build_config(rules=rules, country=country, k=k, seed=seed,
+                              memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
+                              preset=preset)
+        overrides = io.parse_mapping(mapping)
+        dates = [_date_option(d, "--as-of") for d in as_of or []]
+        if second is not None:
+            if dates or every:
+                raise ConfigError("Give either a second file or --as-of/--every dates, not "
+                                  "both: two files are compared at their own last dates.")
+            result = comparing.compare_files(file, second, config, sheet=sheet,
+                                             mapping=overrides, model=fitted)
+        else:
+            result = comparing.compare_dates(file, dates, config, every=every, sheet=sheet,
+                                             mapping=overrides, model=fitted)
+        written = comparing.write_comparison(result, out_dir)
+    if not quiet:
+        _print_comparison(result, written)
+
+
+def _date_option(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a date like 2011-12-09.") from None
+
+
+def _print_comparison(result: Any, written: list[Path]) -> None:
+    table = Table(title=f"Segments at {result.dates[0]} → {result.dates[1]}",
+                  header_style="bold")
+    table.add_column("from")
+    table.add_column("to")
+    table.add_column("customers", justify="right")
+    for row in result.migration.itertuples():
+        if row.from_segment != row.to_segment:
+            table.add_row(row.from_segment, row.to_segment, f"{row.customers:,}")
+    out.print(table)
+    out.print(Text(result.headline, style="bold"))
+    out.print(f"Wrote {len(written)} files to [bold]{written[0].parent}[/bold]")
 
 
 @app.command()
@@ -409,6 +510,38 @@ def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to loo
 
 
 @app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="New transactions, in any format `run` reads.")],
+    model: Annotated[Path, typer.Option("--model", help="A model file saved by "
+                                                        "`custseg run --save-model`.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")]
+    = Path("scored"),
+    as_of: Annotated[str | None, typer.Option(help="Snapshot date YYYY-MM-DD (default: the "
+                                                   "new data's last invoice + 1 day).")] = None,
+    sheet: SheetOpt = None,
+    mapping: MapOpt = None,
+    decimal: DecimalOpt = None,
+    date_format: DateFormatOpt = None,
+    max_excel_size: ExcelSizeOpt = None,
+    parallel_excel: ParallelExcelOpt = True,
+    memory_limit: MemoryLimitOpt = "1GB",
+    temp_dir: TempDirOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables (warnings still "
+                                                              "show).")] = False,
+) -> None:
+    """Assign every customer of FILE to the saved segments of --model, without refitting."""
+    from custseg.scoring_cli import run_score
+
+    with _user_errors():
+        config = build_config(as_of=as_of, memory_limit=memory_limit, temp_dir=temp_dir,
+                              read=read_config(decimal=decimal, date_format=date_format,
+                                               max_excel_size=max_excel_size,
+                                               parallel_excel=parallel_excel))
+        run_score(file, model, out_dir, config, sheet=sheet, mapping=mapping, out=out, err=err,
+                  quiet=quiet)
+
+
+@app.command()
 def demo(out_dir: Annotated[Path, typer.Option("--out", help="Folder for data and results.")]
          = Path("custseg-demo"),
          customers: Annotated[int, typer.Option(help="Customers to generate.")] = 2000,
@@ -431,6 +564,12 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
              seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
              fmt: Annotated[str, typer.Option("--format", help="parquet, csv or xlsx.")]
              = "parquet",
+             movers: Annotated[float | None, typer.Option(
+                 help="Share of customers planted to change segment at --move-date (e.g. "
+                      "0.2): half slip from the top, half rise to it.")] = None,
+             move_date: Annotated[str, typer.Option(
+                 "--move-date", help="The date planted movers change (YYYY-MM-DD).")]
+             = "2011-06-01",
              quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False) -> None:
     """Write synthetic transactions shaped like Online Retail, with the planted truth."""
     from custseg import synth
@@ -440,7 +579,10 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
             raise ConfigError(f"--format: {fmt!r}; use parquet, csv or xlsx.")
         if customers < 1:
             raise ConfigError("--customers must be at least 1.")
-        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt)
+        planted = (None if movers is None
+                   else synth.Movers.at(movers, _date_option(move_date, "--move-date")))
+        generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt,
+                                   movers=planted)
         if not quiet:
             out.print(f"Wrote {generated.lines:,} lines for {generated.customers:,} customers:\n"
                       f"  {generated.transactions}\n  {generated.truth_customers}\n"

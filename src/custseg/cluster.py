@@ -64,6 +64,10 @@ class Clustering:
     #: ``cluster`` and the centre in original units (``recency`` days, ``frequency``,
     #: ``monetary`` £); with log1p these are geometric-mean-like centres.
     centers: pd.DataFrame
+    #: K-Means' own centres in the scaled feature space, row = cluster number: what assigns a
+    #: new customer (custseg.segmenter). The means of ``centers`` are not these: K-Means stops
+    #: within a tolerance, so its centres are not exactly the means of its final labels.
+    scaled_centers: np.ndarray | None = None
 
 
 @dataclass
@@ -143,7 +147,7 @@ def why_unclusterable(rfm: pd.DataFrame, cfg: ClusterConfig) -> str | None:
         return (f"All {n:,} customers have {same} recency, frequency and spend "
                 f"({', '.join(ranges)}): there is nothing to cluster, so only the RFM table "
                 f"and grid were produced.")
-    profile = _profile_codes(logged[:, varying])
+    profile = profile_codes(logged[:, varying])
     counts = np.bincount(profile)
     if len(counts) < cfg.k_min + 1:
         words = [_WORDS[f] for f, v in zip(FEATURES, varying, strict=True) if v]
@@ -293,7 +297,7 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     sampled = search.rows is not None or search.search is not None
     with _threads(points, search.search):  # a fit on a sample is refined on everyone
         best = _refine(scaled, fits[k], seed) if sampled else fits[k]
-    labels = _relabel_by_value(best.labels, best.centers)
+    labels, order = _relabel_by_value(best.labels, best.centers)
     # The fits of the other k label the searched customers only: compare like with like.
     searched = labels if search.rows is None else labels[search.rows]
     table["note"] = _notes(table, fits, searched, cfg)
@@ -310,13 +314,14 @@ def fit_clusters(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int,
     pca, explained, loadings = search.pca
     return Clustering(k=k, labels=labels, k_table=table, reason=reason, pca=pca,
                       pca_explained=explained, pca_loadings=loadings,
-                      transform=cfg.transform, centers=centers)
+                      transform=cfg.transform, centers=centers,
+                      scaled_centers=best.centers[order])
 
 
 # --------------------------------------------------------------------------- k range, samples
 
 
-def _profile_codes(values: np.ndarray) -> np.ndarray:
+def profile_codes(values: np.ndarray) -> np.ndarray:
     """Each row's profile number: the rank of its distinct row in lexicographic order (the
     inverse of ``np.unique(values, axis=0)``).
 
@@ -329,7 +334,7 @@ def _profile_codes(values: np.ndarray) -> np.ndarray:
 
 
 def _distinct_rows(scaled: np.ndarray) -> int:
-    # Hashing, not np.unique's sort of the rows (see _profile_codes): 0.2 s at 1M, not 1.8 s.
+    # Hashing, not np.unique's sort of the rows (see profile_codes): 0.2 s at 1M, not 1.8 s.
     return int((~pd.DataFrame(scaled).duplicated()).sum())
 
 
@@ -458,13 +463,17 @@ def _refine(scaled: np.ndarray, fit: _Fit, seed: int) -> _Fit:
                 inertia=float(best.inertia_), stability=fit.stability)
 
 
-def _relabel_by_value(labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Renumber clusters so 0 has the highest value centre (recent, frequent, big spenders)."""
+def _relabel_by_value(labels: np.ndarray,
+                      centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber clusters so 0 has the highest value centre (recent, frequent, big spenders).
+
+    Returns the new labels and ``order``: ``centers[order]`` are the centres by new number.
+    """
     value = -centers[:, 0] + centers[:, 1] + centers[:, 2]
     order = np.argsort(-value, kind="stable")
     mapping = np.empty(len(order), dtype=int)
     mapping[order] = np.arange(len(order))
-    return mapping[labels]
+    return mapping[labels], order
 
 
 # --------------------------------------------------------------------------- metrics

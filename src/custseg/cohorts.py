@@ -81,3 +81,30 @@ def retention_matrix(table: pd.DataFrame, value: str = "retention") -> pd.DataFr
     wide = wide.mask(observed & wide.isna(), 0.0)
     wide.columns.name = "months since first purchase"
     return wide
+
+
+#: The months after the first whose retention :func:`cohort_summary` reports.
+SUMMARY_MONTHS = (1, 3, 6)
+
+
+def cohort_summary(table: pd.DataFrame, months: tuple[int, ...] = SUMMARY_MONTHS) -> pd.DataFrame:
+    """One row per cohort: its size, its revenue over every month, and its retention at
+    ``months`` (NaN where that month lies after the data).
+
+    Returns
+    -------
+    ``cohort``, ``customers``, ``revenue``, then ``month_<m>`` per month of ``months``.
+    """
+    if table.empty:
+        return pd.DataFrame(columns=["cohort", "customers", "revenue",
+                                     *(f"month_{m}" for m in months)])
+    matrix = retention_matrix(table)
+    out = pd.DataFrame({
+        "cohort": matrix.index,
+        "customers": table.groupby("cohort")["cohort_size"].first().reindex(matrix.index)
+        .to_numpy(),
+        "revenue": table.groupby("cohort")["revenue"].sum().reindex(matrix.index).to_numpy()})
+    for m in months:
+        out[f"month_{m}"] = (matrix[m].to_numpy() if m in matrix.columns
+                             else np.full(len(matrix), np.nan))
+    return out

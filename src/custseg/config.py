@@ -218,6 +218,35 @@ class AnomalyConfig:
 
 
 @dataclass(frozen=True)
+class CLVConfig:
+    """Customer lifetime value: BG/NBD + Gamma-Gamma (custseg.clv; docs/clv.md)."""
+
+    #: Estimate lifetime value at all (``--no-clv`` turns it off).
+    enabled: bool = True
+    #: Days ahead of the expected number of purchases.
+    horizon_days: int = 90
+    #: Months of lifetime value (a month is 30 days, as lifetimes counts them).
+    months: int = 12
+    #: Monthly discount rate of future spend.
+    discount_rate: float = 0.01
+    #: The validation holds out the last ``min(holdout_days, holdout_share × period)`` days.
+    holdout_days: int = 90
+    holdout_share: float = 0.25
+    #: A shorter hold-out than this says too little: lifetime value is then not estimated.
+    min_holdout_days: int = 14
+    #: Fewer repeat customers than this (in the calibration part) cannot fit the models.
+    min_repeat_customers: int = 20
+    #: Penalizers tried in turn until a fit converges (lifetimes' ``penalizer_coef``).
+    penalizers: tuple[float, ...] = (0.0, 0.001, 0.01, 0.1)
+    #: Optimiser tolerances tried with each penalizer, before the next penalizer.
+    tolerances: tuple[float, ...] = (1e-7, 1e-6, 1e-5)
+    #: The model "does not discriminate" when at least ``alive_share`` of customers have a
+    #: P(alive) above ``alive_level``.
+    alive_level: float = 0.9
+    alive_share: float = 0.95
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings of a run: ``Config()`` is the default, keyword arguments change it."""
 
@@ -227,6 +256,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
     anomalies: AnomalyConfig = field(default_factory=AnomalyConfig)
+    clv: CLVConfig = field(default_factory=CLVConfig)
     seed: int = 42
     #: DuckDB threads; None lets DuckDB use every core.
     threads: int | None = None

@@ -165,8 +165,9 @@ def _resource_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _free_space(folder: str) -> str:
-    """' (N GB free now)' for the disk holding ``folder``, or '' when it cannot be told."""
+def free_disk(folder: str) -> int | None:
+    """Free bytes on the disk that holds ``folder`` (or its nearest existing parent: DuckDB
+    creates the folder only when it first spills), or None when it cannot be told."""
     path = folder
     while path and not os.path.exists(path):
         parent = os.path.dirname(path)
@@ -174,10 +175,15 @@ def _free_space(folder: str) -> str:
             break
         path = parent
     try:
-        free = shutil.disk_usage(path or ".").free
+        return shutil.disk_usage(path or ".").free
     except OSError:
-        return ""
-    return f" ({_size(free)} free now)"
+        return None
+
+
+def _free_space(folder: str) -> str:
+    """' (N GB free now)' for the disk holding ``folder``, or '' when it cannot be told."""
+    free = free_disk(folder)
+    return "" if free is None else f" ({_size(free)} free now)"
 
 
 def _machine_memory() -> str:

@@ -48,6 +48,28 @@ class MappingError(InputError):
         self.missing = missing or []
 
 
+class FeatureError(InputError, ValueError):
+    """An RFM table or array given to :class:`custseg.Segmenter` cannot be used (missing or
+    infinite values, wrong number of features, too few customers). Also a ``ValueError``, as
+    scikit-learn's estimators raise for bad input."""
+
+    title = "Cannot use the RFM data"
+
+
+class FeatureTypeError(InputError, TypeError):
+    """An RFM table or array given to :class:`custseg.Segmenter` holds values that are not
+    numbers. Also a ``TypeError``, as scikit-learn's estimators raise for such input."""
+
+    title = "Cannot use the RFM data"
+
+
+class ModelFileError(InputError):
+    """A saved segmentation (``--save-model``, :meth:`custseg.Segmenter.save`) cannot be read:
+    not JSON, not a custseg model, an unknown version, or a field of the wrong type or shape."""
+
+    title = "Cannot read the model file"
+
+
 class ReadingChoiceError(InputError):
     """The data reads correctly in more than one way (two date orders, two decimal
     separators): a reading setting must say which, and a form can offer ``choices``."""
@@ -80,6 +102,14 @@ class NoSegmentsError(EmptyResultError):
     stand; the message is the note a run writes in their place."""
 
     title = "No segments formed"
+
+
+class CLVError(CustsegError):
+    """Lifetime value cannot be estimated on this data (too few repeat customers, a period too
+    short to hold out, a fit that does not converge). A run goes on without it and says why."""
+
+    title = "No lifetime value"
+    detail_source = "lifetimes"
 
 
 class ResourceError(CustsegError):

@@ -222,6 +222,27 @@ def _actions(summary: Mapping[str, Any]) -> str:
     return text + ("\n\n" + lapsed if lapsed else "")
 
 
+def _future_value(summary: Mapping[str, Any]) -> str:
+    """Where the future value is (lifetime value, custseg.forecast); P(alive) only when the
+    model tells customers apart."""
+    value = summary.get("clv") or {}
+    if not _is_number(value.get("total")):
+        return ""
+    text = (f"**Future value.** Over the next {_plural(value['months'], 'month')} the customers "
+            f"are expected to spend {fmt_money(value['total'], _currency(summary))}")
+    top = value.get("top_segment") or {}
+    if top:
+        text += (f", {fmt_share(top['share'])} of it from {top['segment']}; within each "
+                 f"segment, call the customers of highest lifetime value first")
+    text += "."
+    holdout = value.get("holdout") or {}
+    if value.get("beats_baseline") is False and _is_number(holdout.get("days")):
+        text += (f" Checked on the last {fmt_days(holdout['days'])}, held out, the forecast was "
+                 f"no better than each customer's own past rate: use it to rank customers, "
+                 f"not as a budget.")
+    return text
+
+
 def _scope(summary: Mapping[str, Any]) -> str:
     """Which countries the numbers cover (quoted verbatim from the summary)."""
     return str(summary.get("scope") or "")
@@ -244,6 +265,7 @@ def executive_summary(summary: Mapping[str, Any], *, heading: bool = True) -> st
     blocks = ["# Executive summary"] if heading else []
     # The scope first: which countries every number below covers.
     blocks += [_scope(summary), _data(summary), _segments(summary), _drivers(summary),
-               _anomalies(summary), _stock(summary), _actions(summary)]
+               _anomalies(summary), _stock(summary), _actions(summary),
+               _future_value(summary)]
     blocks += [str(n) for n in summary.get("notes") or []]
     return "\n\n".join(b for b in blocks if b) + "\n"

@@ -144,6 +144,13 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
         to_csv(result.segment_products, out / "segment_products.csv")
         to_csv(result.stock_priorities, out / "stock_priorities.csv")
         written += [out / "segment_products.csv", out / "stock_priorities.csv"]
+    if getattr(result, "clv", None) is not None:
+        from custseg import forecast
+
+        written += forecast.write_files(result.clv, out)
+    if result.cohorts is not None:
+        to_csv(result.cohorts, out / "cohorts.csv")
+        written.append(out / "cohorts.csv")
     written.append(_json(out / "summary.json", result.summary))
     if result.summary_markdown:
         (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import clean, io, rfm
+from custseg import capacity, clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
-from custseg.errors import NoSegmentsError
+from custseg.errors import EmptyResultError, NoSegmentsError
 from custseg.summary import build_summary
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from custseg.anomalies import CustomerAnomalies
     from custseg.cluster import Clustering, KSearch
     from custseg.explain import Explanation
+    from custseg.forecast import CLVResult
+    from custseg.segmenter import Segmenter
+    from custseg.stored import StoredDataset
 
     #: What :func:`load` reads: a file path or a frame.
     Transactions = str | Path | pd.DataFrame | pl.DataFrame | pa.Table
@@ -44,7 +47,8 @@ Progress = Callable[[str, int, int], None]
 
 #: The stages of :func:`run`, in the order they start.
 STAGES = ["Reading and cleaning", "RFM", "Clustering", "Naming segments", "Explaining segments",
-          "Customer anomalies", "Transaction anomalies", "Products", "Summary"]
+          "Customer anomalies", "Transaction anomalies", "Products", "Lifetime value",
+          "Summary"]
 
 #: Fewer customers than this cannot be segmented meaningfully; modelling is skipped.
 MIN_CUSTOMERS_TO_MODEL = 20
@@ -80,6 +84,8 @@ class Model:
     customers: pd.DataFrame
     #: Seconds each sub-stage took.
     timings: dict[str, float] = field(default_factory=dict)
+    #: The fitted segments as an estimator: what ``--save-model`` writes.
+    segmenter: Segmenter | None = None
 
 
 @dataclass
@@ -101,7 +107,46 @@ class Result:
     summary: dict[str, Any] = field(default_factory=dict)
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-    dataset: Dataset | None = None
+    #: The loaded data: a live :class:`Dataset` after :func:`run` (the outputs read it at
+    #: speed), a :class:`custseg.stored.StoredDataset` after :meth:`detach` or unpickling.
+    dataset: Dataset | StoredDataset | None = None
+    #: The fitted segments as an estimator (:class:`custseg.Segmenter`).
+    segmenter: Segmenter | None = None
+    #: Lifetime value (custseg.forecast); None when off (--no-clv) or when the data cannot
+    #: support it (the summary's notes say why).
+    clv: CLVResult | None = None
+    #: custseg.cohorts.cohort_table: customers by first-purchase month, buying months later.
+    cohorts: pd.DataFrame | None = None
+
+    def lines(self, kept_only: bool = False) -> pd.DataFrame:
+        """Every input line with its ``drop_rule`` (None when kept), in input order; with
+        ``kept_only``, the clean lines. Works the same before and after :meth:`detach`."""
+        from custseg import stored
+
+        if self.dataset is None:
+            raise EmptyResultError("This result holds no lines (it was built without data).")
+        return stored.lines(self.dataset, kept_only)
+
+    def detach(self) -> Result:
+        """Keep the lines as Parquet bytes and close the database connection (frees its
+        memory); everything still works, a connection being rebuilt when needed. Returns
+        self."""
+        from custseg.stored import StoredDataset
+
+        if isinstance(self.dataset, Dataset):
+            live = self.dataset
+            self.dataset = StoredDataset.from_dataset(live)
+            live.con.close()
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A connection cannot be pickled: the pickle holds the lines as Parquet bytes.
+        from custseg.stored import StoredDataset
+
+        state = dict(self.__dict__)
+        if state.get("dataset") is not None:
+            state["dataset"] = StoredDataset.from_dataset(state["dataset"])
+        return state
 
 
 # --------------------------------------------------------------------------- the stages
@@ -137,6 +182,8 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
         con = con or connect(config)
         info = io.register_source(con, source, sheet=sheet, overrides=mapping,
                                   read=config.read)
+        # Before the cleaning, the heavy part: an input too large for the disk stops now.
+        capacity.check(con, info.rows, config)
         info = io.map_columns(info, mapping, config.preset)
         config = config.with_preset(info.preset)
         if info.preset:
@@ -230,17 +277,21 @@ def model(table: pd.DataFrame, config: Config | None = None,
     NoSegmentsError
         When :func:`why_no_segments` gives a reason (too few customers, or too alike).
     """
-    from custseg import actions, cluster, explain, segments
+    from custseg import actions, explain
+    from custseg.segmenter import Segmenter
 
     config = config or Config()
     _check_customers(table, config)
     clock = _Clock(progress)
     with _expected_warnings():
         clock.start("Clustering")
-        clustering = cluster.fit_clusters(table, config.cluster, config.seed, search=search)
+        # The estimator the library offers and `score` loads: one code path for the segments.
+        segmenter = Segmenter.from_config(config.cluster, config.seed).fit(table, search=search)
+        clustering = segmenter.clustering_
+        assert clustering is not None
         clock.start("Naming segments")
-        profile = segments.name_segments(table, clustering.labels)
-        names = segments.segment_per_customer(profile, clustering.labels)
+        profile = segmenter.segments_.copy()
+        names = segmenter.segment_of(clustering.labels)
         clock.start("Explaining segments")
         explanation = explain.explain_segments(table, names, config.explain, config.seed,
                                                config.currency or "")
@@ -257,7 +308,8 @@ def model(table: pd.DataFrame, config: Config | None = None,
         on="customer_id", how="left", validate="one_to_one")
     lapsed = actions.lapsed_per_segment(profile, customers)
     profile.insert(profile.columns.get_loc("customers") + 1, "lapsed", lapsed.to_numpy())
-    return Model(clustering, profile, explanation, scored, customers, clock.timings)
+    return Model(clustering, profile, explanation, scored, customers, clock.timings,
+                 segmenter=segmenter)
 
 
 @contextmanager
@@ -308,10 +360,28 @@ def product_mix(dataset: Dataset, customers: pd.DataFrame, profile: pd.DataFrame
                                     cleaning=(config or Config()).cleaning)
 
 
+def lifetime_value(dataset: Dataset, customers: pd.DataFrame,
+                   config: Config | None = None) -> tuple[CLVResult | None, str | None]:
+    """The lifetime-value stage (:func:`custseg.forecast.estimate`) on ``customers`` (the
+    RFM table, with segments when modelled): the result, or None and the note saying why
+    the data cannot support it."""
+    from custseg import forecast
+    from custseg.errors import CLVError
+
+    config = config or dataset.config
+    try:
+        with resource_errors(dataset.config, "estimating lifetime value"):
+            return forecast.estimate(dataset.con, dataset.snapshot, customers,
+                                     config.clv), None
+    except CLVError as err:
+        return None, f"Lifetime value was not estimated: {err}"
+
+
 def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
              fitted: Model | None = None, flagged: pd.DataFrame | None = None,
              mix: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-             timings: dict[str, float] | None = None, notes: list[str] | None = None) -> Result:
+             timings: dict[str, float] | None = None, notes: list[str] | None = None,
+             clv: CLVResult | None = None) -> Result:
     """Put the stages' outputs together into a :class:`Result` with its summary and executive
     summary. :func:`run` and the dashboard both build their results here."""
     from custseg import narrative
@@ -325,8 +395,17 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
         result.segments = fitted.segments
         result.explanation = fitted.explanation
         result.customer_anomalies = fitted.customer_anomalies
+        result.segmenter = fitted.segmenter
     if mix is not None:
         result.segment_products, result.stock_priorities = mix
+    if clv is not None:
+        from custseg import forecast
+
+        result.clv = clv
+        result.rfm = forecast.customer_columns(result.rfm, clv)
+        if result.segments is not None:
+            result.segments = forecast.segment_columns(result.segments, result.rfm)
+    result.cohorts = cohorts.cohort_table(dataset)
     result.summary = build_summary(result, notes or [])
     result.summary_markdown = narrative.executive_summary(result.summary)
     return result
@@ -375,9 +454,15 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
         flagged = transaction_anomalies(dataset, config)
         clock.start("Products")
         mix = product_mix(dataset, fitted.customers, fitted.segments, config)
+    estimated = None
+    notes = [note] if note else []
+    if config.clv.enabled:
+        clock.start("Lifetime value")
+        estimated, why = lifetime_value(dataset, fitted.customers if fitted else table, config)
+        notes += [why] if why else []
     clock.start("Summary")
     return assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
-                    timings=clock.timings, notes=[note] if note else [])
+                    timings=clock.timings, notes=notes, clv=estimated)
 
 
 class _Clock:

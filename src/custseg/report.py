@@ -40,8 +40,10 @@ SECTIONS = (
     ("choosing-k", "Choosing k"),
     ("segments", "Segments"),
     ("explanation", "Explanation"),
+    ("future-value", "Future value"),
     ("customer-anomalies", "Customer anomalies"),
     ("transaction-anomalies", "Transaction anomalies"),
+    ("cohorts", "Cohorts"),
 )
 
 _CSS = """
@@ -549,14 +551,28 @@ def _transaction_anomalies(result: Any) -> str:
     return "".join(parts)
 
 
+def _future_value(result: Any) -> str:
+    from custseg import clv_report  # it builds on this module's helpers
+
+    return clv_report.section(result)
+
+
+def _cohorts(result: Any) -> str:
+    from custseg.timeline_report import cohort_section
+
+    return cohort_section(result)
+
+
 _BUILDERS: dict[str, Callable[[Any], str]] = {
     "summary": _summary,
     "data": _data,
     "choosing-k": _choosing_k,
     "segments": _segments,
     "explanation": _explanation,
+    "future-value": _future_value,
     "customer-anomalies": _customer_anomalies,
     "transaction-anomalies": _transaction_anomalies,
+    "cohorts": _cohorts,
 }
 
 
@@ -584,25 +600,33 @@ def render_html(result: Any) -> str:
     -------
     The HTML document. plotly.js is inlined once in ``<head>``; there are no external links.
     """
-    toc = "".join(f'<li><a href="#{sid}">{_esc(title)}</a></li>' for sid, title in SECTIONS)
-    scope = _scope(result)
-    sections = "".join(f'<section id="{sid}"><h2>{_esc(title)}</h2>'
-                       f"{_BUILDERS[sid](result)}</section>" for sid, title in SECTIONS)
+    return page("Customer segmentation report",
+                "RFM segments, what separates them, and unusual customers and transactions.",
+                [(sid, title, _BUILDERS[sid](result)) for sid, title in SECTIONS],
+                scope=_scope(result), footer=_footer(result))
+
+
+def page(title: str, intro: str, sections: Sequence[tuple[str, str, str]], *,
+         scope: str = "", footer: str = "") -> str:
+    """A self-contained report page: ``sections`` are ``(id, heading, html)``, listed in the
+    contents; ``intro`` and ``scope`` are text (escaped), ``footer`` markup."""
+    toc = "".join(f'<li><a href="#{sid}">{_esc(head)}</a></li>' for sid, head, _ in sections)
+    body = "".join(f'<section id="{sid}"><h2>{_esc(head)}</h2>{html_}</section>'
+                   for sid, head, html_ in sections)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<title>Customer segmentation report</title>"
+        f"<title>{_esc(title)}</title>"
         # An empty icon: a served page would otherwise ask its host for /favicon.ico.
         "<link rel=\"icon\" href=\"data:,\">"
         f"<style>{_CSS}</style>"
         "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
         f"<script>{_plotly_js()}</script></head><body><main>"
-        "<h1>Customer segmentation report</h1>"
-        "<p class=\"muted\">RFM segments, what separates them, and unusual customers and "
-        "transactions.</p>"
+        f"<h1>{_esc(title)}</h1>"
+        f'<p class="muted">{_esc(intro)}</p>'
         + (f'<p class="scope">{_esc(scope)}</p>' if scope else "")
         + f"<nav class=\"toc\"><strong>Contents</strong><ol>{toc}</ol></nav>"
-        f"{sections}{_footer(result)}</main></body></html>\n"
+        f"{body}{footer}</main></body></html>\n"
     )
 
 

@@ -58,7 +58,7 @@ WITH per AS (
          max(invoice_date) AS last_purchase,
          count(DISTINCT invoice) AS frequency,
          sum(amount) AS monetary
-  FROM clean
+  FROM clean{before}
   GROUP BY customer_id
 ), base AS (
   SELECT customer_id,
@@ -82,20 +82,26 @@ ORDER BY customer_id
 """
 
 
-def build_rfm(con: duckdb.DuckDBPyConnection, snapshot: datetime) -> pd.DataFrame:
+def build_rfm(con: duckdb.DuckDBPyConnection, snapshot: datetime, *,
+              before: datetime | None = None) -> pd.DataFrame:
     """Compute the RFM table from the ``clean`` view.
 
     Parameters
     ----------
     snapshot:
         The timestamp recency and tenure are measured to (see :func:`snapshot_for`).
+    before:
+        Only lines before this instant count (an earlier snapshot from the same lines:
+        :mod:`custseg.snapshots`); None for every kept line, as a run does.
 
     Returns
     -------
     One row per customer, sorted by ``customer_id``, with the columns listed in
     docs/architecture.md, including ``rfm_segment``.
     """
-    rfm = con.execute(RFM_SQL, [snapshot, snapshot]).df()
+    # No filter at all when None: a run's table is the one it always was.
+    where, params = ("", []) if before is None else (" WHERE invoice_date < ?", [before])
+    rfm = con.execute(RFM_SQL.format(before=where), [*params, snapshot, snapshot]).df()
     if rfm.empty:
         raise EmptyResultError("Cleaning kept no customers; relax the cleaning rules.")
     rfm["customer_id"] = rfm["customer_id"].astype(str)

@@ -213,25 +213,35 @@ def name_segments(rfm: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
                          "match one to one.")
     profile = percentile_profile(rfm, labels)
     names = _assign_names(profile)
-    grouped = rfm[list(FEATURES)].groupby(labels)
-    stats = grouped.agg(["mean", "median"])
-    stats.columns = [f"{col}_{fn}" for col, fn in stats.columns]
-    revenue = grouped["monetary"].sum()
-    customers = grouped.size()
-    table = pd.DataFrame({
-        "cluster": profile.index.to_numpy(),
-        "segment": [names[c] for c in profile.index],
-        "customers": customers.loc[profile.index].to_numpy(),
-        "customer_share": (customers / len(rfm)).loc[profile.index].to_numpy(),
-        "revenue": revenue.loc[profile.index].to_numpy(),
-        "revenue_share": (revenue / rfm["monetary"].sum()).loc[profile.index].to_numpy(),
-    })
-    table = pd.concat([table, stats.loc[profile.index].reset_index(drop=True)], axis=1)
+    figures = segment_figures(rfm, labels, profile.index.to_numpy())
+    table = pd.concat([pd.DataFrame({"cluster": profile.index.to_numpy(),
+                                     "segment": [names[c] for c in profile.index]}),
+                       figures], axis=1)
     actions = [segment_action(n) for n in table["segment"]]
     table["opportunity"] = [a[0] for a in actions]
     table["action"] = [a[1] for a in actions]
     order = np.argsort(-profile["value"].to_numpy(), kind="stable")
     return table.iloc[order].reset_index(drop=True)
+
+
+def segment_figures(rfm: pd.DataFrame, labels: np.ndarray,
+                    clusters: np.ndarray) -> pd.DataFrame:
+    """Per cluster of ``clusters`` (in that order, a cluster without customers included):
+    ``customers``, ``customer_share``, ``revenue``, ``revenue_share`` and the mean and median
+    of each feature (``recency_mean``, …), with a fresh 0-based index."""
+    labels = np.asarray(labels)
+    grouped = rfm[list(FEATURES)].groupby(labels)
+    stats = grouped.agg(["mean", "median"]).reindex(clusters)
+    stats.columns = [f"{col}_{fn}" for col, fn in stats.columns]
+    revenue = grouped["monetary"].sum().reindex(clusters, fill_value=0.0)
+    customers = grouped.size().reindex(clusters, fill_value=0)
+    table = pd.DataFrame({
+        "customers": customers.to_numpy(),
+        "customer_share": (customers / max(len(rfm), 1)).to_numpy(),
+        "revenue": revenue.to_numpy(),
+        "revenue_share": (revenue / rfm["monetary"].sum()).to_numpy(),
+    })
+    return pd.concat([table, stats.reset_index(drop=True)], axis=1)
 
 
 def segment_per_customer(segments: pd.DataFrame, labels: np.ndarray) -> np.ndarray:

@@ -57,6 +57,10 @@ def build_summary(result: Result, notes: Sequence[str] = ()) -> dict[str, Any]:
             # Plain words for each kind found, for the executive summary.
             "labels": {k: KIND_LABELS.get(k, k.replace("_", " ")) for k in by_kind},
         }
+    if getattr(result, "clv", None) is not None:
+        from custseg import forecast
+
+        summary["clv"] = forecast.summary(result.clv, result.rfm)
     summary["timings"] = result.timings
     summary["notes"] = (reading_notes(result.dataset) if result.dataset else []) + list(notes)
     return summary

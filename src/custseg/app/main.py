@@ -36,8 +36,10 @@ NAVIGATION = {
         _page("segments", "5 · Segments", "groups"),
         _page("explanation", "6 · Explanation", "lightbulb"),
         _page("anomalies", "7 · Anomalies", "warning"),
+        _page("future_value", "8 · Future value", "trending_up"),
     ],
-    "Tools": [_page("lookup", "Customer look-up", "search"),
+    "Tools": [_page("changes", "Changes over time", "timeline"),
+              _page("lookup", "Customer look-up", "search"),
               _page("downloads", "Downloads", "download")],
 }
 

@@ -31,6 +31,7 @@ from custseg.config import (
     AnomalyConfig,
     CleaningConfig,
     ClusterConfig,
+    CLVConfig,
     Config,
     ExplainConfig,
     ReadConfig,
@@ -42,6 +43,7 @@ from custseg.errors import MappingError
 if TYPE_CHECKING:
     from custseg.anomalies import CustomerAnomalies
     from custseg.cluster import KSearch
+    from custseg.forecast import CLVResult
 
 T = TypeVar("T")
 
@@ -296,6 +298,22 @@ def product_mix(source: Source, cleaning: CleaningConfig, as_of: date | None,
                                                      dataset.config))
 
 
+@st.cache_data(max_entries=8, show_spinner="Estimating lifetime value…")
+def estimate_clv(source: Source, cleaning: CleaningConfig, as_of: date | None,
+                 cluster: ClusterConfig, explain: ExplainConfig, anomalies: AnomalyConfig,
+                 seed: int, currency: str, clv: CLVConfig
+                 ) -> Timed[tuple[CLVResult | None, str | None]]:
+    """Lifetime value (:func:`custseg.pipeline.lifetime_value`) on the segmented customers
+    (the RFM table when they cannot be segmented): the result, or None and why."""
+    dataset = load_dataset(source, cleaning, as_of).value
+    table = compute_rfm(source, cleaning, as_of).value
+    if pipeline.why_no_segments(table, Config(cluster=cluster)) is None:
+        table = fit_model(source, cleaning, as_of, cluster, explain, anomalies, seed,
+                          currency).value.customers
+    with using(dataset):
+        return timed(lambda: pipeline.lifetime_value(dataset, table, Config(clv=clv)))
+
+
 def preview(source: Source, rows: int = 200) -> pd.DataFrame:
     """The first rows of the source as read, in its own columns."""
     frame, _ = read_raw(source).value
@@ -380,6 +398,12 @@ class Context:
         return product_mix(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed,
                            self.currency())
 
+    def clv(self) -> Timed[tuple[CLVResult | None, str | None]]:
+        """Lifetime value, or None and the reason it could not be estimated."""
+        c = self.config
+        return estimate_clv(*self._data_key(), c.cluster, c.explain, c.anomalies, c.seed,
+                            self.currency(), c.clv)
+
     def result(self) -> pipeline.Result:
         """Everything assembled as a :class:`custseg.Result` (for the summary, report and
         downloads), exactly as :func:`custseg.run` assembles it."""
@@ -393,7 +417,13 @@ class Context:
             timings |= {"Modelling": fitted.seconds, "Transaction anomalies": flagged.seconds,
                         "Products": mix.seconds}
             stages = {"fitted": fitted.value, "flagged": flagged.value, "mix": mix.value}
+        notes = [note] if note else []
+        if self.config.clv.enabled:
+            estimated = self.clv()
+            timings["Lifetime value"] = estimated.seconds
+            stages["clv"], why = estimated.value
+            notes += [why] if why else []
         with using(dataset.value):
             config = self.config.replace(currency=self.currency())
             return pipeline.assemble(config, dataset.value, rfm.value, timings=timings,
-                                     notes=[note] if note else [], **stages)
+                                     notes=notes, **stages)

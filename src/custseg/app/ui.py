@@ -33,7 +33,7 @@ CONTEXT_KEY = "custseg_context"
 #: What each stage is called in messages.
 STAGES = {"dataset": "Reading and cleaning the data", "rfm": "Computing RFM",
           "model": "Segmenting customers", "flagged": "Flagging transactions",
-          "result": "Assembling the results"}
+          "result": "Assembling the results", "clv": "Estimating lifetime value"}
 
 
 _BUILT_KEY = "custseg_sidebar_built"

@@ -20,11 +20,12 @@ end to end), ``writers`` (files and frames); ``draws`` and ``times`` are shared 
 """
 
 from custseg.synth.block import COLUMNS
+from custseg.synth.movers import MOVE_KINDS, Movers
 from custseg.synth.planted import TRANSACTION_KINDS
 from custseg.synth.profiles import ANOMALY, ARCHETYPES
 from custseg.synth.writers import EXCEL_MAX_ROWS, Format, Generated, generate, generate_frame
 
 __all__ = [
-    "ANOMALY", "ARCHETYPES", "COLUMNS", "EXCEL_MAX_ROWS", "TRANSACTION_KINDS", "Format",
-    "Generated", "generate", "generate_frame",
+    "ANOMALY", "ARCHETYPES", "COLUMNS", "EXCEL_MAX_ROWS", "MOVE_KINDS", "TRANSACTION_KINDS",
+    "Format", "Generated", "Movers", "generate", "generate_frame",
 ]

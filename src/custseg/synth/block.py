@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from custseg.synth import movers as moving
 from custseg.synth import planted
 from custseg.synth.catalogue import Catalogue, make_catalogue
 from custseg.synth.draws import log_uniform, stream
@@ -63,23 +64,33 @@ class Block:
     invoices: int
 
 
-def blocks(customers: int, seed: int, anomaly_share: float) -> Iterator[Block]:
+def blocks(customers: int, seed: int, anomaly_share: float,
+           movers: moving.Movers | None = None) -> Iterator[Block]:
     """Generate the data block by block (BLOCK_CUSTOMERS customers each)."""
     cat = make_catalogue(seed, customers)
     anomalies = anomaly_index(customers, anomaly_share, seed)
     invoice_base = _FIRST_INVOICE
     for number, first in enumerate(range(0, customers, BLOCK_CUSTOMERS)):
         n = min(BLOCK_CUSTOMERS, customers - first)
-        out = build(cat, stream(seed, 2 + number), first, n, anomalies, invoice_base)
+        plant = None
+        if movers is not None:
+            # A stream of its own: who moves does not depend on the block's other draws.
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2 + number, 1)))
+            plant = (rng, movers)
+        out = build(cat, stream(seed, 2 + number), first, n, anomalies, invoice_base, plant)
         invoice_base += out.invoices
         yield out
 
 
 def build(cat: Catalogue, rng: np.random.Generator, first: int, n: int,
-          anomalies: np.ndarray, invoice_base: int) -> Block:
+          anomalies: np.ndarray, invoice_base: int,
+          plant: tuple[np.random.Generator, moving.Movers] | None = None) -> Block:
     """Customers ``first``..``first + n - 1`` with all their invoices, numbered from
-    ``invoice_base`` in time order."""
+    ``invoice_base`` in time order; ``plant``: movers to plant, with their random stream."""
     cust = draw_customers(rng, first, n, anomalies, _FIRST_CUSTOMER)
+    moves = None
+    if plant is not None:
+        cust, moves = moving.plant(plant[0], cust, plant[1])
     own, n_lines = customer_invoices(rng, cust)
     invoices, lines = Invoices(own), Lines()
     base = product_lines(rng, cat, n_lines, cust.quantity[own.customer])
@@ -100,7 +111,10 @@ def build(cat: Catalogue, rng: np.random.Generator, first: int, n: int,
     every = invoices.all()  # no invoice is added past this point
     _specials(rng, cat, every, lines)
     _duplicates(rng, cat, every, lines)
-    return _finish(rng, cat, cust, every, lines.all(), invoice_base)
+    block = _finish(rng, cat, cust, every, lines.all(), invoice_base)
+    if moves is not None:
+        block.truth_customers["planted_move"] = moving.kind_names(moves)
+    return block
 
 
 def _guests(rng: np.random.Generator, cat: Catalogue, invoices: Invoices, lines: Lines,

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from custseg.errors import ConfigError
 from custseg.synth.block import COLUMNS, blocks
+from custseg.synth.movers import Movers
 from custseg.synth.times import DAY
 
 Format = Literal["parquet", "csv", "xlsx"]
@@ -131,7 +132,8 @@ def _excel_error(lines: int) -> ConfigError:
 
 def generate(out_dir: str | Path, customers: int = 2000, seed: int = 42,
              fmt: Format = "parquet", *, anomaly_share: float = 0.02,
-             progress: Callable[[int, int], None] | None = None) -> Generated:
+             progress: Callable[[int, int], None] | None = None,
+             movers: Movers | None = None) -> Generated:
     """Write a synthetic Online Retail log and its truth files to ``out_dir``.
 
     Parameters
@@ -143,6 +145,8 @@ def generate(out_dir: str | Path, customers: int = 2000, seed: int = 42,
     fmt : ``parquet`` (row groups per block), ``csv`` or ``xlsx`` (at most 1,048,575 lines).
     anomaly_share : share of customers planted as anomalies (0-0.2).
     progress : called as ``progress(customers_done, customers_total)`` after each block.
+    movers : customers planted to change segment at a date (:mod:`custseg.synth.movers`);
+        ``truth_customers.csv`` then says each one's move in ``planted_move``.
 
     Returns
     -------
@@ -160,7 +164,7 @@ def generate(out_dir: str | Path, customers: int = 2000, seed: int = 42,
         raise _excel_error(customers * LINES_PER_CUSTOMER)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    generated = blocks(customers, seed, anomaly_share)
+    generated = blocks(customers, seed, anomaly_share, movers)
     if fmt == "xlsx":  # Excel sizes are small: hold them to count lines before writing
         held = list(generated)
         lines = sum(b.table.num_rows for b in held)
@@ -191,6 +195,7 @@ def generate(out_dir: str | Path, customers: int = 2000, seed: int = 42,
 
 
 def generate_frame(customers: int = 500, seed: int = 42, *, anomaly_share: float = 0.02,
+                   movers: Movers | None = None,
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Generate a small log in memory (tests, demos).
 
@@ -200,7 +205,7 @@ def generate_frame(customers: int = 500, seed: int = 42, *, anomaly_share: float
     :func:`generate` writes for these arguments.
     """
     _check(customers, "parquet", anomaly_share)
-    held = list(blocks(customers, seed, anomaly_share))
+    held = list(blocks(customers, seed, anomaly_share, movers))
     table = pa.concat_tables([b.table for b in held])
     return (table.to_pandas(),
             pd.concat([b.truth_customers for b in held], ignore_index=True),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from custseg import outputs, report, safe_cells
 from custseg.app import state, ui
+from custseg.app.timeline_state import model_json
 
 st.title("Downloads")
 ui.page()
@@ -46,6 +47,10 @@ rows = [
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
+if result.segmenter is not None:
+    rows.append(("Segmentation model (JSON)", "The fitted segments, to upload on Changes over "
+                 "time and put new data in the same segments",
+                 lambda: model_json(result), f"{stem}_model.json", "application/json"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])
     left.download_button(label, data, file_name=name, mime=mime, key=f"dl_{name}",

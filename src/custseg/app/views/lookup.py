@@ -4,7 +4,7 @@ verdict and every line of their history."""
 import streamlit as st
 
 from custseg import io, labels
-from custseg.app import ui
+from custseg.app import clv_panel, ui
 
 st.title("Customer look-up")
 ui.page()
@@ -65,6 +65,7 @@ with ui.metrics():
               help=f"Anomaly score {row['anomaly_score']:.3f}; higher is more unusual")
 if bool(row["is_anomaly"]):
     st.warning(f"Why flagged: {row['anomaly_reason']}", icon=":material/warning:")
+clv_panel.customer_value(customer_id)
 
 st.subheader(f"Transaction history ({ui.fmt_count(int(kept.sum()))} kept lines, "
              f"{ui.fmt_count(int((~kept).sum()))} dropped by cleaning)")

@@ -1,0 +1,5 @@
+"""`python -m custseg`: the same command as `custseg`."""
+
+from custseg.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Writing the result of ``custseg score`` (:class:`custseg.scoring.Scored`) to a folder.
+
+The files a run writes keep their names and layout where scoring has them (customers,
+segments, cleaning report, flagged transactions, product mix; :mod:`custseg.outputs`), and
+two are scoring's own: ``outside_training.csv`` and ``score_summary.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from custseg import outputs
+from custseg.safe_cells import to_csv
+
+if TYPE_CHECKING:
+    from custseg.scoring import Scored
+
+
+def write_scored(scored: Scored, out_dir: str | Path) -> list[Path]:
+    """Write every output file of ``scored`` into ``out_dir`` (created if needed).
+
+    Returns
+    -------
+    The paths written, in order.
+    """
+    from custseg.scoring import summary
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = scored.as_result()
+    report = outputs._json(out / "cleaning_report.json", outputs.cleaning_report(result))
+    customers = outputs.customers_frame(result)
+    to_csv(customers, out / "customers.csv")
+    customers.to_parquet(out / "customers.parquet", index=False)
+    to_csv(scored.segments, out / "segments.csv")
+    to_csv(scored.outside, out / "outside_training.csv")
+    written = [report, out / "customers.csv", out / "customers.parquet", out / "segments.csv",
+               out / "outside_training.csv"]
+    if scored.flagged is not None:
+        to_csv(outputs.flagged_in_original_columns(result), out / "flagged_transactions.csv")
+        written.append(out / "flagged_transactions.csv")
+    if scored.mix is not None:
+        to_csv(scored.mix[0], out / "segment_products.csv")
+        to_csv(scored.mix[1], out / "stock_priorities.csv")
+        written += [out / "segment_products.csv", out / "stock_priorities.csv"]
+    written.append(outputs._json(out / "score_summary.json", summary(scored)))
+    return written

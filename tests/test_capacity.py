@@ -1,0 +1,73 @@
+"""The estimate-and-stop before cleaning: an input too large for the temporary disk stops before
+any line is written, with the estimate and the settings to change; others go on."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from custseg import Config, capacity, engine, pipeline
+from custseg.errors import ResourceError
+
+
+def test_the_estimate_follows_the_measured_figures_per_line():
+    needs = capacity.estimate(100_000_000, 1_000_000_000)
+    # The compressed store (16 bytes a line) beside the larger of the range being written
+    # (2M lines × 130 bytes) and one pass of the duplicate search (20M lines × 40 bytes);
+    # what is above 80% of the 1 GB limit goes to disk.
+    assert needs.engine == 1_600_000_000 + 800_000_000
+    assert needs.disk == 2_400_000_000 - 800_000_000
+    assert needs.memory == 1_000_000_000 + 1_000_000_000
+    small = capacity.estimate(541_909, 1_000_000_000)
+    assert small.engine == 541_909 * (16 + 130)
+    assert small.disk == 0 and small.memory == small.engine + 400_000_000
+
+
+def test_the_room_is_duckdbs_cap_or_90_percent_of_the_free_disk(tmp_path):
+    con = engine.connect(Config(temp_dir=str(tmp_path / "spill")))
+    free = shutil.disk_usage(tmp_path).free
+    assert capacity.room(con, str(tmp_path / "spill")) == pytest.approx(0.9 * free, rel=0.01)
+    con.execute("SET max_temp_directory_size = '10MB'")
+    # DuckDB reports the cap rounded ("9.5 MiB").
+    assert capacity.room(con, str(tmp_path / "spill")) == pytest.approx(10_000_000, rel=0.01)
+
+
+@pytest.fixture
+def parquet_log(small_log, tmp_path):
+    path = tmp_path / "log.parquet"
+    con = duckdb.connect()
+    con.register("frame", small_log)
+    con.execute(f"COPY frame TO '{path}' (FORMAT parquet)")
+    return path
+
+
+def test_too_little_disk_stops_before_the_lines_are_written(parquet_log, small_log, tmp_path):
+    config = Config(memory_limit="2MB", temp_dir=str(tmp_path / "spill"))
+    con = engine.connect(config)
+    con.execute("SET max_temp_directory_size = '1MB'")
+    lines = len(small_log)
+    needs = capacity.estimate(lines, engine.parse_size(
+        con.execute("SELECT current_setting('memory_limit')").fetchone()[0]))
+    assert needs.disk > 1_000_000  # the premise: this input needs more than the room
+    with pytest.raises(ResourceError) as caught:
+        pipeline.load(parquet_log, config, con=con)
+    err = caught.value
+    assert err.resource == "disk" and err.temp_dir == str(tmp_path / "spill")
+    text = str(err)
+    assert text.startswith(f"Not started: {lines:,} lines need an estimated")
+    assert f"{needs.disk / 1e6:.0f} MB of temporary disk" in text
+    assert "room for 1 MB" in text
+    assert "--temp-dir" in text and "--memory-limit" in text
+    # Stopped before the work: no table of lines was created.
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'lines'"
+                       ).fetchone()[0] == 0
+
+
+def test_enough_room_goes_on(parquet_log, small_log, tmp_path):
+    config = Config(temp_dir=str(tmp_path / "spill"))
+    con = engine.connect(config)
+    con.execute("SET max_temp_directory_size = '1MB'")  # nothing needs to spill at 1 GB
+    dataset = pipeline.load(parquet_log, config, con=con)
+    assert dataset.cleaning.rows_in == len(small_log)
