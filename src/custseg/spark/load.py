@@ -26,7 +26,7 @@ from custseg.errors import ConfigError, InputError
 from custseg.io import SourceInfo, quote
 from custseg.spark.read import register_source
 from custseg.spark.session import get_session
-from custseg.spark.sql import SparkConnection, to_spark
+from custseg.spark.sql import SparkConnection, spark_sql, to_spark
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -113,9 +113,14 @@ def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
     """The table ``lines`` and the view ``clean`` on Spark, and their row account: what
     :func:`custseg.clean.build_lines` does on DuckDB, with the same statement."""
     active, skipped = clean.active_rules(cfg, mapping, as_of)
-    statement = to_spark(clean.lines_sql(select_sql, mapping, active))
+    # The typed lines are kept once: the cleaning statement reads them three times (the
+    # duplicate search), and Spark would otherwise read and type the input three times.
+    con.keep("typed_source", con.session.sql(spark_sql(select_sql)))
+    statement = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active))
     query = statement.expression if isinstance(statement, exp.Create) else statement
-    con.keep("lines", con.session.sql(query.sql(dialect="spark")))
+    lines = con.keep("lines", con.session.sql(query.sql(dialect="spark")))
+    lines.count()
+    con.drop("typed_source")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return clean.account(con, active, skipped, mapping, cfg, as_of)  # type: ignore[arg-type]
 

@@ -292,6 +292,13 @@ class SparkConnection:
             old.unpersist()
         return frame
 
+    def drop(self, name: str) -> None:
+        """Free what :meth:`keep` persisted under ``name`` and forget the name."""
+        frame = self._kept.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+        self.session.catalog.dropTempView(name)
+
     def register(self, name: str, frame: Any) -> None:
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
             pd.DataFrame(frame), preserve_index=False)
