@@ -112,6 +112,9 @@ PARITY = [
     ("SELECT (TIMESTAMP '1899-12-30' + to_seconds(CAST(round(40886.5 * 86400) AS BIGINT)))"
      " AS v", ()),
     ("SELECT timezone('UTC', TIMESTAMPTZ '2011-12-09 12:50:00+02:00') AS v", ()),
+    # Money averages: the exact decimal sum over the count, rounded once.
+    ("SELECT avg(v) FILTER (WHERE v > 1) AS a, avg(v) AS b FROM (SELECT CAST(x AS "
+     "DECIMAL(18, 4)) AS v FROM (VALUES (1.1), (2.2), (3.3001), (0.7)) AS t(x))", ()),
 ]
 
 

@@ -86,6 +86,12 @@ def _call(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+def _full_match(text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+    """DuckDB's whole-string match as Spark's RLIKE, which finds the pattern anywhere."""
+    return exp.RegexpLike(this=text,
+                          expression=exp.Literal.string("^(?:" + pattern.name + ")$"))
+
+
 def _translate_function(node: exp.Anonymous) -> exp.Expression:
     """DuckDB functions Spark spells differently or lacks, written with Spark's own."""
     name = node.name.lower()
@@ -99,13 +105,25 @@ def _translate_function(node: exp.Anonymous) -> exp.Expression:
     if name == "isfinite":
         return exp.LT(this=exp.Abs(this=args[0]),
                       expression=exp.cast(exp.Literal.string("Infinity"), "DOUBLE"))
-    if name == "regexp_full_match":
-        pattern = exp.Literal.string("^(?:" + args[1].name + ")$")
-        return exp.RegexpLike(this=args[0], expression=pattern)
+    if name == "regexp_full_match":  # sqlglot versions that do not know the function
+        return _full_match(args[0], args[1])
     if name == "to_seconds":
         zero = exp.Literal.number(0)
         return _call("MAKE_DT_INTERVAL", zero, zero, zero, args[0])
     return node
+
+
+def _average(avg: exp.Avg, where: exp.Expression | None = None) -> exp.Expression:
+    """``avg(x) [FILTER (WHERE …)]`` as DuckDB computes it over money: the exact decimal sum
+    divided by the count, rounded once to a double (Spark's decimal average keeps too few
+    digits, and a double average depends on the order of the sum)."""
+
+    def agg(node: exp.Expression) -> exp.Expression:
+        return exp.Filter(this=node, expression=where.copy()) if where is not None else node
+
+    total = exp.cast(agg(exp.Sum(this=avg.this.copy())), "DECIMAL(28, 4)")
+    count = exp.cast(agg(exp.Count(this=avg.this.copy())), "DECIMAL(10, 0)")
+    return exp.cast(exp.paren(exp.Div(this=total, expression=count)), "DOUBLE")
 
 
 def _epoch(node: exp.TimeToUnix) -> exp.Expression:
@@ -125,6 +143,12 @@ class _Rewriter:
             return _translate_function(node)
         if isinstance(node, exp.TimeToUnix):
             return _epoch(node)
+        if type(node).__name__ == "RegexpFullMatch":
+            return _full_match(node.this, node.expression)
+        if isinstance(node, exp.Filter) and isinstance(node.this, exp.Avg):
+            return _average(node.this, node.expression)
+        if isinstance(node, exp.Avg) and not isinstance(node.parent, exp.Filter):
+            return _average(node)
         if isinstance(node, exp.Div):
             # DuckDB's "/" divides as floating point whatever the types; Spark's divides
             # decimals as decimals (rounded to a scale), which would change the last digits.
