@@ -121,8 +121,9 @@ def _average(avg: exp.Avg, where: exp.Expression | None = None) -> exp.Expressio
     def agg(node: exp.Expression) -> exp.Expression:
         return exp.Filter(this=node, expression=where.copy()) if where is not None else node
 
-    total = exp.cast(agg(exp.Sum(this=avg.this.copy())), "DECIMAL(28, 4)")
-    count = exp.cast(agg(exp.Count(this=avg.this.copy())), "DECIMAL(10, 0)")
+    # Spark keeps max(6, 38 - 16) = 22 decimals of this quotient: enough to round once.
+    total = exp.cast(agg(exp.Sum(this=avg.this.copy())), "DECIMAL(20, 4)")
+    count = exp.cast(agg(exp.Count(this=avg.this.copy())), "DECIMAL(30, 0)")
     return exp.cast(exp.paren(exp.Div(this=total, expression=count)), "DOUBLE")
 
 
@@ -194,6 +195,9 @@ def to_spark(sql: str, params: Sequence[Any] = (), columns: Any = None) -> exp.E
     for node in list(tree.find_all(exp.Column)):
         if node.name.startswith(_PARAM):
             node.replace(_literal(params[int(node.name[len(_PARAM):])]))
+    for node in list(tree.find_all(exp.Placeholder)):
+        if str(node.this or "").isdigit():  # DuckDB's $1, $2, …
+            node.replace(_literal(params[int(node.this) - 1]))
     rewrite = _Rewriter(columns)
     # Children before parents, so that a rewritten node holds rewritten children.
     for node in reversed(list(tree.walk())):
