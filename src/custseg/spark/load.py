@@ -22,8 +22,9 @@ from sqlglot import exp
 
 from custseg import clean, io, rfm
 from custseg.config import CleaningConfig, Config, ReadConfig
-from custseg.errors import ConfigError, InputError
+from custseg.errors import ConfigError
 from custseg.io import SourceInfo, quote
+from custseg.io.types import conversion_error
 from custseg.spark.read import register_source
 from custseg.spark.session import get_session
 from custseg.spark.sql import SparkConnection, spark_sql, to_spark
@@ -80,13 +81,7 @@ def _check_conversions(con: SparkConnection, info: SourceInfo, select_sql: str,
         rows = con.execute(f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} "
                            f"ORDER BY 1 LIMIT 5").fetchall()
         if rows:
-            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
-            what = "dates in the detected format" if key == "invoice_date" else "numbers"
-            raise InputError(
-                f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
-                f"{where}. Fix or remove those rows and try again."
-                + (" If the format is wrong, give it with --date-format."
-                   if key == "invoice_date" else ""))
+            raise conversion_error(info, col, key, rows)
 
 
 def load_lines(con: SparkConnection, source: str | Path, *, read: ReadConfig,
