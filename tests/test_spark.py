@@ -230,3 +230,21 @@ def test_generated_log_gives_the_same_files(spark, tmp_path):
     generated = synth.generate(tmp_path / "data", customers=1500, seed=3, fmt="csv")
     compared = run_both(generated.transactions, tmp_path, spark)
     assert "flagged_transactions.csv" in compared and "segments.csv" in compared
+
+
+def test_cli_runs_on_spark_and_refuses_an_unknown_engine(spark, tmp_path, small_log):
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+
+    path = tmp_path / "log.parquet"
+    small_log.to_parquet(path, index=False)
+    runner = CliRunner()
+    for name in ("duckdb", "spark"):
+        result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / name), "-q",
+                                     "--engine", name, "--spark-master", "local[2]"])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "duckdb" / "customers.csv").read_text() == \
+        (tmp_path / "spark" / "customers.csv").read_text()
+    result = runner.invoke(app, ["run", str(path), "-q", "--engine", "flink"])
+    assert result.exit_code == 2 and "use duckdb or spark" in result.output
