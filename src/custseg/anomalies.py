@@ -611,8 +611,11 @@ def flag_transactions(con: duckdb.DuckDBPyConnection, cfg: AnomalyConfig,
                                  for sql in transaction_statements(cfg).values())
     flagged = con.execute(union).df()
     rank = {k: i for i, k in enumerate(TRANSACTION_KINDS)}
-    flagged = (flagged.assign(_kind=flagged["kind"].map(rank))
-               .sort_values(["_kind", "score", "row_id"], ascending=[True, False, True],
+    # Scores equal but for their last bits (the same ratio to the usual value) are ordered by
+    # row id: which of them rounds higher depends on the engine's logarithm.
+    flagged = (flagged.assign(_kind=flagged["kind"].map(rank),
+                              _score=flagged["score"].round(9))
+               .sort_values(["_kind", "_score", "row_id"], ascending=[True, False, True],
                             kind="stable")
                .reset_index(drop=True))
     flagged["reason"] = _transaction_reasons(flagged, currency)
