@@ -173,7 +173,7 @@ class Result:
 
 def load(source: Transactions, config: Config | None = None, *, sheet: str | None = None,
          mapping: Mapping[str, str] | None = None,
-         con: duckdb.DuckDBPyConnection | None = None) -> Dataset:
+         con: duckdb.DuckDBPyConnection | None = None, spark: Any = None) -> Dataset:
     """Read ``source`` (path or frame), map its columns and clean it.
 
     Parameters
@@ -186,10 +186,17 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
         Excel sheet name or ``"all"``.
     mapping:
         Explicit ``key -> column`` overrides.
+    spark:
+        With ``config.engine == "spark"``: a SparkSession to run on (else one is built from
+        ``config.spark_master``).
     """
     config = config or Config()
     if config.preset != "auto":
         config.with_preset(config.preset)  # an unknown name fails before the file is read
+    if config.engine != "duckdb":
+        from custseg.spark.load import load_dataset
+
+        return load_dataset(source, config, sheet=sheet, mapping=mapping, session=spark)
     with resource_errors(config, "reading and cleaning"):
         con = con or connect(config)
         info = io.register_source(con, source, sheet=sheet, overrides=mapping,
@@ -427,7 +434,8 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
 
 
 def run(source: Transactions, config: Config | None = None, *, sheet: str | None = None,
-        mapping: Mapping[str, str] | None = None, progress: Progress | None = None) -> Result:
+        mapping: Mapping[str, str] | None = None, progress: Progress | None = None,
+        spark: Any = None) -> Result:
     """Run every stage on ``source`` and return the :class:`Result`.
 
     When the customers cannot be segmented (too few, or too alike: :func:`why_no_segments`)
@@ -437,7 +445,8 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     Raises
     ------
     custseg.errors.CustsegError
-        With a message for the user when the input or a setting is wrong;
+        With a message for the user when the input or a setting is wrong (``spark``: see
+        :func:`load`);
         :class:`~custseg.errors.ResourceError` when DuckDB runs out of memory or of
         temporary disk (the message names the folder and the settings to change).
     """
@@ -448,7 +457,7 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
 
     clock = _Clock(announce)
     clock.start("Reading and cleaning")
-    dataset = load(source, config, sheet=sheet, mapping=mapping)
+    dataset = load(source, config, sheet=sheet, mapping=mapping, spark=spark)
     config = dataset.config
     clock.start("RFM")
     table = compute_rfm(dataset)
