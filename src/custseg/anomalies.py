@@ -58,6 +58,11 @@ EXTREME_DISTANCE = 40.0
 #: remove exactly the lines the transaction detectors are meant to look at.
 JUDGED_RULES: tuple[str, ...] = ("max_line_total", "max_quantity")
 CANCELLATION_RULE = "cancellation"
+#: A score this close below its threshold reaches it. Quantities are whole numbers, so a line
+#: 32 times its product's usual quantity, with a MAD of log 2, scores exactly 5: whether its
+#: logarithms round to just above or just below depends on the maths library (DuckDB's C
+#: library and Spark's JVM differ in the last bit), and both engines must flag the same lines.
+TIE_TOLERANCE = 1e-9
 _N_TREES = 100
 
 
@@ -429,7 +434,7 @@ def _product_lines_sql(tests: tuple[_LineTest, ...], min_lines: int) -> str:
         if not t.fallback:
             score = f"CASE WHEN {by_product} THEN {score} END"
         scores.append(f"{score} AS s_{c}, EXP({center}) AS u_{c}, {by_product} AS b_{c}")
-        hit.append(f"s_{c} >= {float(t.z)}")
+        hit.append(f"s_{c} >= {float(t.z) - TIE_TOLERANCE}")
         branches.append(f"SELECT {_LINE_COLUMNS}, '{t.kind}' AS kind, s_{c} AS score, "
                         f"u_{c} AS usual, CAST(NULL AS BIGINT) AS n_lines, "
                         f"b_{c} AS by_product FROM hits WHERE {hit[-1]}")
@@ -468,7 +473,8 @@ SELECT l.row_id, l.invoice, CAST(NULL AS VARCHAR) AS stock_code,
        (l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)}) AS score,
        EXP(c.center) AS usual, l.n_lines, CAST(NULL AS BOOLEAN) AS by_product
 FROM logged l CROSS JOIN center c CROSS JOIN spread s
-WHERE (l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)}) >= {float(cfg.invoice_z)}"""
+WHERE (l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)})
+      >= {float(cfg.invoice_z) - TIE_TOLERANCE}"""
 
 
 def _cancellation_sql(cfg: AnomalyConfig) -> str:
@@ -488,7 +494,7 @@ WITH cancelled AS (
 )
 SELECT {_LINE_COLUMNS}, 'large_cancellation' AS kind, score, usual,
        CAST(NULL AS BIGINT) AS n_lines, CAST(NULL AS BOOLEAN) AS by_product
-FROM scored WHERE score >= {float(cfg.cancellation_z)}"""
+FROM scored WHERE score >= {float(cfg.cancellation_z) - TIE_TOLERANCE}"""
 
 
 def transaction_statements(cfg: AnomalyConfig) -> dict[str, str]:
@@ -605,8 +611,11 @@ def flag_transactions(con: duckdb.DuckDBPyConnection, cfg: AnomalyConfig,
                                  for sql in transaction_statements(cfg).values())
     flagged = con.execute(union).df()
     rank = {k: i for i, k in enumerate(TRANSACTION_KINDS)}
-    flagged = (flagged.assign(_kind=flagged["kind"].map(rank))
-               .sort_values(["_kind", "score", "row_id"], ascending=[True, False, True],
+    # Scores equal but for their last bits (the same ratio to the usual value) are ordered by
+    # row id: which of them rounds higher depends on the engine's logarithm.
+    flagged = (flagged.assign(_kind=flagged["kind"].map(rank),
+                              _score=flagged["score"].round(9))
+               .sort_values(["_kind", "_score", "row_id"], ascending=[True, False, True],
                             kind="stable")
                .reset_index(drop=True))
     flagged["reason"] = _transaction_reasons(flagged, currency)

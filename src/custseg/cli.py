@@ -238,6 +238,12 @@ TempDirOpt = Annotated[Path | None, typer.Option(
     "--temp-dir", help="Folder DuckDB spills to above --memory-limit (default: "
                        "custseg-duckdb in the system's temporary folder); a large run may "
                        "write about the input's size there.")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="Engine of the transaction-scale stages: duckdb (default, embedded) or "
+                     "spark (pip install 'custseg[spark]'; docs/scale.md).")]
+SparkMasterOpt = Annotated[str | None, typer.Option(
+    "--spark-master", help="With --engine spark: local[*] (default), spark://host:7077, yarn, "
+                           "k8s://… or a Spark Connect URL sc://host:15002.")]
 ParallelExcelOpt = Annotated[bool, typer.Option(
     "--parallel-excel/--no-parallel-excel",
     help="Read a large .xlsx sheet in parts on every core (default), or with calamine alone.")]
@@ -354,6 +360,8 @@ def run(
     date_format: DateFormatOpt = None,
     max_excel_size: ExcelSizeOpt = None,
     parallel_excel: ParallelExcelOpt = True,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
     clv: Annotated[bool, typer.Option("--clv/--no-clv", help="Estimate lifetime value, "
                                                           "expected purchases and P(alive) "
                                                           "(docs/clv.md).")] = True,
@@ -382,6 +390,9 @@ def run(
                               read=read_config(decimal=decimal, date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
+        if engine not in ("duckdb", "spark"):
+            raise ConfigError(f"--engine: {engine!r}; use duckdb or spark.")
+        config = config.replace(engine=engine, spark_master=spark_master)
         from custseg import forecast
 
         config = config.replace(clv=forecast.settings(

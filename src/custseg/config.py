@@ -273,6 +273,12 @@ class Config:
     #: Data preset: "auto" (applied when the file is recognised), "none", or a name from
     #: :data:`DATA_PRESETS`.
     preset: str = "auto"
+    #: Engine of the transaction-scale stages (reading, cleaning, RFM, transaction anomalies,
+    #: product mix): "duckdb" (embedded) or "spark" (custseg.spark; docs/scale.md, Spark).
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    #: Spark master for engine="spark": local[*] when None, spark://host:7077, yarn, k8s://…,
+    #: or a Spark Connect URL sc://host:15002. A session passed to pipeline.run wins.
+    spark_master: str | None = None
 
     def with_preset(self, name: str | None) -> Config:
         """This configuration with the data preset ``name`` (None: no preset) filling what

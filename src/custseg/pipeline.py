@@ -119,8 +119,20 @@ class Result:
     cohorts: pd.DataFrame | None = None
 
     def lines(self, kept_only: bool = False) -> pd.DataFrame:
-        """Every input line with its ``drop_rule`` (None when kept), in input order; with
-        ``kept_only``, the clean lines. Works the same before and after :meth:`detach`."""
+        """The input's lines as cleaned, read on demand.
+
+        Parameters
+        ----------
+        kept_only : bool, default False
+            Only the lines the cleaning kept.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per line in input order, with the canonical columns (docs/architecture.md)
+            and ``drop_rule`` (None when kept). The same before and after :meth:`detach` or a
+            pickle round trip.
+        """
         from custseg import stored
 
         if self.dataset is None:
@@ -128,9 +140,16 @@ class Result:
         return stored.lines(self.dataset, kept_only)
 
     def detach(self) -> Result:
-        """Keep the lines as Parquet bytes and close the database connection (frees its
-        memory); everything still works, a connection being rebuilt when needed. Returns
-        self."""
+        """Keep the lines and the input as Parquet bytes and close the database connection.
+
+        Frees the connection's memory; :meth:`lines`, the outputs and the dashboard keep
+        working (a connection is rebuilt from the bytes when one is needed).
+
+        Returns
+        -------
+        Result
+            This result, for chaining.
+        """
         from custseg.stored import StoredDataset
 
         if isinstance(self.dataset, Dataset):
@@ -154,7 +173,7 @@ class Result:
 
 def load(source: Transactions, config: Config | None = None, *, sheet: str | None = None,
          mapping: Mapping[str, str] | None = None,
-         con: duckdb.DuckDBPyConnection | None = None) -> Dataset:
+         con: duckdb.DuckDBPyConnection | None = None, spark: Any = None) -> Dataset:
     """Read ``source`` (path or frame), map its columns and clean it.
 
     Parameters
@@ -167,10 +186,17 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
         Excel sheet name or ``"all"``.
     mapping:
         Explicit ``key -> column`` overrides.
+    spark:
+        With ``config.engine == "spark"``: a SparkSession to run on (else one is built from
+        ``config.spark_master``).
     """
     config = config or Config()
     if config.preset != "auto":
         config.with_preset(config.preset)  # an unknown name fails before the file is read
+    if config.engine != "duckdb":
+        from custseg.spark.load import load_dataset
+
+        return load_dataset(source, config, sheet=sheet, mapping=mapping, session=spark)
     with resource_errors(config, "reading and cleaning"):
         con = con or connect(config)
         info = io.register_source(con, source, sheet=sheet, overrides=mapping,
@@ -408,7 +434,8 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
 
 
 def run(source: Transactions, config: Config | None = None, *, sheet: str | None = None,
-        mapping: Mapping[str, str] | None = None, progress: Progress | None = None) -> Result:
+        mapping: Mapping[str, str] | None = None, progress: Progress | None = None,
+        spark: Any = None) -> Result:
     """Run every stage on ``source`` and return the :class:`Result`.
 
     When the customers cannot be segmented (too few, or too alike: :func:`why_no_segments`)
@@ -418,7 +445,8 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     Raises
     ------
     custseg.errors.CustsegError
-        With a message for the user when the input or a setting is wrong;
+        With a message for the user when the input or a setting is wrong (``spark``: see
+        :func:`load`);
         :class:`~custseg.errors.ResourceError` when DuckDB runs out of memory or of
         temporary disk (the message names the folder and the settings to change).
     """
@@ -429,7 +457,7 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
 
     clock = _Clock(announce)
     clock.start("Reading and cleaning")
-    dataset = load(source, config, sheet=sheet, mapping=mapping)
+    dataset = load(source, config, sheet=sheet, mapping=mapping, spark=spark)
     config = dataset.config
     clock.start("RFM")
     table = compute_rfm(dataset)
@@ -450,7 +478,8 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     if config.clv.enabled:
         clock.start("Lifetime value")
         estimated, why = lifetime_value(dataset, fitted.customers if fitted else table, config)
-        notes += [why] if why else []
+        # Before the segments' note, which stays the last: the run's main caveat.
+        notes = ([why] if why else []) + notes
     clock.start("Summary")
     return assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
                     timings=clock.timings, notes=notes, clv=estimated)

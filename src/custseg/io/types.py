@@ -360,14 +360,20 @@ def _check_conversions(con: duckdb.DuckDBPyConnection, info: SourceInfo, exprs: 
             f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} ORDER BY 1 LIMIT 5"
         ).fetchall()
         if rows:
-            # Row numbers as a spreadsheet shows them: the header is row 1.
-            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
-            what = "dates in the detected format" if key == "invoice_date" else "numbers"
-            raise InputError(
-                f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
-                f"{where}. Fix or remove those rows and try again."
-                + (" If the format is wrong, give it with --date-format."
-                   if key == "invoice_date" else ""))
+            raise conversion_error(info, col, key, rows)
+
+
+def conversion_error(info: SourceInfo, col: str, key: str,
+                     rows: list[tuple[Any, ...]]) -> InputError:
+    """The error for values of ``col`` that do not convert: ``rows`` are (row id, value)."""
+    # Row numbers as a spreadsheet shows them: the header is row 1.
+    where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
+    what = "dates in the detected format" if key == "invoice_date" else "numbers"
+    return InputError(
+        f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
+        f"{where}. Fix or remove those rows and try again."
+        + (" If the format is wrong, give it with --date-format."
+           if key == "invoice_date" else ""))
 
 
 def preview(con: duckdb.DuckDBPyConnection, select_sql: str) -> dict[str, Any]:

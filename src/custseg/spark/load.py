@@ -10,23 +10,31 @@ that do not convert anywhere in the input are reported by row, as the DuckDB eng
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import date
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 
-from custseg import clean, io
-from custseg.config import CleaningConfig, ReadConfig
-from custseg.errors import InputError
+from custseg import clean, io, rfm
+from custseg.config import CleaningConfig, Config, ReadConfig
+from custseg.errors import ConfigError
 from custseg.io import SourceInfo, quote
+from custseg.io.types import conversion_error
 from custseg.spark.read import register_source
-from custseg.spark.sql import SparkConnection, to_spark
+from custseg.spark.session import get_session
+from custseg.spark.sql import SparkConnection, spark_sql, to_spark
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from pyspark.sql import SparkSession
+
+    from custseg.pipeline import Dataset
 
 #: Lines brought to the driver to decide how text columns are read (DuckDB's sample size).
 SAMPLE_LINES = 20_000
@@ -73,13 +81,7 @@ def _check_conversions(con: SparkConnection, info: SourceInfo, select_sql: str,
         rows = con.execute(f"SELECT __row_id, {quote(col)} FROM source WHERE {bad} "
                            f"ORDER BY 1 LIMIT 5").fetchall()
         if rows:
-            where = ", ".join(f"row {rn + 2} ({v!r})" for rn, v in rows)
-            what = "dates in the detected format" if key == "invoice_date" else "numbers"
-            raise InputError(
-                f"{info.where}: column {col!r} ({key}) has values that are not {what}: "
-                f"{where}. Fix or remove those rows and try again."
-                + (" If the format is wrong, give it with --date-format."
-                   if key == "invoice_date" else ""))
+            raise conversion_error(info, col, key, rows)
 
 
 def load_lines(con: SparkConnection, source: str | Path, *, read: ReadConfig,
@@ -106,9 +108,61 @@ def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
     """The table ``lines`` and the view ``clean`` on Spark, and their row account: what
     :func:`custseg.clean.build_lines` does on DuckDB, with the same statement."""
     active, skipped = clean.active_rules(cfg, mapping, as_of)
-    statement = to_spark(clean.lines_sql(select_sql, mapping, active))
-    query = statement.expression if isinstance(statement, exp.Create) else statement
-    con.keep("lines", con.session.sql(query.sql(dialect="spark")))
+    # The typed lines are kept once: the cleaning statement reads them three times (the
+    # duplicate search), and Spark would otherwise read and type the input three times.
+    con.keep("typed_source", con.session.sql(spark_sql(select_sql)))
+    statement = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active),
+                         [0, 2**62])  # one range: every line
+    query = statement.expression if isinstance(statement, exp.Insert | exp.Create) \
+        else statement
+    # DuckDB marks duplicates after inserting the lines (clean.duplicates_sql, an UPDATE);
+    # Spark's views cannot be updated, so the same rank is computed in the statement itself,
+    # where the rule list already tests it in its place.
+    rank = sqlglot.parse_one(f"row_number() OVER (PARTITION BY "
+                             f"{', '.join(clean.DUPLICATE_KEY)} ORDER BY row_id)",
+                             read="duckdb")
+    for alias in query.find_all(exp.Alias):
+        if alias.alias == "dup_rank":
+            alias.set("this", rank)
+    lines = con.keep("lines", con.session.sql(query.sql(dialect="spark")))
+    lines.count()
+    con.drop("typed_source")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return clean.account(con, active, skipped, mapping, cfg, as_of)  # type: ignore[arg-type]
 
+
+
+def load_dataset(source: object, config: Config, *, sheet: str | None = None,
+                 mapping: Mapping[str, str] | None = None,
+                 session: SparkSession | None = None) -> Dataset:
+    """:func:`custseg.pipeline.load` on Spark: the returned dataset's ``con`` is a
+    :class:`~custseg.spark.sql.SparkConnection`, on which every later stage runs unchanged.
+
+    Raises
+    ------
+    ConfigError
+        For an engine name other than duckdb or spark, a sheet (Spark reads no workbooks), a
+        frame instead of a path, or a Spark that cannot start.
+    """
+    from custseg.pipeline import Dataset, _preset_note
+
+    if config.engine != "spark":
+        raise ConfigError(f"Unknown engine {config.engine!r}: use duckdb or spark.")
+    if sheet is not None:
+        raise ConfigError("--sheet: the Spark engine reads Parquet, CSV and Delta, which have "
+                          "no sheets. Leave it out, or use --engine duckdb for workbooks.")
+    if not isinstance(source, str | PurePath):
+        raise ConfigError("The Spark engine reads files and folders (a path or a cloud URL), "
+                          "not frames in memory. Write the frame to Parquet, or use the "
+                          "duckdb engine.")
+    con = SparkConnection(get_session(config.spark_master, session))
+    info, select_sql = load_lines(con, source, read=config.read, overrides=mapping,
+                                  preset=config.preset)
+    config = config.with_preset(info.preset)
+    if info.preset:
+        info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
+                                                *info.notes))
+    report = build_lines(con, select_sql, info.mapping, config.cleaning, config.rfm.as_of)
+    snapshot = rfm.snapshot_for(con, config.rfm.as_of)  # type: ignore[arg-type]
+    return Dataset(con=con, source=info, cleaning=report,  # type: ignore[arg-type]
+                   snapshot=snapshot, config=config)

@@ -6,6 +6,7 @@ in the input (files in name order), exactly as DuckDB numbers the lines of one f
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,16 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 #: Extensions Spark cannot read (the DuckDB engine can).
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".zip", ".json")
 _DELIMITERS = (",", ";", "\t", "|")
+
+
+#: A URL scheme followed by one slash: what pathlib leaves of ``s3://bucket`` (the CLI's path
+#: argument); one letter is a Windows drive, and ``dbfs:/`` is written with one slash.
+_COLLAPSED_URL = re.compile(r"^(?!dbfs:)([A-Za-z][A-Za-z0-9+.-]+):/(?!/)")
+
+
+def normalise_path(source: str | Path) -> str:
+    """``source`` as a path or URL Spark reads (``s3:/bucket`` back to ``s3://bucket``)."""
+    return _COLLAPSED_URL.sub(r"\1://", str(source), count=1)
 
 
 def _is_remote(path: str) -> bool:
@@ -89,7 +100,7 @@ def _reader_error(where: str, fmt: str, exc: BaseException) -> InputError:
 
 def read_frame(spark: SparkSession, source: str | Path) -> tuple[DataFrame, str, str | None]:
     """The input as a Spark DataFrame with its own columns, its format, and the CSV delimiter."""
-    path = str(source)
+    path = normalise_path(source)
     fmt = _remote_format(path) if _is_remote(path) else _local_format(Path(path))
     delimiter = None
     try:
@@ -110,8 +121,9 @@ def read_frame(spark: SparkSession, source: str | Path) -> tuple[DataFrame, str,
     return frame, fmt, delimiter
 
 
-def with_row_ids(spark: SparkSession, frame: DataFrame) -> DataFrame:
-    """``frame`` with ``__row_id``: the line's position in the input, 0 first.
+def with_row_ids(spark: SparkSession, frame: DataFrame) -> tuple[DataFrame, int]:
+    """``frame`` with ``__row_id`` (the line's position in the input, 0 first), and its
+    number of lines.
 
     Each file split is read in order by one task, so a line's position is the number of lines
     in the splits before its own (files by name, splits by offset) plus its position in its
@@ -130,11 +142,11 @@ def with_row_ids(spark: SparkSession, frame: DataFrame) -> DataFrame:
         bases.append((split["__file"], split["__block"], before - split["first"]))
         before += split["n"]
     if not bases:
-        return frame.select(F.lit(0).cast("bigint").alias("__row_id"), "*").limit(0)
+        return frame.select(F.lit(0).cast("bigint").alias("__row_id"), "*").limit(0), 0
     base = spark.createDataFrame(bases, "__file string, __block bigint, __base bigint")
     return (tagged.join(F.broadcast(base), ["__file", "__block"])
             .select((F.col("__mono") + F.col("__base")).alias("__row_id"),
-                    *[F.col(f"`{c}`") for c in frame.columns]))
+                    *[F.col(f"`{c}`") for c in frame.columns])), before
 
 
 def register_source(spark: SparkSession, source: str | Path) -> SourceInfo:
@@ -150,10 +162,9 @@ def register_source(spark: SparkSession, source: str | Path) -> SourceInfo:
         When the path does not exist, the format is not one Spark reads, or it has no rows.
     """
     frame, fmt, delimiter = read_frame(spark, source)
-    where = str(source)
-    numbered = with_row_ids(spark, frame)
+    where = normalise_path(source)
+    numbered, rows = with_row_ids(spark, frame)
     numbered.createOrReplaceTempView("source")
-    rows = int(numbered.count())
     if rows == 0:
         raise InputError(f"{where}: it has columns ({', '.join(frame.columns)}) but no rows. "
                          f"Export the data again with its rows.")

@@ -4,6 +4,7 @@ UTC so that no timestamp depends on the machine's zone."""
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from custseg.errors import ConfigError
@@ -75,7 +76,12 @@ def get_session(master: str | None = None, session: SparkSession | None = None,
             for key, value in {**BUILD_CONF, **(conf or {})}.items():
                 builder = builder.config(key, value)
         try:
-            session = builder.getOrCreate()
+            with warnings.catch_warnings():
+                # PySpark 4 warns that it was not tested with pandas 3: custseg exchanges data
+                # with it through Arrow only (checked in tests/test_spark.py).
+                warnings.filterwarnings("ignore", message="PySpark does not yet fully support",
+                                        category=FutureWarning)
+                session = builder.getOrCreate()
         except Exception as exc:  # Java missing, master unreachable: named below
             raise ConfigError(_start_failure(master, exc)) from exc
     for key, value in SESSION_CONF.items():

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 from custseg.errors import CustsegError, InputError
 
@@ -85,6 +86,12 @@ def _call(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+def _full_match(text: exp.Expression, pattern: exp.Expression) -> exp.Expression:
+    """DuckDB's whole-string match as Spark's RLIKE, which finds the pattern anywhere."""
+    return exp.RegexpLike(this=text,
+                          expression=exp.Literal.string("^(?:" + pattern.name + ")$"))
+
+
 def _translate_function(node: exp.Anonymous) -> exp.Expression:
     """DuckDB functions Spark spells differently or lacks, written with Spark's own."""
     name = node.name.lower()
@@ -98,13 +105,26 @@ def _translate_function(node: exp.Anonymous) -> exp.Expression:
     if name == "isfinite":
         return exp.LT(this=exp.Abs(this=args[0]),
                       expression=exp.cast(exp.Literal.string("Infinity"), "DOUBLE"))
-    if name == "regexp_full_match":
-        pattern = exp.Literal.string("^(?:" + args[1].name + ")$")
-        return exp.RegexpLike(this=args[0], expression=pattern)
+    if name == "regexp_full_match":  # sqlglot versions that do not know the function
+        return _full_match(args[0], args[1])
     if name == "to_seconds":
         zero = exp.Literal.number(0)
         return _call("MAKE_DT_INTERVAL", zero, zero, zero, args[0])
     return node
+
+
+def _average(avg: exp.Avg, where: exp.Expression | None = None) -> exp.Expression:
+    """``avg(x) [FILTER (WHERE …)]`` as DuckDB computes it over money: the exact decimal sum
+    divided by the count, rounded once to a double (Spark's decimal average keeps too few
+    digits, and a double average depends on the order of the sum)."""
+
+    def agg(node: exp.Expression) -> exp.Expression:
+        return exp.Filter(this=node, expression=where.copy()) if where is not None else node
+
+    # Spark keeps max(6, 38 - 16) = 22 decimals of this quotient: enough to round once.
+    total = exp.cast(agg(exp.Sum(this=avg.this.copy())), "DECIMAL(20, 4)")
+    count = exp.cast(agg(exp.Count(this=avg.this.copy())), "DECIMAL(30, 0)")
+    return exp.cast(exp.paren(exp.Div(this=total, expression=count)), "DOUBLE")
 
 
 def _epoch(node: exp.TimeToUnix) -> exp.Expression:
@@ -124,6 +144,12 @@ class _Rewriter:
             return _translate_function(node)
         if isinstance(node, exp.TimeToUnix):
             return _epoch(node)
+        if type(node).__name__ == "RegexpFullMatch":
+            return _full_match(node.this, node.expression)
+        if isinstance(node, exp.Filter) and isinstance(node.this, exp.Avg):
+            return _average(node.this, node.expression)
+        if isinstance(node, exp.Avg) and not isinstance(node.parent, exp.Filter):
+            return _average(node)
         if isinstance(node, exp.Div):
             # DuckDB's "/" divides as floating point whatever the types; Spark's divides
             # decimals as decimals (rounded to a scale), which would change the last digits.
@@ -149,12 +175,29 @@ class _Rewriter:
                                       for n in names if n not in left_out])
 
 
+#: Name given to the n-th ``?`` of a statement (tree order is not text order).
+_PARAM = "__custseg_param_"
+
+
+def _numbered(sql: str) -> str:
+    """``sql`` with its n-th ``?`` parameter written as the column ``__custseg_param_n``."""
+    out, last, n = [], 0, 0
+    for token in sqlglot.Dialect.get_or_raise("duckdb").tokenize(sql):
+        if token.token_type == TokenType.PLACEHOLDER:
+            out += [sql[last:token.start], f"{_PARAM}{n}"]
+            last, n = token.end + 1, n + 1
+    return "".join([*out, sql[last:]])
+
+
 def to_spark(sql: str, params: Sequence[Any] = (), columns: Any = None) -> exp.Expression:
     """One DuckDB statement as a sqlglot tree for Spark, ``?`` parameters filled in."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    values = list(params)
-    for node in [n for n in tree.walk() if isinstance(n, exp.Placeholder)]:
-        node.replace(_literal(values.pop(0)))
+    tree = sqlglot.parse_one(_numbered(sql), read="duckdb")
+    for node in list(tree.find_all(exp.Column)):
+        if node.name.startswith(_PARAM):
+            node.replace(_literal(params[int(node.name[len(_PARAM):])]))
+    for node in list(tree.find_all(exp.Placeholder)):
+        if str(node.this or "").isdigit():  # DuckDB's $1, $2, …
+            node.replace(_literal(params[int(node.this) - 1]))
     rewrite = _Rewriter(columns)
     # Children before parents, so that a rewritten node holds rewritten children.
     for node in reversed(list(tree.walk())):
@@ -276,6 +319,13 @@ class SparkConnection:
         if old is not None:
             old.unpersist()
         return frame
+
+    def drop(self, name: str) -> None:
+        """Free what :meth:`keep` persisted under ``name`` and forget the name."""
+        frame = self._kept.pop(name, None)
+        if frame is not None:
+            frame.unpersist()
+        self.session.catalog.dropTempView(name)
 
     def register(self, name: str, frame: Any) -> None:
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
