@@ -181,6 +181,7 @@ def test_every_page_renders_on_demo_data(page: str, demo_frame: pd.DataFrame,
     else:
         captions = " ".join(c.value for c in at.caption)
         assert f"{len(demo_rfm):,} customers with RFM" in captions
+        assert "custseg score FILE --model" in captions  # the segmentation model is offered
 
 
 def test_cleaning_rule_switch_changes_the_row_account(demo_frame: pd.DataFrame) -> None:

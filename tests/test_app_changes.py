@@ -6,25 +6,17 @@ from __future__ import annotations
 from datetime import date
 
 import pandas as pd
-import pytest
-import streamlit as st
 
 import custseg
-from custseg import assign, cohorts, compare, synth
+from custseg import assign, cohorts, compare
 from custseg.app import state
 from tests import reference
+from tests import test_app as app_tests
 from tests.test_app import DEMO, _app, _csv_bytes, _ok
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(scope="module")
-def demo_frame() -> pd.DataFrame:
-    return synth.generate_frame(DEMO, state.DEMO_SEED)[0]
+# The fixtures of the dashboard's tests: fresh caches for each test, the demo transactions.
+_fresh_caches = app_tests._fresh_caches
+demo_frame = app_tests.demo_frame
 
 
 def _frame(at, column: str) -> pd.DataFrame:
@@ -50,6 +42,13 @@ def test_two_dates_show_the_migration_and_cohorts(demo_frame: pd.DataFrame) -> N
     table = cohorts.cohort_table(custseg.load(demo_frame))
     assert shown["customers"].sum() == reference.kept_lines(demo_frame)["customer_id"].nunique()
     assert len(shown) == table["cohort"].nunique()
+    # Month by month: one more snapshot per month start between the dates.
+    at.toggle(key="changes_monthly").set_value(True).run()
+    _ok(at)
+    monthly = compare.compare_dates(demo_frame, [date(2011, 6, 1), last + pd.Timedelta(days=1)],
+                                    every="month")
+    assert monthly.over_time["when"].nunique() == 8  # 1 June to 1 December, and the end
+    assert any("Segments month by month" in h.value for h in at.subheader)
 
 
 def test_dates_in_the_wrong_order_say_so() -> None:

@@ -245,7 +245,7 @@ CHECKS_JS = r"""() => {
 
 #: Every page's address (the Overview is the app's root).
 PAGES = ["", "data", "cleaning", "rfm", "choosing_k", "segments", "explanation", "anomalies",
-         "future_value", "lookup", "downloads"]
+         "changes", "future_value", "lookup", "downloads"]
 DESKTOP = {"viewport": {"width": 1400, "height": 1000}}
 
 

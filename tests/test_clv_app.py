@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import streamlit as st
 
 import custseg
 from custseg import money, synth
 from custseg.app import state
-from tests.test_app import DEMO, _app, _metric, _ok
+from custseg.config import CLVConfig
 
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()
+# _fresh_caches is autouse: imported, it clears the stage caches before each test here too.
+from tests.test_app import DEMO, _app, _fresh_caches, _metric, _ok  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +67,18 @@ def test_a_log_too_short_for_the_holdout_says_why(tmp_path) -> None:
     at.switch_page("views/future_value.py").run()
     _ok(at)
     assert note in " ".join(w.value for w in at.warning)
+
+
+def test_sidebar_settings_reach_the_future_value_page() -> None:
+    frame = synth.generate_frame(DEMO, state.DEMO_SEED)[0]
+    config = custseg.Config(clv=CLVConfig(months=6, discount_rate=0.0))
+    expected = custseg.run(frame, config)
+    at = _app("future_value")
+    at.number_input(key="clv_months").set_value(6).run()
+    at.number_input(key="clv_discount").set_value(0.0).run()
+    _ok(at)
+    assert _metric(at, "Lifetime value, 6 months") == money.money(
+        expected.rfm["clv"].sum(), expected.config.currency)
+    at.checkbox(key="clv_enabled").uncheck().run()
+    _ok(at)
+    assert "Lifetime value is switched off." in " ".join(w.value for w in at.warning)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import custseg
 from custseg import assign, compare, migration, snapshots, synth
 from custseg.cli import app
-from custseg.errors import InputError
+from custseg.errors import InputError, NoSegmentsError
 from tests import reference
 from tests.test_migration import reconciles
 
@@ -122,6 +122,10 @@ def test_cli_compare_writes_files_and_refuses_bad_dates(log: pd.DataFrame, tmp_p
 def test_real_data_half_years_reconcile(real_csv) -> None:
     result = compare.compare_dates(real_csv, [date(2011, 6, 1), date(2011, 12, 9)])
     reconciles(result.migration, result.before, result.after)
+    # The rows also add up to the segment sizes the fit itself counted at 2011-06-01.
+    rows = result.migration.groupby("from_segment")["customers"].sum()
+    fitted = result.model.segments_.set_index("segment")["customers"]
+    assert rows.drop(migration.NEW).sort_index().to_dict() == fitted.sort_index().to_dict()
     # The second snapshot is the table of a run as of 2011-12-09.
     run_rfm = custseg.pipeline.compute_rfm(custseg.load(
         real_csv, custseg.Config().replace(rfm=custseg.config.RFMConfig(as_of=date(2011, 12, 9)))))
@@ -153,3 +157,27 @@ def test_cli_compare_with_a_saved_model(log: pd.DataFrame, tmp_path) -> None:
     bad = runner.invoke(app, ["compare", str(path), "--as-of", "2011-06-01", "--as-of",
                               "2011-12-01", "--model", str(broken), "--out", str(out)])
     assert bad.exit_code == 2 and "broken.json" in bad.output
+
+
+def test_a_first_date_with_too_few_customers_says_what_to_do() -> None:
+    from tests.test_migration import LOG
+
+    # Two customers bought before 1 March: too few to segment.
+    with pytest.raises(NoSegmentsError, match=r"first snapshot \(2011-03-01\).*Only 2 "
+                                              r"customers.*--model"):
+        compare.compare_dates(LOG, [date(2011, 3, 1), date(2011, 4, 2)])
+
+
+def test_cli_every_month_between_two_dates(log: pd.DataFrame, tmp_path) -> None:
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    out = tmp_path / "out"
+    ok = runner.invoke(app, ["compare", str(path), "--as-of", "2011-09-15", "--as-of",
+                             "2011-12-01", "--every", "month", "--out", str(out), "-q"])
+    assert ok.exit_code == 0, ok.output
+    over = pd.read_csv(out / "segments_over_time.csv")
+    # The two dates and the month starts strictly between them.
+    assert sorted(over["when"].str[:10].unique()) == ["2011-09-15", "2011-10-01", "2011-11-01",
+                                                      "2011-12-01"]
+    bad = runner.invoke(app, ["compare", str(path), "--every", "fortnight", "--out", str(out)])
+    assert bad.exit_code == 2 and "--every" in bad.output

@@ -151,6 +151,17 @@ def test_detach_closes_the_connection_and_keeps_everything(small_log: pd.DataFra
     gc.collect()
 
 
+def test_stored_tables_come_back_in_input_order() -> None:
+    import pyarrow as pa
+
+    from custseg.stored import _in_order
+
+    shuffled = pa.table({"row_id": [2, 0, 3, 1], "x": ["c", "a", "d", "b"]})
+    assert _in_order(shuffled, "row_id")["x"].to_pylist() == ["a", "b", "c", "d"]
+    ordered = pa.table({"row_id": [0, 1, 2], "x": ["a", "b", "c"]})
+    assert _in_order(ordered, "row_id") is ordered
+
+
 # --------------------------------------------------------------------------- docs
 
 

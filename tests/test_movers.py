@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -13,33 +12,17 @@ from typer.testing import CliRunner
 from custseg import compare, synth
 from custseg.cli import app
 from custseg.errors import ConfigError
+from custseg.synth.movers import recovery
 from tests import reference
 
 MOVE = date(2011, 6, 1)
-
-
-def recovered(result: compare.Comparison, truth: pd.DataFrame) -> tuple[float, float]:
-    """Recall and precision of the planted moves among the movers of the two transitions they
-    make: out of the model's top segment (a slip), and into it from the segment of the fewest
-    orders (a rise: a newcomer at the first date)."""
-    truth = truth.assign(customer_id=truth["customer_id"].astype(int).astype(str))
-    moved = result.movers.merge(truth, on="customer_id", how="left")
-    segments = result.model.segments_
-    top = result.order[0]
-    fewest = segments.sort_values(["frequency_median", "recency_median"]).iloc[0]["segment"]
-    slip = (moved["from_segment"] == top) & (moved["direction"] == "down")
-    rise = (moved["to_segment"] == top) & (moved["from_segment"] == fewest)
-    said = np.select([slip, rise], ["slip", "rise"], "")
-    hits = int(((said != "") & (moved["planted_move"] == said)).sum())
-    planted = int((truth["planted_move"] != "").sum())
-    return hits / planted, hits / int((said != "").sum())
 
 
 @pytest.mark.parametrize("seed", [42, 7])
 def test_planted_movers_are_recovered(seed: int) -> None:
     log, truth, _ = synth.generate_frame(2000, seed, movers=synth.Movers.at(0.2, MOVE))
     result = compare.compare_dates(log, [MOVE, date(2011, 12, 10)])
-    recall, precision = recovered(result, truth)
+    recall, precision = recovery(result.movers, result.model.segments_, truth)
     assert recall >= 0.9 and precision >= 0.9, (recall, precision)
 
 
@@ -80,3 +63,18 @@ def test_generate_option_and_refusals(tmp_path) -> None:
     assert bad.exit_code == 2 and "--move-date" in bad.output
     with pytest.raises(ConfigError, match="--movers"):
         synth.Movers.at(0.9, MOVE)
+
+
+def test_recovery_by_hand() -> None:
+    segments = pd.DataFrame({"segment": ["Top", "Mid", "Newbies"],
+                             "frequency_median": [9.0, 3.0, 1.0],
+                             "recency_median": [5.0, 40.0, 3.0]})
+    movers = pd.DataFrame({"customer_id": ["1", "2", "3", "4", "5"],
+                           "from_segment": ["Top", "Newbies", "Mid", "Top", "Newbies"],
+                           "to_segment": ["Mid", "Top", "Top", "Newbies", "Top"],
+                           "direction": ["down", "up", "up", "down", "up"]})
+    truth = pd.DataFrame({"customer_id": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                          "planted_move": ["slip", "rise", "rise", "", "slip", "rise"]})
+    # Read as slips: 1 (planted slip), 4 (not planted); as rises: 2 (planted), 5 (planted as
+    # a slip: wrong kind). Customer 3 rises from Mid: not read. Planted: 1, 2, 3, 5, 6.
+    assert recovery(movers, segments, truth) == (2 / 5, 2 / 4)

@@ -87,7 +87,7 @@ def _column(path: Path, name: str) -> list[str]:
 
 CSV_FILES = ("customers.csv", "flagged_transactions.csv", "segment_products.csv",
              "stock_priorities.csv", "segments.csv", "k_selection.csv", "importances.csv",
-             "cohorts.csv")
+             "cohorts.csv", "clv.csv", "clv_holdout.csv", "clv_calibration.csv")
 
 
 def test_every_csv_is_written(written):

@@ -186,8 +186,10 @@ def test_report_draws_every_chart_offline_with_its_texts_apart(written, drawn, w
     charts = page["charts"]
     segments = result.segments["segment"].astype(str).tolist()
     # 3 distributions, 6 k metrics, 4 profiles, 3 outlier views, cleaning, PCA, importances,
-    # flagged kinds; one product chart per segment, the stock priorities and the cohorts.
-    assert len(charts) == 20 + len(segments) + 2
+    # flagged kinds; one product chart per segment, the stock priorities and the cohorts;
+    # lifetime value per segment, expected purchases and the calibration plot.
+    lifetime = 3 if result.clv is not None else 0
+    assert len(charts) == 20 + len(segments) + 2 + lifetime, sorted(charts)
     for div_id, chart in charts.items():
         assert chart["title"], div_id
         assert len(chart["axisTitles"]) >= 2 and all(chart["axisTitles"]), div_id

@@ -265,3 +265,41 @@ def test_lines_built_in_many_ranges_and_passes_are_the_same(monkeypatch, tmp_pat
     got, want = _lines_and_reference(frame, Config())
     assert len(got) > 4 * 997 and (got["drop_rule"] == "duplicate").sum() >= 300
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def direct_totals_sql(cleaning) -> str:
+    """The former product totals, buyers counted with count(DISTINCT) (out of memory at 100M
+    lines under the 1 GB limit)."""
+    from custseg.products import ASSIGNMENT_TABLE, TOTALS_TABLE, product_filter
+
+    return f"""
+WITH assigned AS (
+  SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment
+  FROM {ASSIGNMENT_TABLE}
+), bounds AS (
+  SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
+)
+SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
+       count(DISTINCT c.customer_id) AS customers,
+       sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
+       sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
+FROM clean c
+JOIN assigned a ON a.customer_id = c.customer_id
+CROSS JOIN bounds b
+WHERE {product_filter(cleaning)}
+GROUP BY a.segment, c.stock_code
+ORDER BY 1, 2""", TOTALS_TABLE
+
+
+def test_product_totals_equal_the_distinct_count_on_the_real_data(real_default):
+    from custseg import products
+
+    rfm = pipeline.compute_rfm(real_default)
+    customers = rfm.assign(segment=[f"s{hash(c) % 5}" for c in rfm["customer_id"]])
+    cleaning = real_default.config.cleaning
+    direct_sql, table = direct_totals_sql(cleaning)
+    with products._totals(real_default.con, customers, cleaning) as cursor:
+        got = cursor.execute(f"SELECT * FROM {table} ORDER BY 1, 2").df()
+        want = cursor.execute(direct_sql).df()
+    assert len(got) > 10_000
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -101,6 +101,17 @@ def test_new_customers_are_assigned_to_the_nearest_saved_centre(trained, log, tm
     assert list(scored.segments["segment"]) == list(result.segments["segment"])
 
 
+def test_as_of_sets_the_snapshot_of_the_new_data(trained) -> None:
+    from datetime import date, datetime
+
+    path, result, model = trained
+    scored = scoring.score(path, model, as_of=date(2011, 9, 1))
+    assert scored.dataset.snapshot == datetime(2011, 9, 1)
+    assert scored.customers["last_purchase"].max() < pd.Timestamp("2011-09-01")
+    assert len(scored.customers) < len(result.rfm)
+    assert not any("fitted on" in n for n in scored.notes)  # other R/F/M values
+
+
 def test_data_outside_the_training_range_is_warned_about(trained, log, tmp_path) -> None:
     _, result, model = trained
     dearer = log.assign(UnitPrice=log["UnitPrice"] * 50)
@@ -217,3 +228,19 @@ def test_real_data_scores_to_its_fitted_labels(real_csv, tmp_path) -> None:
     assert (scored.customers["segment"].to_numpy()
             == result.rfm.set_index("customer_id").loc[
                 scored.customers["customer_id"], "segment"].to_numpy()).all()
+
+
+@pytest.mark.realdata
+def test_real_data_shuffled_and_re_encoded_gives_the_same_labels(real_csv, tmp_path) -> None:
+    """The real export, rows shuffled, written as UTF-16 with ';' and decimal commas."""
+    config = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
+    result = custseg.run(real_csv, config)
+    model = result.segmenter.save(tmp_path / "model.json",
+                                  context=modelfile.run_context(result))
+    raw = pd.read_csv(real_csv, dtype={"InvoiceNo": str, "StockCode": str},
+                      parse_dates=["InvoiceDate"])
+    copy = _write_csv(raw.sample(frac=1, random_state=2), tmp_path / "copy.csv", sep=";",
+                      decimal=",", encoding="utf-16")
+    scored = scoring.score(copy, model)
+    pd.testing.assert_series_equal(_labels(scored.customers), _labels(result.rfm))
+

@@ -105,6 +105,13 @@ def test_predict_on_the_training_customers_gives_the_fitted_labels(
                                   fitted.labels_[shuffled.index.to_numpy()])
 
 
+def test_predict_gives_the_fitted_labels_after_a_sampled_search(synth_rfm: pd.DataFrame) -> None:
+    """The k search on a sample and the refit on everyone (the path of large data)."""
+    seg = Segmenter(k_search_max=400, minibatch_above=300, search_sample=200).fit(synth_rfm)
+    assert "sample" in seg.reason_
+    np.testing.assert_array_equal(seg.predict(synth_rfm), seg.labels_)
+
+
 @pytest.mark.realdata
 @pytest.mark.parametrize("k", ["auto", 3, 6])
 def test_predict_reproduces_the_labels_on_real_data(seed_rfm: pd.DataFrame, k) -> None:
@@ -266,6 +273,7 @@ def _edited(tmp_path: Path, fitted: Segmenter, change) -> Path:
     (lambda c: c["segments"][0].update(name=["Champions"]), "segments\\[0\\].name"),
     (lambda c: c.pop("scaler"), "lacks the field 'scaler'"),
     (lambda c: c["settings"].update(n_init=True), "settings.n_init"),
+    (lambda c: c["segments"][1].update(name=c["segments"][0]["name"]), "different"),
 ])
 def test_edited_model_files_are_refused(tmp_path: Path, fitted: Segmenter, change,
                                         message: str, monkeypatch) -> None:

@@ -52,7 +52,7 @@ def clv_by_segment(customers: pd.DataFrame, *, months: int = 12,
         axis |= _log_axis(positive, many=False, whole=False, prefix=prefix)
     layout = {"xaxis": axis, "yaxis": _title("segment", autorange="reversed")}
     return _style({"data": data, "layout": layout}, "Lifetime value per segment",
-                  subtitle="each box: the middle half of a segment's customers; line: median",
+                  subtitle="box: the middle half of customers; line: median",
                   height=140 + 40 * len(data))
 
 
@@ -85,7 +85,7 @@ def purchases_heatmap(customers: pd.DataFrame, *, horizon_days: int = 90) -> Fig
                               autorange="reversed")}
     return _style({"data": [trace], "layout": layout},
                   f"Expected purchases in the next {horizon_days} days",
-                  subtitle="mean per customer, by how recently and how often they bought",
+                  subtitle="mean per customer, by recency and frequency",
                   height=460)
 
 
@@ -112,5 +112,5 @@ def calibration_plot(calibration: pd.DataFrame, *, holdout_days: int) -> Figure:
               "yaxis": _title(f"purchases in the last {holdout_days} days (mean)",
                               rangemode="tozero")}
     return _style({"data": data, "layout": layout}, "Forecast against what happened",
-                  subtitle=f"fitted without the last {holdout_days} days, then compared",
+                  subtitle=f"fitted without the last {holdout_days} days",
                   height=420)

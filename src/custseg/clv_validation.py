@@ -59,8 +59,10 @@ def holdout_days(first: date, end: date, config: CLVConfig) -> int:
     days = int(min(config.holdout_days, np.floor(config.holdout_share * period)))
     if days < config.min_holdout_days:
         raise CLVError(
-            f"The transactions span {period:,} days ({first} to {end}): holding out "
-            f"{config.holdout_share:.0%} of them leaves {days:,} days, fewer than the "
+            f"The transactions span {period:,} day{'' if period == 1 else 's'} ({first} to "
+            f"{end}): holding out "
+            f"{config.holdout_share:.0%} of them leaves {days:,} day{'' if days == 1 else 's'}, "
+            f"fewer than the "
             f"{config.min_holdout_days} days needed to check the lifetime-value forecast. "
             f"Use at least {int(np.ceil(config.min_holdout_days / config.holdout_share)):,} "
             f"days of transactions.")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from custseg import actions, assign, migration, snapshots
 from custseg.config import Config
-from custseg.errors import ConfigError, InputError
+from custseg.errors import ConfigError, InputError, NoSegmentsError
 from custseg.pipeline import Dataset, compute_rfm, load
 from custseg.segmenter import Segmenter
 
@@ -107,7 +107,13 @@ def _finish(config: Config, labels: tuple[str, str], before_rfm: pd.DataFrame,
             after_rfm: pd.DataFrame, *, cumulative: bool,
             model: Segmenter | None, clock: dict[str, float]) -> Comparison:
     start = time.perf_counter()
-    model = model or assign.fit(before_rfm, config)
+    if model is None:
+        try:
+            model = assign.fit(before_rfm, config)
+        except NoSegmentsError as exc:
+            raise NoSegmentsError(f"The model is fitted on the first snapshot ({labels[0]}), "
+                                  f"and it cannot be segmented: {exc} Choose a later first "
+                                  f"date, or give a saved model with --model.") from exc
     order = assign.segment_order(model)
     before = labelled(model, before_rfm, config)
     after = labelled(model, after_rfm, config, with_actions=True)

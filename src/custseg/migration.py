@@ -102,14 +102,14 @@ def migration_matrix(table: pd.DataFrame, order: Sequence[str],
                      value: str = "customers") -> pd.DataFrame:
     """:func:`migration_table` as a from (rows) × to (columns) matrix of ``value``, with every
     segment of ``order`` on both sides (0 where nobody moved), "new" as the last row and
-    "gone" as the last column, and totals."""
-    rows = [*order, NEW]
-    cols = [*order, GONE]
-    extra = sorted((set(table["from_segment"]) | set(table["to_segment"]))
-                   - set(rows) - set(cols))
+    "gone" as the last column when there are any, and totals."""
+    seen = set(table["from_segment"]) | set(table["to_segment"])
+    extra = sorted(seen - {*order, NEW, GONE})
+    new = [NEW] if NEW in set(table["from_segment"]) else []
+    gone = [GONE] if GONE in set(table["to_segment"]) else []
     wide = table.pivot_table(index="from_segment", columns="to_segment", values=value,
                              aggfunc="sum", fill_value=0)
-    wide = wide.reindex(index=[*order, *extra, NEW], columns=[*order, *extra, GONE],
+    wide = wide.reindex(index=[*order, *extra, *new], columns=[*order, *extra, *gone],
                         fill_value=0)
     wide["total"] = wide.sum(axis=1)
     wide.loc["total"] = wide.sum(axis=0)

@@ -41,8 +41,8 @@ VERSION = 1
 MAX_BYTES = 5_000_000
 #: At most this many segments (``k_max`` is far below it).
 MAX_SEGMENTS = 100
-#: Longest text field (an action is a few sentences; a note a paragraph).
-MAX_TEXT = 5_000
+#: Longest text field (an action is a few sentences; the k reason a paragraph or two).
+MAX_TEXT = 20_000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -144,13 +144,17 @@ def to_json(segmenter: Segmenter, context: Mapping[str, Any] | None = None) -> d
     }
 
 
+def dumps(segmenter: Segmenter, context: Mapping[str, Any] | None = None) -> str:
+    """The model file's text (what :func:`write` writes; the dashboard offers it too)."""
+    return json.dumps(to_json(segmenter, context), indent=1, ensure_ascii=False,
+                      allow_nan=False) + "\n"
+
+
 def write(path: str | Path, segmenter: Segmenter,
           context: Mapping[str, Any] | None = None) -> Path:
     """Write ``segmenter`` (and a run's ``context``) to ``path`` as JSON."""
     path = Path(path)
-    text = json.dumps(to_json(segmenter, context), indent=1, ensure_ascii=False,
-                      allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    path.write_text(dumps(segmenter, context), encoding="utf-8")
     return path
 
 
@@ -205,7 +209,11 @@ def read(path: str | Path) -> SavedModel:
     if size > MAX_BYTES:
         raise ModelFileError(f"{where} is {size:,} bytes: a custseg model file is a few "
                              f"kilobytes (at most {MAX_BYTES:,}). Is it the right file?")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"Model file {where} cannot be read ({exc.strerror or exc}). "
+                             "Check its permissions.") from exc
     try:
         text = raw.decode("utf-8")
         content = json.loads(text, object_pairs_hook=_no_duplicates,
@@ -272,6 +280,10 @@ def from_json(content: Any, where: str = "the model") -> SavedModel:
                          lambda v, w: check.record(v, w, _SEGMENT_KEYS), length=k)
     if [s["cluster"] for s in segments] != list(range(k)):
         raise ModelFileError(f"{where}: 'segments' must list clusters 0 to {k - 1} in order.")
+    names = [s["name"] for s in segments]
+    if len(set(names)) != k or not all(n.strip() for n in names):
+        raise ModelFileError(f"{where}: the segment names must be {k} different, non-empty "
+                             f"names; the file has {names}.")
     reason = check.text(top["reason"], "reason")
     segment_table = pd.DataFrame(check.seq(top["segment_table"], "segment_table",
                                            lambda v, w: check.record(v, w, _SEGMENT_COLUMNS),

@@ -119,8 +119,20 @@ class Result:
     cohorts: pd.DataFrame | None = None
 
     def lines(self, kept_only: bool = False) -> pd.DataFrame:
-        """Every input line with its ``drop_rule`` (None when kept), in input order; with
-        ``kept_only``, the clean lines. Works the same before and after :meth:`detach`."""
+        """The input's lines as cleaned, read on demand.
+
+        Parameters
+        ----------
+        kept_only : bool, default False
+            Only the lines the cleaning kept.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per line in input order, with the canonical columns (docs/architecture.md)
+            and ``drop_rule`` (None when kept). The same before and after :meth:`detach` or a
+            pickle round trip.
+        """
         from custseg import stored
 
         if self.dataset is None:
@@ -128,9 +140,16 @@ class Result:
         return stored.lines(self.dataset, kept_only)
 
     def detach(self) -> Result:
-        """Keep the lines as Parquet bytes and close the database connection (frees its
-        memory); everything still works, a connection being rebuilt when needed. Returns
-        self."""
+        """Keep the lines and the input as Parquet bytes and close the database connection.
+
+        Frees the connection's memory; :meth:`lines`, the outputs and the dashboard keep
+        working (a connection is rebuilt from the bytes when one is needed).
+
+        Returns
+        -------
+        Result
+            This result, for chaining.
+        """
         from custseg.stored import StoredDataset
 
         if isinstance(self.dataset, Dataset):
@@ -459,7 +478,8 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
     if config.clv.enabled:
         clock.start("Lifetime value")
         estimated, why = lifetime_value(dataset, fitted.customers if fitted else table, config)
-        notes += [why] if why else []
+        # Before the segments' note, which stays the last: the run's main caveat.
+        notes = ([why] if why else []) + notes
     clock.start("Summary")
     return assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
                     timings=clock.timings, notes=notes, clv=estimated)

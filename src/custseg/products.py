@@ -68,6 +68,9 @@ def totals_sql(cleaning: CleaningConfig | None = None) -> str:
     the same calendar halves whichever segments are chosen. A customer is in one segment, so
     buyers add up across segments.
     """
+    # Buyers are counted in two levels (per buyer, then per product) rather than with
+    # count(DISTINCT): a plain aggregation spills to disk, a DISTINCT one ran the 1 GB limit
+    # out at 100M lines. The sums are DECIMAL, so the regrouping leaves them exact.
     return f"""
 CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
 WITH assigned AS (
@@ -75,16 +78,20 @@ WITH assigned AS (
   FROM {ASSIGNMENT_TABLE}
 ), bounds AS (
   SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
+), buyers AS (
+  SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
+         sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
+         sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
+  FROM clean c
+  JOIN assigned a ON a.customer_id = c.customer_id
+  CROSS JOIN bounds b
+  WHERE {product_filter(cleaning)}
+  GROUP BY a.segment, c.stock_code, c.customer_id
 )
-SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
-       count(DISTINCT c.customer_id) AS customers,
-       sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
-       sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
-FROM clean c
-JOIN assigned a ON a.customer_id = c.customer_id
-CROSS JOIN bounds b
-WHERE {product_filter(cleaning)}
-GROUP BY a.segment, c.stock_code
+SELECT segment, stock_code, sum(revenue) AS revenue, count(*) AS customers,
+       sum(first_half) AS first_half, sum(second_half) AS second_half
+FROM buyers
+GROUP BY segment, stock_code
 """
 
 

@@ -51,7 +51,8 @@ def snapshot_for(con: duckdb.DuckDBPyConnection, as_of: date | None) -> datetime
     return datetime(as_of.year, as_of.month, as_of.day)
 
 
-RFM_SQL = """
+#: The RFM query over some of the kept lines: ``{before}`` is empty or a WHERE clause.
+_RFM_TEMPLATE = """
 WITH per AS (
   SELECT customer_id,
          min(invoice_date) AS first_purchase,
@@ -80,6 +81,8 @@ SELECT *,
 FROM base
 ORDER BY customer_id
 """
+#: The RFM query over every kept line (what a run computes).
+RFM_SQL = _RFM_TEMPLATE.format(before="")
 
 
 def build_rfm(con: duckdb.DuckDBPyConnection, snapshot: datetime, *,
@@ -101,7 +104,7 @@ def build_rfm(con: duckdb.DuckDBPyConnection, snapshot: datetime, *,
     """
     # No filter at all when None: a run's table is the one it always was.
     where, params = ("", []) if before is None else (" WHERE invoice_date < ?", [before])
-    rfm = con.execute(RFM_SQL.format(before=where), [*params, snapshot, snapshot]).df()
+    rfm = con.execute(_RFM_TEMPLATE.format(before=where), [*params, snapshot, snapshot]).df()
     if rfm.empty:
         raise EmptyResultError("Cleaning kept no customers; relax the cleaning rules.")
     rfm["customer_id"] = rfm["customer_id"].astype(str)

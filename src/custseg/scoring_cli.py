@@ -72,6 +72,7 @@ def _print_segments(scored: Any, out: Console) -> None:
         table.add_column(name, justify="left" if name == "segment" else "right")
     for row in scored.segments.itertuples():
         confidence = "" if row.customers == 0 else f"{row.mean_confidence:.2f}"
-        table.add_row(row.segment, f"{row.customers:,}", f"{row.customer_share:.1%}",
+        # Text, not markup: the names come from the model file.
+        table.add_row(Text(str(row.segment)), f"{row.customers:,}", f"{row.customer_share:.1%}",
                       f"{row.training_share:.1%}", confidence)
     out.print(table)

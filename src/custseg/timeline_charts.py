@@ -32,6 +32,15 @@ def _rgba(color: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
+def _centres(sizes: np.ndarray) -> list[float]:
+    """Vertical centres (0 top, 1 bottom) of nodes of these sizes stacked in order, leaving
+    plotly room for the padding between them."""
+    share = np.asarray(sizes, dtype=float) / max(float(np.sum(sizes)), 1.0) * 0.9
+    top = np.concatenate([[0.0], np.cumsum(share)[:-1]]) + 0.1 * np.arange(len(share)) / max(
+        len(share) - 1, 1)
+    return np.clip(top + share / 2, 0.001, 0.999).round(4).tolist()
+
+
 def migration_sankey(table: pd.DataFrame, order: Sequence[str], *, dates: tuple[str, str],
                      currency: str = "") -> Figure:
     """Customers flowing from their segment at the first date (left) to the second (right).
@@ -54,8 +63,14 @@ def migration_sankey(table: pd.DataFrame, order: Sequence[str], *, dates: tuple[
     left_at = {s: i for i, s in enumerate(lefts)}
     right_at = {s: len(lefts) + i for i, s in enumerate(rights)}
     colors = [_color(s) for s in lefts] + [_color(s) for s in rights]
+    left_sizes = table.groupby("from_segment")["customers"].sum().reindex(lefts).to_numpy()
+    right_sizes = table.groupby("to_segment")["customers"].sum().reindex(rights).to_numpy()
+    # Placed, not left to plotly's layout: both columns in the model's order, most valuable
+    # on top, so that a flat line reads "stayed" and a line going down reads "slipped".
     node = {"label": [*lefts, *rights], "color": colors, "pad": 12, "thickness": 14,
             "line": {"width": 0},
+            "x": [0.001] * len(lefts) + [0.999] * len(rights),
+            "y": [*_centres(left_sizes), *_centres(right_sizes)],
             "customdata": [dates[0]] * len(lefts) + [dates[1]] * len(rights),
             "hovertemplate": "%{label} at %{customdata}: %{value:,} customers<extra></extra>"}
     link = {

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from custseg.compare import Comparison
 
 #: Rows of the movers table in the report (movers.csv has every one).
-TOP_MOVERS = 200
+TOP_MOVERS = 50
 
 _MOVER_SHOWN = ("customer_id", "from_segment", "to_segment", "recency_after", "frequency_after",
                 "monetary_before", "monetary_after", "action")

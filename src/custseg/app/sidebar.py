@@ -131,8 +131,10 @@ def settings(source: Source) -> Config:
     cleaning = _cleaning(source, currency or "")
     as_of = _as_of()
     cluster, anomalies, seed = _modelling()
+    from custseg.app.clv_settings import clv_settings  # it builds on this module's _keep
+
     return Config(cleaning=cleaning, rfm=RFMConfig(as_of=as_of), cluster=cluster,
-                  anomalies=anomalies, seed=seed, currency=currency)
+                  anomalies=anomalies, seed=seed, currency=currency, clv=clv_settings())
 
 
 def _currency() -> str | None:

@@ -422,7 +422,7 @@ class Context:
             estimated = self.clv()
             timings["Lifetime value"] = estimated.seconds
             stages["clv"], why = estimated.value
-            notes += [why] if why else []
+            notes = ([why] if why else []) + notes  # as run(): the segments' note last
         with using(dataset.value):
             config = self.config.replace(currency=self.currency())
             return pipeline.assemble(config, dataset.value, rfm.value, timings=timings,

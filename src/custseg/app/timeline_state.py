@@ -30,12 +30,13 @@ def _config(dataset_config: Config, cluster: ClusterConfig, seed: int, currency:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Comparing the two dates…")
-def at_two_dates(source: Source, cleaning: CleaningConfig, first: date, second: date,
-                 cluster: ClusterConfig, seed: int, currency: str, monthly: bool,
+def at_two_dates(source: Source, cleaning: CleaningConfig, as_of: date | None, first: date,
+                 second: date, cluster: ClusterConfig, seed: int, currency: str, monthly: bool,
                  model_path: str | None) -> state.Timed[compare.Comparison]:
-    """The current data at ``first`` and ``second`` (:func:`custseg.compare.compare_snapshots`),
-    with a snapshot at every month's start between them when ``monthly``."""
-    dataset = state.load_dataset(source, cleaning, None).value
+    """The current data (the pages' cached dataset, up to the sidebar's as-of date) at
+    ``first`` and ``second`` (:func:`custseg.compare.compare_snapshots`), with a snapshot at
+    every month's start between them when ``monthly``."""
+    dataset = state.load_dataset(source, cleaning, as_of).value
     model = _model(model_path)
 
     def run() -> compare.Comparison:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
+import pandas as pd
 
 from custseg.errors import ConfigError
 from custseg.synth.draws import log_uniform
@@ -92,3 +93,39 @@ def plant(rng: np.random.Generator, cust: Customers,
 def kind_names(kind: np.ndarray) -> np.ndarray:
     """The truth file's words for :func:`plant`'s moves."""
     return np.where(kind >= 0, np.array(MOVE_KINDS, dtype=object)[np.maximum(kind, 0)], "")
+
+
+def recovery(movers: pd.DataFrame, segments: pd.DataFrame,
+             truth: pd.DataFrame) -> tuple[float, float]:
+    """Recall and precision of the planted moves among a comparison's movers.
+
+    A mover is read as a slip when they leave the model's top segment downwards, as a rise when
+    they enter it from the segment of the fewest orders (newcomers at the first date): the two
+    transitions the planted moves make. Recall: planted movers found with their kind, over all
+    planted; precision: the same over every mover read as a slip or a rise (the generator's
+    other customers drift between segments too, mostly between neighbours, and are not
+    counted).
+
+    Parameters
+    ----------
+    movers:
+        :func:`custseg.migration.movers` (``customer_id``, ``from_segment``, ``to_segment``,
+        ``direction``).
+    segments:
+        The model's segment table, most valuable first, with ``frequency_median`` and
+        ``recency_median`` (``Segmenter.segments_``).
+    truth:
+        ``truth_customers`` with ``customer_id`` and ``planted_move``.
+    """
+    truth = truth.assign(customer_id=truth["customer_id"].astype("int64").astype(str))
+    moved = movers.merge(truth[["customer_id", "planted_move"]], on="customer_id", how="left")
+    top = segments["segment"].iloc[0]
+    fewest = segments.sort_values(["frequency_median", "recency_median"],
+                                  kind="stable")["segment"].iloc[0]
+    slip = (moved["from_segment"] == top) & (moved["direction"] == "down")
+    rise = (moved["to_segment"] == top) & (moved["from_segment"] == fewest)
+    said = np.select([slip, rise], ["slip", "rise"], "")
+    hits = int(((said != "") & (moved["planted_move"] == said)).sum())
+    planted = int((truth["planted_move"] != "").sum())
+    read = int((said != "").sum())
+    return (hits / planted if planted else 1.0), (hits / read if read else 1.0)

@@ -48,8 +48,8 @@ if mode == "Two dates in this data":
     monthly = st.toggle("Also segments month by month between the dates", key="changes_monthly")
     with ui.guard("Comparing the two dates", ctx.source):
         comparison = timeline_state.at_two_dates(
-            ctx.source, config.cleaning, start, end, config.cluster, config.seed, currency,
-            monthly, model_path).value
+            ctx.source, config.cleaning, config.rfm.as_of, start, end, config.cluster,
+            config.seed, currency, monthly, model_path).value
 else:
     upload = st.file_uploader(f"The second file (up to {MAX_UPLOAD_MB} MB), with the same "
                               f"columns", type=UPLOAD_TYPES, key="changes_second",
@@ -101,4 +101,5 @@ else:
              key="changes_cohorts")
     summary = cohorts.cohort_summary(table)
     summary["cohort"] = summary["cohort"].dt.strftime("%Y-%m")
-    ui.table(summary)
+    ui.table(summary, column_config={f"month_{m}": ui.share_col(f"Month {m}")
+                                     for m in cohorts.SUMMARY_MONTHS})

@@ -1,4 +1,4 @@
-"""Downloads: customers (CSV/Parquet), flagged lists and the HTML report.
+"""Downloads: customers (CSV/Parquet), flagged lists, the HTML report and the model.
 
 CSVs go through :func:`custseg.safe_cells.to_csv` (no cell runs as a spreadsheet formula);
 the Parquet file keeps the raw values.
@@ -47,9 +47,14 @@ rows = [
     ("HTML report", "One self-contained page with every chart; opens offline",
      lambda: report.render_html(result), f"{stem}_report.html", "text/html"),
 ]
-if result.segmenter is not None:
-    rows.append(("Segmentation model (JSON)", "The fitted segments, to upload on Changes over "
-                 "time and put new data in the same segments",
+if getattr(result, "clv", None) is not None:
+    rows.append(("Lifetime-value model (CSV)", "BG/NBD and Gamma-Gamma parameters with their "
+                 "standard errors (docs/clv.md)", lambda: safe_cells.to_csv(result.clv.params),
+                 f"{stem}_clv.csv", "text/csv"))
+if result.segmenter is not None:  # no segments formed: no model to give
+    rows.append(("Segmentation model (JSON)", "The fitted segments with their actions and "
+                 "cleaning rules: upload it on Changes over time, or assign new customers "
+                 "with custseg score FILE --model this file",
                  lambda: model_json(result), f"{stem}_model.json", "application/json"))
 for label, what, data, name, mime in rows:
     left, right = st.columns([1, 2])

@@ -4,7 +4,7 @@ the model cannot tell on this data."""
 
 import streamlit as st
 
-from custseg import clv_charts, forecast, pipeline
+from custseg import clv_charts, forecast, labels, pipeline
 from custseg.app import ui
 
 st.title("8 · Future value")
@@ -55,7 +55,7 @@ ui.chart(clv_charts.calibration_plot(val.calibration, holdout_days=val.holdout_d
          key="clv_calibration")
 ui.table(forecast.holdout_table(estimated))
 
-money = {c: ui.money_col(c.replace("_", " "), None) for c in ("clv", "expected_spend")}
+money = {c: ui.money_col(labels.label(c), None) for c in ("clv", "expected_spend")}
 if segmented:
     st.subheader("Who to call first")
     names = customers.groupby("segment")["clv"].sum().sort_values(ascending=False).index
@@ -66,8 +66,10 @@ if segmented:
     cols += ["p_alive"] if estimated.verdict.discriminates else []
     cols += [c for c in ("recency", "frequency", "monetary", "action") if c in members]
     ui.table(members[cols].head(200), column_config={
-        **money, "expected_purchases": st.column_config.NumberColumn(format="%.2f"),
-        "p_alive": st.column_config.NumberColumn(format="percent")})
+        **money,
+        "expected_purchases": st.column_config.NumberColumn(labels.label("expected_purchases"),
+                                                            format="%.2f"),
+        "p_alive": st.column_config.NumberColumn(labels.label("p_alive"), format="percent")})
 
 st.subheader("Fitted parameters")
 ui.table(estimated.params)
