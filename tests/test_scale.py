@@ -18,10 +18,12 @@ from custseg.anomalies import _judged, _line_tests, _median_ctes, _prefixed
 from custseg.config import AnomalyConfig, CleaningConfig
 
 LINE_COLUMNS = ", ".join(anomalies.TRANSACTION_COLUMNS[:10])
+TIE = anomalies.TIE_TOLERANCE
 
 
 def direct_product_lines_sql(cfg: AnomalyConfig) -> str:
-    """The former statement, with holistic MEDIANs over the lines themselves."""
+    """The former statement, with holistic MEDIANs over the lines themselves (and the
+    engines' shared rule that a score within TIE of its threshold reaches it)."""
     tests, min_lines = _line_tests(cfg), cfg.min_product_lines
     cols = [t.column for t in tests]
     fallback = [t.column for t in tests if t.fallback]
@@ -51,8 +53,8 @@ def direct_product_lines_sql(cfg: AnomalyConfig) -> str:
         scores.append(f"{score} AS s_{c}, EXP({center}) AS u_{c}, {by_product} AS b_{c}")
         branches.append(f"SELECT {LINE_COLUMNS}, '{t.kind}' AS kind, s_{c} AS score, "
                         f"u_{c} AS usual, CAST(NULL AS BIGINT) AS n_lines, "
-                        f"b_{c} AS by_product FROM hits WHERE s_{c} >= {float(t.z)}")
-    hit = " OR ".join(f"s.s_{t.column} >= {float(t.z)}" for t in tests)
+                        f"b_{c} AS by_product FROM hits WHERE s_{c} >= {float(t.z) - TIE}")
+    hit = " OR ".join(f"s.s_{t.column} >= {float(t.z) - TIE}" for t in tests)
     carried = ", ".join(f"s.s_{c}, s.u_{c}, s.b_{c}" for c in cols)
     join_o = " CROSS JOIN overall o" if fallback else ""
     return f"""
