@@ -33,7 +33,7 @@ def customers_frame(result: Result) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
-def _json(path: Path, data: Any) -> Path:
+def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n",
                     encoding="utf-8")
     return path
@@ -114,6 +114,32 @@ def cleaning_report(result: Result) -> dict[str, Any]:
     return {**result.cleaning.to_dict(), "reading": reading}
 
 
+def write_customer_files(result: Result, out: Path) -> list[Path]:
+    """The row account and the customer table (CSV and Parquet): the files every run and
+    every scoring writes first."""
+    written = [write_json(out / "cleaning_report.json", cleaning_report(result))]
+    customers = customers_frame(result)
+    to_csv(customers, out / "customers.csv")
+    # Parquet is read by programs, not spreadsheets: it keeps the raw values (an id "@17841"
+    # stays "@17841", where the CSV has "'@17841").
+    customers.to_parquet(out / "customers.parquet", index=False)
+    return [*written, out / "customers.csv", out / "customers.parquet"]
+
+
+def write_transaction_files(result: Result, out: Path) -> list[Path]:
+    """The flagged transactions (in the file's own columns) and the product mix, when the
+    result has them."""
+    written = []
+    if result.flagged_transactions is not None:
+        to_csv(flagged_in_original_columns(result), out / "flagged_transactions.csv")
+        written.append(out / "flagged_transactions.csv")
+    if result.segment_products is not None:
+        to_csv(result.segment_products, out / "segment_products.csv")
+        to_csv(result.stock_priorities, out / "stock_priorities.csv")
+        written += [out / "segment_products.csv", out / "stock_priorities.csv"]
+    return written
+
+
 def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     """Write every output file of ``result`` into ``out_dir`` (created if needed).
 
@@ -123,13 +149,7 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = [_json(out / "cleaning_report.json", cleaning_report(result))]
-    customers = customers_frame(result)
-    to_csv(customers, out / "customers.csv")
-    # Parquet is read by programs, not spreadsheets: it keeps the raw values (an id "@17841"
-    # stays "@17841", where the CSV has "'@17841").
-    customers.to_parquet(out / "customers.parquet", index=False)
-    written += [out / "customers.csv", out / "customers.parquet"]
+    written = write_customer_files(result, out)
     if result.segments is not None:
         to_csv(result.segments, out / "segments.csv")
         to_csv(result.clustering.k_table, out / "k_selection.csv")
@@ -137,13 +157,7 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
         (out / "rules.md").write_text(result.explanation.rules_markdown, encoding="utf-8")
         written += [out / n for n in ("segments.csv", "k_selection.csv", "importances.csv",
                                       "rules.md")]
-    if result.flagged_transactions is not None:
-        to_csv(flagged_in_original_columns(result), out / "flagged_transactions.csv")
-        written.append(out / "flagged_transactions.csv")
-    if result.segment_products is not None:
-        to_csv(result.segment_products, out / "segment_products.csv")
-        to_csv(result.stock_priorities, out / "stock_priorities.csv")
-        written += [out / "segment_products.csv", out / "stock_priorities.csv"]
+    written += write_transaction_files(result, out)
     if getattr(result, "clv", None) is not None:
         from custseg import forecast
 
@@ -151,7 +165,7 @@ def write_outputs(result: Result, out_dir: str | Path) -> list[Path]:
     if result.cohorts is not None:
         to_csv(result.cohorts, out / "cohorts.csv")
         written.append(out / "cohorts.csv")
-    written.append(_json(out / "summary.json", result.summary))
+    written.append(write_json(out / "summary.json", result.summary))
     if result.summary_markdown:
         (out / "summary.md").write_text(result.summary_markdown, encoding="utf-8")
         written.append(out / "summary.md")

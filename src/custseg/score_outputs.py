@@ -29,20 +29,10 @@ def write_scored(scored: Scored, out_dir: str | Path) -> list[Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = scored.as_result()
-    report = outputs._json(out / "cleaning_report.json", outputs.cleaning_report(result))
-    customers = outputs.customers_frame(result)
-    to_csv(customers, out / "customers.csv")
-    customers.to_parquet(out / "customers.parquet", index=False)
+    written = outputs.write_customer_files(result, out)
     to_csv(scored.segments, out / "segments.csv")
     to_csv(scored.outside, out / "outside_training.csv")
-    written = [report, out / "customers.csv", out / "customers.parquet", out / "segments.csv",
-               out / "outside_training.csv"]
-    if scored.flagged is not None:
-        to_csv(outputs.flagged_in_original_columns(result), out / "flagged_transactions.csv")
-        written.append(out / "flagged_transactions.csv")
-    if scored.mix is not None:
-        to_csv(scored.mix[0], out / "segment_products.csv")
-        to_csv(scored.mix[1], out / "stock_priorities.csv")
-        written += [out / "segment_products.csv", out / "stock_priorities.csv"]
-    written.append(outputs._json(out / "score_summary.json", summary(scored)))
+    written += [out / "segments.csv", out / "outside_training.csv"]
+    written += outputs.write_transaction_files(result, out)
+    written.append(outputs.write_json(out / "score_summary.json", summary(scored)))
     return written
