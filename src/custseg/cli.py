@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
@@ -20,7 +19,16 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from rich.text import Text
 
-from custseg.config import DATA_PRESETS, CleaningConfig, Config, Detector, ReadConfig, Transform
+from custseg.config import (
+    DATA_PRESETS,
+    CleaningConfig,
+    Config,
+    Detector,
+    Engine,
+    ReadConfig,
+    Transform,
+    parse_day,
+)
 from custseg.engine import parse_size
 from custseg.errors import ConfigError, CustsegError, describe_error
 
@@ -168,11 +176,8 @@ def build_config(*, rules: str = "default", on: str | None = None, off: str | No
                     temp_dir=str(temp_dir) if temp_dir is not None else None,
                     currency=currency, preset=preset, read=read or ReadConfig())
     if as_of:
-        try:
-            snapshot = date.fromisoformat(as_of)
-        except ValueError:
-            raise ConfigError(f"--as-of: {as_of!r} is not a date like 2011-12-10.") from None
-        config = config.replace(rfm=dataclasses.replace(config.rfm, as_of=snapshot))
+        config = config.replace(rfm=dataclasses.replace(config.rfm,
+                                                        as_of=parse_day(as_of, "--as-of")))
     cluster: dict[str, Any] = {}
     if k is not None:
         if k < 2:
@@ -390,9 +395,8 @@ def run(
                               read=read_config(decimal=decimal, date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
-        if engine not in ("duckdb", "spark"):
-            raise ConfigError(f"--engine: {engine!r}; use duckdb or spark.")
-        config = config.replace(engine=engine, spark_master=spark_master)
+        config = config.replace(engine=_choice(engine, "--engine", get_args(Engine)),
+                                spark_master=spark_master)
         from custseg import forecast
 
         config = config.replace(clv=forecast.settings(
@@ -446,7 +450,7 @@ def compare(
                               memory_limit=memory_limit, temp_dir=temp_dir, currency=currency,
                               preset=preset)
         overrides = io.parse_mapping(mapping)
-        dates = [_date_option(d, "--as-of") for d in as_of or []]
+        dates = [parse_day(d, "--as-of") for d in as_of or []]
         if second is not None:
             if dates or every:
                 raise ConfigError("Give either a second file or --as-of/--every dates, not "
@@ -459,13 +463,6 @@ def compare(
         written = comparing.write_comparison(result, out_dir)
     if not quiet:
         _print_comparison(result, written)
-
-
-def _date_option(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not a date like 2011-12-09.") from None
 
 
 def _print_comparison(result: Any, written: list[Path]) -> None:
@@ -580,7 +577,7 @@ def generate(out_dir: Annotated[Path, typer.Option("--out", help="Folder to writ
         if customers < 1:
             raise ConfigError("--customers must be at least 1.")
         planted = (None if movers is None
-                   else synth.Movers.at(movers, _date_option(move_date, "--move-date")))
+                   else synth.Movers.at(movers, parse_day(move_date, "--move-date")))
         generated = synth.generate(out_dir, customers=customers, seed=seed, fmt=fmt,
                                    movers=planted)
         if not quiet:

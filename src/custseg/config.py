@@ -13,6 +13,7 @@ from typing import Literal
 
 Transform = Literal["log1p", "none"]
 Detector = Literal["isolation_forest", "lof"]
+Engine = Literal["duckdb", "spark"]
 
 #: UCI Online Retail's stock codes that are not products: postage, fees, manual corrections,
 #: samples, discounts. They belong to the ``online_retail`` data preset, not to the defaults.
@@ -275,7 +276,7 @@ class Config:
     preset: str = "auto"
     #: Engine of the transaction-scale stages (reading, cleaning, RFM, transaction anomalies,
     #: product mix): "duckdb" (embedded) or "spark" (custseg.spark; docs/scale.md, Spark).
-    engine: Literal["duckdb", "spark"] = "duckdb"
+    engine: Engine = "duckdb"
     #: Spark master for engine="spark": local[*] when None, spark://host:7077, yarn, k8s://…,
     #: or a Spark Connect URL sc://host:15002. A session passed to pipeline.run wins.
     spark_master: str | None = None
@@ -301,3 +302,16 @@ class Config:
     def replace(self, **changes: object) -> Config:
         """Return a copy with some top-level fields replaced."""
         return dataclasses.replace(self, **changes)
+
+
+def parse_day(value: date | str | None, setting: str) -> date | None:
+    """A day given as a date or as "YYYY-MM-DD" text (None stays None); a ConfigError
+    naming ``setting`` otherwise."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        from custseg.errors import ConfigError
+
+        raise ConfigError(f"{setting}: {value!r} is not a date like 2011-12-10.") from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from custseg.config import CleaningConfig, Config, RFMConfig
+from custseg.config import CleaningConfig, Config, RFMConfig, parse_day
 from custseg.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,7 +78,8 @@ def rfm_table(frame: pd.DataFrame | pl.DataFrame | pa.Table, *, customer_id: str
     named = {"customer_id": customer_id, "invoice_date": invoice_date, "amount": amount,
              "quantity": quantity, "unit_price": unit_price, "invoice": invoice}
     mapping = {key: column for key, column in named.items() if column is not None}
-    config = Config(cleaning=_rules(cleaning), rfm=RFMConfig(as_of=_day(as_of)), preset="none")
+    config = Config(cleaning=_rules(cleaning),
+                    rfm=RFMConfig(as_of=parse_day(as_of, "rfm_table as_of")), preset="none")
     dataset = pipeline.load(_columns(frame, list(dict.fromkeys(mapping.values()))), config,
                             mapping=mapping)
     try:
@@ -96,15 +97,6 @@ def _rules(cleaning: CleaningConfig | str | None) -> CleaningConfig:
     if isinstance(cleaning, str):
         return CleaningConfig.preset(cleaning)
     return cleaning
-
-
-def _day(as_of: date | str | None) -> date | None:
-    if as_of is None or isinstance(as_of, date):
-        return as_of
-    try:
-        return date.fromisoformat(as_of)
-    except (TypeError, ValueError):
-        raise ConfigError(f"rfm_table: as_of={as_of!r} is not a date like 2011-12-10.") from None
 
 
 def _columns(frame: Any, columns: list[str]) -> Any:
