@@ -119,6 +119,47 @@ def _outputs_equal(a: custseg.Result, b: custseg.Result, tmp_path: Path) -> None
     assert mismatch == [] and errors == []
 
 
+def _reachable_connections(root: object) -> list[object]:
+    """Every DuckDB connection reachable from ``root`` through objects' attributes and
+    containers (not through modules or classes)."""
+    import duckdb
+
+    seen: set[int] = set()
+    found: list[object] = []
+    todo = [root]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen or isinstance(item, (type, type(gc))):
+            continue
+        seen.add(id(item))
+        if isinstance(item, duckdb.DuckDBPyConnection):
+            found.append(item)
+            continue
+        todo.extend(gc.get_referents(item))
+    return found
+
+
+def test_a_run_result_holds_the_lines_file_and_no_connection(small_log: pd.DataFrame,
+                                                              tmp_path: Path) -> None:
+    result = custseg.run(small_log)
+    assert isinstance(result.dataset, StoredDataset)
+    assert _reachable_connections(result) == []
+    folder = Path(result.dataset.store.folder)
+    assert (folder / "lines.duckdb").is_file()
+    lines = result.lines()
+    # Every input line, in input order, read without keeping a connection.
+    assert len(lines) == len(small_log) == result.cleaning.rows_in
+    assert lines["row_id"].tolist() == list(range(len(small_log)))
+    assert int(lines["drop_rule"].isna().sum()) == result.cleaning.rows_kept
+    custseg.write_outputs(result, tmp_path / "out")
+    assert _reachable_connections(result) == []
+    assert (tmp_path / "out" / "flagged_transactions.csv").is_file()
+    # Freed with the result: nothing is left in the temporary directory.
+    del result
+    gc.collect()
+    assert not folder.exists()
+
+
 def test_a_result_pickles_without_its_connection(result: custseg.Result,
                                                  tmp_path: Path) -> None:
     data = pickle.dumps(result)

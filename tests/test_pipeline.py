@@ -160,14 +160,11 @@ def test_an_id_as_typed_is_the_id_load_stores(ids):
 
 def _flagged_csv(dataset) -> pd.DataFrame:
     """flagged_transactions.csv of a loaded dataset, read back as text."""
-    from types import SimpleNamespace
-
     from custseg import outputs, pipeline
     from custseg.safe_cells import to_csv
 
-    result = SimpleNamespace(flagged_transactions=pipeline.transaction_anomalies(dataset),
-                             source=dataset.source, dataset=dataset)
-    text = to_csv(outputs.flagged_in_original_columns(result))
+    text = to_csv(outputs.original_columns(pipeline.transaction_anomalies(dataset),
+                                           dataset.source, dataset.con))
     import io
 
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)

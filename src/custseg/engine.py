@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,16 +17,81 @@ import duckdb
 from custseg.config import Config
 from custseg.errors import CustsegError, ResourceError
 
-#: The in-memory database, attached to every connection, that holds the table ``lines``:
-#: DuckDB compresses an in-memory database attached with COMPRESS at each checkpoint, and
-#: 10M lines then take about 160 MB instead of 1.27 GB. Uncompressed, the table alone was more
-#: than the default 1 GB limit, and every later stage spilled (docs/scale.md).
+#: The database, attached by :func:`attach_store`, that holds the table ``lines``: a file of
+#: its own in the temporary directory (:class:`StoreFile`). DuckDB compresses it at each
+#: checkpoint (10M lines: about 160 MB instead of 1.27 GB uncompressed, more than the default
+#: 1 GB limit), and its blocks can leave memory without being written to the spill folder, so
+#: a table larger than the limit is read back from the file instead of spilled and re-read;
+#: and a run's result keeps the file, not a connection (docs/scale.md).
 STORE = "custseg_store"
+
+#: Every store file some object still holds, by path: :func:`store_file` finds a connection's.
+_HELD: weakref.WeakValueDictionary[str, StoreFile] = weakref.WeakValueDictionary()
+
+
+class StoreFile:
+    """The database file of :data:`STORE`, alone in a fresh folder under the temporary
+    directory. Whoever holds this object keeps the file: a connection that attached it (see
+    :func:`attach_store`), a :class:`custseg.pipeline.Dataset`, a run's stored dataset. The
+    folder is removed when the last holder is gone, or when Python exits."""
+
+    def __init__(self, parent: str) -> None:
+        os.makedirs(parent, exist_ok=True)
+        self.folder = tempfile.mkdtemp(prefix="custseg-lines-", dir=parent)
+        self.path = os.path.join(self.folder, "lines.duckdb")
+        self._remove = weakref.finalize(self, shutil.rmtree, self.folder, True)
+        _HELD[self.path] = self
+
+    def bytes(self) -> int:
+        """What the folder holds now (the file and its write-ahead log)."""
+        return sum(entry.stat().st_size for entry in os.scandir(self.folder)
+                   if entry.is_file())
+
+    def remove(self) -> None:
+        """Delete the folder now (its connections must be closed)."""
+        self._remove()
+
+
+def _hold(*_: object) -> None:
+    """Nothing: a finalizer's arguments stay alive as long as the object it watches."""
+
+
+def attach_store(con: duckdb.DuckDBPyConnection) -> StoreFile:
+    """Attach a new :class:`StoreFile` as :data:`STORE`, in the connection's temporary
+    directory; the file lives at least as long as the connection."""
+    folder = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    store = StoreFile(str(folder[0]) if folder and folder[0] else tempfile.gettempdir())
+    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE}")
+    weakref.finalize(con, _hold, store)
+    return store
+
+
+def open_store(store: StoreFile, config: Config | None = None) -> duckdb.DuckDBPyConnection:
+    """A new connection (:func:`connect`) with ``store`` attached read-only as :data:`STORE`
+    and its ``lines`` as a view of the same name, and ``clean``: how a run's lines are read
+    after the run's own connection is closed."""
+    con = connect(config)
+    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE} (READ_ONLY)")
+    weakref.finalize(con, _hold, store)
+    con.execute(f"CREATE VIEW lines AS SELECT * FROM {STORE}.main.lines")
+    con.execute("CREATE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
+    return con
+
+
+def store_file(con: duckdb.DuckDBPyConnection) -> StoreFile | None:
+    """The :class:`StoreFile` attached to ``con``, or None."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?",
+                      [STORE]).fetchone()
+    return _HELD.get(str(row[0])) if row and row[0] else None
+
+
+def _quoted(path: str) -> str:
+    return path.replace("'", "''")
 
 
 def store(con: duckdb.DuckDBPyConnection) -> str | None:
-    """:data:`STORE` when ``con`` has it attached (a connection from :func:`connect`), else
-    None (a plain connection: tables stay in its default database)."""
+    """:data:`STORE` when ``con`` has it attached (:func:`attach_store`), else None (a plain
+    connection: tables stay in its default database)."""
     found = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
                         [STORE]).fetchone()
     return STORE if found and found[0] else None
@@ -66,7 +132,6 @@ def connect(config: Config | None = None) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     # Scans must keep file order: row_id is the position of a line in the input.
     con.execute("SET preserve_insertion_order = true")
-    con.execute(f"ATTACH ':memory:' AS {STORE} (COMPRESS)")
     return con
 
 

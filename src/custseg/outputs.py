@@ -16,6 +16,7 @@ import pandas as pd
 from custseg.safe_cells import to_csv
 
 if TYPE_CHECKING:
+    from custseg.io import SourceInfo
     from custseg.pipeline import Result
 
 #: Leading columns of customers.csv, in order; any other RFM column follows.
@@ -40,15 +41,21 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def flagged_in_original_columns(result: Result) -> pd.DataFrame:
-    """Flagged transactions with the input's own columns, then kind, reason and score.
+    """Flagged transactions with the input's own columns, then kind, reason and score: the
+    table a run keeps (:attr:`Result.flagged_lines`), else read from the result's dataset."""
+    if result.flagged_lines is not None:
+        return result.flagged_lines
+    if result.flagged_transactions is None or result.dataset is None:
+        return pd.DataFrame()
+    return original_columns(result.flagged_transactions, result.source, result.dataset.con)
+
+
+def original_columns(flagged: pd.DataFrame, info: SourceInfo, con: Any) -> pd.DataFrame:
+    """``flagged`` (lines and invoices, by ``row_id``) with the input's own columns from the
+    table ``source`` on ``con``, then kind, reason and score.
 
     Invoice-level findings (no single line) keep the invoice, customer, date and total.
     """
-    flagged = result.flagged_transactions
-    info, dataset = result.source, result.dataset
-    if flagged is None or dataset is None:
-        return pd.DataFrame()
-    con = dataset.con
     keys = flagged[["row_id"]].assign(_order=range(len(flagged)))
     con.register("flagged_keys", keys)
     try:

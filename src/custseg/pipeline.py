@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import capacity, clean, cohorts, io, rfm
+from custseg import capacity, clean, cohorts, engine, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import EmptyResultError, NoSegmentsError
@@ -107,8 +107,12 @@ class Result:
     summary: dict[str, Any] = field(default_factory=dict)
     summary_markdown: str = ""
     timings: dict[str, float] = field(default_factory=dict)
-    #: The loaded data: a live :class:`Dataset` after :func:`run` (the outputs read it at
-    #: speed), a :class:`custseg.stored.StoredDataset` after :meth:`detach` or unpickling.
+    #: The flagged transactions in the input's own columns (what flagged_transactions.csv
+    #: holds), taken while the input could still be read.
+    flagged_lines: pd.DataFrame | None = None
+    #: The loaded data. After :func:`run`, a :class:`custseg.stored.StoredDataset` holding the
+    #: database file of the lines and no connection (one is opened when the lines are read);
+    #: the dashboard's results hold its live :class:`Dataset`.
     dataset: Dataset | StoredDataset | None = None
     #: The fitted segments as an estimator (:class:`custseg.Segmenter`).
     segmenter: Segmenter | None = None
@@ -140,10 +144,12 @@ class Result:
         return stored.lines(self.dataset, kept_only)
 
     def detach(self) -> Result:
-        """Keep the lines and the input as Parquet bytes and close the database connection.
+        """Close any database connection the result holds.
 
-        Frees the connection's memory; :meth:`lines`, the outputs and the dashboard keep
-        working (a connection is rebuilt from the bytes when one is needed).
+        A live :class:`Dataset` (the dashboard's, or one set by hand) becomes a
+        :class:`custseg.stored.StoredDataset`; a stored dataset closes the connection it
+        opened to read the lines. :meth:`lines`, the outputs and the dashboard keep working
+        (a connection is opened again when one is needed).
 
         Returns
         -------
@@ -153,9 +159,9 @@ class Result:
         from custseg.stored import StoredDataset
 
         if isinstance(self.dataset, Dataset):
-            live = self.dataset
-            self.dataset = StoredDataset.from_dataset(live)
-            live.con.close()
+            self.dataset = StoredDataset.release(self.dataset)
+        elif self.dataset is not None:
+            self.dataset.close()
         return self
 
     def __getstate__(self) -> dict[str, Any]:
@@ -209,6 +215,8 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
             info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
                                                     *info.notes))
         select_sql, info = io.canonical_select(con, info, config.read)
+        if engine.store(con) is None:
+            engine.attach_store(con)
         report = clean.build_lines(con, select_sql, info.mapping, config.cleaning,
                                    config.rfm.as_of)
         snapshot = rfm.snapshot_for(con, config.rfm.as_of)
@@ -403,11 +411,13 @@ def assemble(config: Config, dataset: Dataset, table: pd.DataFrame, *,
              clv: CLVResult | None = None) -> Result:
     """Put the stages' outputs together into a :class:`Result` with its summary and executive
     summary. :func:`run` and the dashboard both build their results here."""
-    from custseg import narrative
+    from custseg import narrative, outputs
 
     result = Result(config=config, source=dataset.source, cleaning=dataset.cleaning,
                     snapshot=dataset.snapshot, rfm=table, dataset=dataset,
                     flagged_transactions=flagged, timings=dict(timings or {}))
+    if flagged is not None:
+        result.flagged_lines = outputs.original_columns(flagged, dataset.source, dataset.con)
     if fitted is not None:
         result.rfm = fitted.customers
         result.clustering = fitted.clustering
@@ -481,8 +491,15 @@ def run(source: Transactions, config: Config | None = None, *, sheet: str | None
         # Before the segments' note, which stays the last: the run's main caveat.
         notes = ([why] if why else []) + notes
     clock.start("Summary")
-    return assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
-                    timings=clock.timings, notes=notes, clv=estimated)
+    result = assemble(config, dataset, table, fitted=fitted, flagged=flagged, mix=mix,
+                      timings=clock.timings, notes=notes, clv=estimated)
+    if config.engine == "duckdb":
+        # The result keeps the lines' file, not the connection. (Spark's lines stay in the
+        # session, which belongs to the caller: copying them out could fill the driver.)
+        from custseg.stored import StoredDataset
+
+        result.dataset = StoredDataset.release(dataset)
+    return result
 
 
 class _Clock:

@@ -1,11 +1,12 @@
 """A loaded dataset without a live database connection: :class:`StoredDataset`.
 
-A run's :class:`custseg.pipeline.Dataset` holds a DuckDB connection with the ``lines`` table
-and the input's ``source``. A connection cannot be pickled and holds the lines in memory until
-closed. :class:`StoredDataset` keeps the same tables as Parquet bytes instead: it pickles,
-frees the connection, and still answers everything a Dataset does (a connection with
-``lines``, ``clean`` and ``source`` is rebuilt from the bytes on first use, for the outputs,
-the summary and the dashboard), and :func:`lines` reads the lines from either.
+A :class:`custseg.pipeline.Dataset` holds a DuckDB connection with the table ``lines`` (in
+its database file, :class:`custseg.engine.StoreFile`) and the input's ``source``. A run's
+result keeps the file and closes the connection (:meth:`StoredDataset.release`): a connection
+cannot be pickled, and holds memory and threads until closed. A pickled result carries the
+lines as Parquet bytes instead. Either way the stored dataset answers what the outputs and the
+dashboard ask of a Dataset (a connection with ``lines`` and ``clean`` is opened on first use),
+and :func:`lines` reads the lines from any of them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from custseg import engine
 from custseg.config import Config
 
 if TYPE_CHECKING:
     from custseg.clean import CleaningReport
+    from custseg.engine import StoreFile
     from custseg.io import SourceInfo
     from custseg.pipeline import Dataset
 
@@ -40,8 +43,11 @@ class StoredDataset:
     cleaning: CleaningReport
     snapshot: datetime
     config: Config
-    #: ``lines`` and ``source`` as Parquet files' bytes.
-    tables: dict[str, bytes]
+    #: ``lines`` (and ``source``, when taken from a live dataset) as Parquet files' bytes:
+    #: what a pickle holds.
+    tables: dict[str, bytes] = field(default_factory=dict)
+    #: The database file holding ``lines``, after a run (:meth:`release`).
+    store: StoreFile | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False,
                                                    compare=False)
 
@@ -57,13 +63,28 @@ class StoredDataset:
         return cls(source=dataset.source, cleaning=dataset.cleaning, snapshot=dataset.snapshot,
                    config=dataset.config, tables=tables)
 
+    @classmethod
+    def release(cls, dataset: Dataset) -> StoredDataset:
+        """``dataset`` without its connection, which is closed: the lines stay in their
+        database file, or are copied out as Parquet bytes when they have none (a plain
+        connection's, Spark's). The input's ``source`` is not kept with a file: a run keeps
+        what it needs of it (:attr:`custseg.pipeline.Result.flagged_lines`)."""
+        con = dataset.con
+        store = engine.store_file(con) if isinstance(con, duckdb.DuckDBPyConnection) else None
+        kept = (cls.from_dataset(dataset) if store is None else
+                cls(source=dataset.source, cleaning=dataset.cleaning,
+                    snapshot=dataset.snapshot, config=dataset.config, store=store))
+        con.close()
+        return kept
+
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        """A connection holding ``lines``, ``clean`` and ``source``, rebuilt on first use."""
+        """A connection holding ``lines`` and ``clean`` (and ``source`` when kept), opened on
+        first use and held until :meth:`close`."""
+        if self._con is None and self.store is not None:
+            self._con = engine.open_store(self.store, self.config)
         if self._con is None:
-            from custseg.engine import connect
-
-            con = connect(self.config)
+            con = engine.connect(self.config)
             for name, data in self.tables.items():
                 table = pq.read_table(io.BytesIO(data))
                 con.register("_stored", table)
@@ -81,6 +102,9 @@ class StoredDataset:
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
+        if self.store is not None:  # a file is not carried: its lines are
+            state["tables"] = {"lines": _parquet(_read_lines(self, kept_only=False))}
+            state["store"] = None
         state["_con"] = None
         return state
 
@@ -102,14 +126,22 @@ def _parquet(table: pa.Table) -> bytes:
 
 def lines(dataset: Dataset | StoredDataset, kept_only: bool = False) -> pd.DataFrame:
     """Every line of the input with its ``drop_rule`` (the ``lines`` table, input order), or
-    the kept lines only. Read through Arrow from either kind of dataset, so the types are the
-    same; a stored dataset is read from its bytes, without a connection."""
+    the kept lines only. Read through Arrow from any kind of dataset, so the types are the
+    same; a stored dataset without an open connection is read without keeping one."""
+    return _read_lines(dataset, kept_only).to_pandas()
+
+
+def _read_lines(dataset: Dataset | StoredDataset, kept_only: bool) -> pa.Table:
+    where = " WHERE drop_rule IS NULL" if kept_only else ""
     if isinstance(dataset, StoredDataset) and dataset._con is None:
+        if dataset.store is not None:
+            con = engine.open_store(dataset.store, dataset.config)
+            try:
+                return _in_order(con.sql(f"SELECT * FROM lines{where}").to_arrow_table(),
+                                 "row_id")
+            finally:
+                con.close()
         table = pq.read_table(io.BytesIO(dataset.tables["lines"]))
-        if kept_only:
-            table = table.filter(pc.is_null(table["drop_rule"]))
-    else:
-        where = " WHERE drop_rule IS NULL" if kept_only else ""
-        table = _in_order(dataset.con.sql(f"SELECT * FROM lines{where}").to_arrow_table(),
-                          "row_id")
-    return table.to_pandas()
+        return table.filter(pc.is_null(table["drop_rule"])) if kept_only else table
+    return _in_order(dataset.con.sql(f"SELECT * FROM lines{where}").to_arrow_table(),
+                     "row_id")
