@@ -14,15 +14,19 @@ from custseg.errors import ResourceError
 
 def test_the_estimate_follows_the_measured_figures_per_line():
     needs = capacity.estimate(100_000_000, 1_000_000_000)
-    # The compressed store (16 bytes a line) beside the larger of the range being written
-    # (2M lines × 130 bytes) and one pass of the duplicate search (20M lines × 40 bytes);
-    # what is above 80% of the 1 GB limit goes to disk.
-    assert needs.engine == 1_600_000_000 + 800_000_000
-    assert needs.disk == 2_400_000_000 - 800_000_000
+    # The lines' file (19 bytes a line) on disk; DuckDB works beside it on the larger of the
+    # range being written (2M lines × 130 bytes) and one pass of the duplicate search (20M
+    # lines × 40 bytes), spilling what is above 80% of the 1 GB limit (nothing here).
+    assert needs.store == 1_900_000_000
+    assert needs.engine == 800_000_000
+    assert needs.disk == 1_900_000_000
     assert needs.memory == 1_000_000_000 + 1_000_000_000
+    tight = capacity.estimate(100_000_000, 500_000_000)
+    assert tight.disk == 1_900_000_000 + 800_000_000 - 400_000_000
     small = capacity.estimate(541_909, 1_000_000_000)
-    assert small.engine == 541_909 * (16 + 130)
-    assert small.disk == 0 and small.memory == small.engine + 400_000_000
+    assert small.engine == 541_909 * 130 and small.store == 541_909 * 19
+    assert small.disk == small.store
+    assert small.memory == small.engine + small.store + 400_000_000
 
 
 def test_the_room_is_duckdbs_cap_or_90_percent_of_the_free_disk(tmp_path):

@@ -21,8 +21,9 @@ from custseg.errors import ResourceError
 #: An uncompressed line while its range is written (clean.RANGE_LINES at a time; 10.4M lines
 #: in one table took 1.27 GB before the checkpoint compressed them).
 BUILD_BYTES_PER_LINE = 130
-#: The compressed table of lines, kept for the whole run (10.4M lines: 160-170 MB).
-STORE_BYTES_PER_LINE = 16
+#: The compressed table of lines, its own database file in the temporary directory for the
+#: whole run (engine.StoreFile; 10.4M lines: 183-186 MB, 100M lines: 1.86 GB).
+STORE_BYTES_PER_LINE = 19
 #: One entry of the duplicate search's hash table (clean.DUPLICATE_PASS_LINES at a time).
 DUPLICATE_BYTES_PER_LINE = 40
 #: What the Python side holds besides DuckDB, per line (the RFM table, the customers' frames
@@ -38,26 +39,32 @@ class Needs:
     """What a run of ``lines`` lines needs, in bytes."""
 
     lines: int
-    #: DuckDB's data at the peak (before what does not fit is written to disk).
+    #: DuckDB's working data at the peak, beside the lines it caches from their file (before
+    #: what does not fit is spilled).
     engine: int
     #: Peak memory of the process with the limit in force: DuckDB up to its limit plus the
     #: Python side.
     memory: int
-    #: Temporary disk: what DuckDB's peak holds beyond its usable limit.
+    #: Temporary disk: the lines' file, and what DuckDB's working data holds beyond its
+    #: usable limit (spilled).
     disk: int
+    #: Of ``disk``, the lines' file.
+    store: int = 0
 
 
 def estimate(lines: int, memory_limit: int) -> Needs:
     """The memory and temporary disk of a run of ``lines`` lines under ``memory_limit`` bytes."""
-    # The store grows with every line; beside it, DuckDB holds either the range being
-    # written or one pass of the duplicate search, never both.
-    engine = lines * STORE_BYTES_PER_LINE + max(
-        min(lines, clean.RANGE_LINES) * BUILD_BYTES_PER_LINE,
-        min(lines, clean.DUPLICATE_PASS_LINES) * DUPLICATE_BYTES_PER_LINE)
+    # Beside the lines' file, DuckDB works on either the range being written or one pass of
+    # the duplicate search, never both. The file's blocks are cached in memory when there is
+    # room and dropped (not spilled) when there is not: they count on disk, not in the peak.
+    store = lines * STORE_BYTES_PER_LINE
+    engine = max(min(lines, clean.RANGE_LINES) * BUILD_BYTES_PER_LINE,
+                 min(lines, clean.DUPLICATE_PASS_LINES) * DUPLICATE_BYTES_PER_LINE)
     usable = int(memory_limit * USABLE_SHARE)
     python = max(PROCESS_BYTES_MIN, lines * PROCESS_BYTES_PER_LINE)
-    return Needs(lines=lines, engine=engine, memory=min(engine, memory_limit) + python,
-                 disk=max(0, engine - usable))
+    return Needs(lines=lines, engine=engine,
+                 memory=min(engine + store, memory_limit) + python,
+                 disk=store + max(0, engine - usable), store=store)
 
 
 def _setting(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -97,14 +104,19 @@ def check(con: duckdb.DuckDBPyConnection, lines: int, config: Config | None = No
 
 
 def _message(needs: Needs, limit: int, folder: str, available: int) -> str:
-    # Enough memory to hold the peak without spilling, rounded up to a whole GB.
-    enough = -(-int(needs.engine / USABLE_SHARE) // 1_000_000_000)
-    return (f"Not started: {needs.lines:,} lines need an estimated {_gb(needs.memory)} of "
+    text = (f"Not started: {needs.lines:,} lines need an estimated {_gb(needs.memory)} of "
             f"memory and {_gb(needs.disk)} of temporary disk with the memory limit of "
             f"{_gb(limit)}, and the temporary directory {folder} has room for "
             f"{_gb(available)}. Point --temp-dir (Config(temp_dir=...) from Python) at a disk "
-            f"with {_gb(needs.disk)} free, or raise --memory-limit (Config(memory_limit=...)) "
-            f"to about {enough}GB so that nothing is written to disk, or split the input.")
+            f"with {_gb(needs.disk)} free, or split the input. The compressed lines take "
+            f"{_gb(needs.store)} of it whatever the memory limit")
+    spilled = needs.disk - needs.store
+    if spilled <= 0:
+        return text + "."
+    # Enough memory to hold the working data without spilling, rounded up to a whole GB.
+    enough = -(-int(needs.engine / USABLE_SHARE) // 1_000_000_000)
+    return (text + f"; raising --memory-limit (Config(memory_limit=...)) to about {enough}GB "
+            f"saves the other {_gb(spilled)}, which DuckDB would spill.")
 
 
 def _gb(n: float) -> str:
