@@ -307,3 +307,23 @@ def test_product_totals_equal_the_distinct_count_on_the_real_data(real_default):
         want = cursor.execute(direct_sql).df()
     assert len(got) > 10_000
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_product_totals_in_passes_equal_one_statement_on_the_real_data(real_default,
+                                                                       monkeypatch):
+    """Built over shares of the customers (as above 20M lines), the totals are the same."""
+    from custseg import products
+
+    rfm = pipeline.compute_rfm(real_default)
+    customers = rfm.assign(segment=[f"s{i % 5}" for i in range(len(rfm))])
+    cleaning = real_default.config.cleaning
+    every = f"SELECT * FROM {products.TOTALS_TABLE} ORDER BY 1, 2"
+    with products._totals(real_default.con, customers, cleaning) as cursor:
+        want = cursor.execute(every).df()
+    monkeypatch.setattr(products, "TOTALS_PASS_LINES", 150_000)  # 3 passes of ~400k lines
+    with products._totals(real_default.con, customers, cleaning) as cursor:
+        assert cursor.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                              [products.PARTS_TABLE]).fetchone()[0] == 0
+        got = cursor.execute(every).df()
+    assert len(got) > 10_000
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -19,6 +19,7 @@ Definitions (see docs/products.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,10 +57,16 @@ def product_filter(cleaning: CleaningConfig | None = None) -> str:
 
 #: Temporary tables of the assignment's cursor that both statements read.
 TOTALS_TABLE = "segment_product_totals"
+#: The passes' totals before they are added up (:func:`merge_totals_sql`).
+PARTS_TABLE = "segment_product_parts"
+#: Above this many kept lines the totals are built in passes over shares of the customers,
+#: so that the per-buyer aggregation stays within the memory limit: in one statement it ran
+#: the 1 GB limit out at 100M lines (docs/scale.md).
+TOTALS_PASS_LINES = 20_000_000
 NAMES_TABLE = "product_names"
 
 
-def totals_sql(cleaning: CleaningConfig | None = None) -> str:
+def totals_sql(cleaning: CleaningConfig | None = None, part: int = 0, parts: int = 1) -> str:
     """The one pass over the lines both tables come from: per segment and product, revenue,
     buyers and the revenue of each half of the data's period (temp table
     :data:`TOTALS_TABLE`).
@@ -67,12 +74,25 @@ def totals_sql(cleaning: CleaningConfig | None = None) -> str:
     The period's midpoint is that of every kept line (all customers), so the two halves are
     the same calendar halves whichever segments are chosen. A customer is in one segment, so
     buyers add up across segments.
+
+    With ``parts`` > 1, the statement of pass ``part``: the same totals over the customers
+    whose hash falls in that share, added to :data:`PARTS_TABLE`, which
+    :func:`merge_totals_sql` then adds up. A customer is in one share, so buyers add up
+    across shares too.
     """
     # Buyers are counted in two levels (per buyer, then per product) rather than with
     # count(DISTINCT): a plain aggregation spills to disk, a DISTINCT one ran the 1 GB limit
     # out at 100M lines. The sums are DECIMAL, so the regrouping leaves them exact.
+    if parts > 1:
+        # Positive on both engines (Spark's hash is a signed integer).
+        n = int(parts)
+        share = f"AND (hash(c.customer_id) % {n} + {n}) % {n} = {int(part)}"
+        head = (f"CREATE OR REPLACE TEMP TABLE {PARTS_TABLE} AS" if part == 0
+                else f"INSERT INTO {PARTS_TABLE}")
+    else:
+        share, head = "", f"CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS"
     return f"""
-CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
+{head}
 WITH assigned AS (
   SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment
   FROM {ASSIGNMENT_TABLE}
@@ -85,12 +105,23 @@ WITH assigned AS (
   FROM clean c
   JOIN assigned a ON a.customer_id = c.customer_id
   CROSS JOIN bounds b
-  WHERE {product_filter(cleaning)}
+  WHERE {product_filter(cleaning)} {share}
   GROUP BY a.segment, c.stock_code, c.customer_id
 )
 SELECT segment, stock_code, sum(revenue) AS revenue, count(*) AS customers,
        sum(first_half) AS first_half, sum(second_half) AS second_half
 FROM buyers
+GROUP BY segment, stock_code
+"""
+
+
+def merge_totals_sql() -> str:
+    """:data:`TOTALS_TABLE` from the passes of :func:`totals_sql` in :data:`PARTS_TABLE`."""
+    return f"""
+CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
+SELECT segment, stock_code, sum(revenue) AS revenue, CAST(sum(customers) AS BIGINT) AS customers,
+       sum(first_half) AS first_half, sum(second_half) AS second_half
+FROM {PARTS_TABLE}
 GROUP BY segment, stock_code
 """
 
@@ -190,7 +221,13 @@ def _totals(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
     cursor = con.cursor()
     try:
         cursor.register(ASSIGNMENT_TABLE, frame)
-        cursor.execute(totals_sql(cleaning))
+        kept = cursor.execute("SELECT count(*) FROM clean").fetchall()[0][0]
+        parts = max(1, math.ceil(int(kept) / TOTALS_PASS_LINES))
+        for part in range(parts):
+            cursor.execute(totals_sql(cleaning, part, parts))
+        if parts > 1:
+            cursor.execute(merge_totals_sql())
+            cursor.execute(f"DROP TABLE {PARTS_TABLE}")
         cursor.execute(names_sql())
         yield cursor
     finally:
