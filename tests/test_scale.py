@@ -159,10 +159,9 @@ def test_lines_in_the_compressed_store_equal_a_plain_table(monkeypatch, tmp_path
     """Compressed (checkpointed in the store's file) or plain (an in-memory table of a
     connection without the store), the lines, the row account, the RFM table and the flagged
     lines are the same; the file takes far less than the plain table's memory."""
-    from custseg import clean, engine
+    from custseg import engine
 
     transactions, _, _ = synth.generate_frame(customers=1500, seed=8)
-    monkeypatch.setattr(clean, "COMPRESS_FROM_LINES", 0)
     stored = pipeline.load(transactions)
     assert engine.store(stored.con) == engine.STORE
     kind = stored.con.execute("SELECT table_type FROM information_schema.tables WHERE "
@@ -263,7 +262,6 @@ def test_lines_built_in_many_ranges_and_passes_are_the_same(monkeypatch, tmp_pat
     # Exact copies of earlier lines, some far apart: they must be found across ranges.
     copies = transactions.sample(300, random_state=1)
     frame = pd.concat([transactions, copies, copies.head(50)], ignore_index=True)
-    monkeypatch.setattr(clean, "COMPRESS_FROM_LINES", 0)
     monkeypatch.setattr(clean, "RANGE_LINES", 997)
     monkeypatch.setattr(clean, "DUPLICATE_PASS_LINES", 2_000)
     got, want = _lines_and_reference(frame, Config())

@@ -254,19 +254,18 @@ DUPLICATE_KEY = ("invoice", "stock_code", "description", "quantity", "invoice_da
                  "unit_price", "amount", "customer_id", "country")
 
 
-#: From this many lines on, the table ``lines`` is compressed as it is built (a checkpoint of
-#: the store after each range of lines: about 0.4 s per million lines, and a tenth of the
-#: memory). Smaller inputs fit in memory as they are, and would only pay the time.
-COMPRESS_FROM_LINES = 1_000_000
-#: The lines are written in ranges of this many row ids, each compressed before the next is
-#: written: uncompressed, a line takes about 130 bytes, so the part not yet compressed stays
-#: near 260 MB whatever the input's size (one statement for all of 10.4M lines held 1.27 GB,
-#: more than the default memory limit, and spilled 404 MB; 100M would have spilled 12 GB).
-RANGE_LINES = 2_000_000
-#: The duplicate search keeps one hash-table entry per distinct line (about 40 bytes); above
-#: this many lines it runs in several passes, each over one share of the hashes, so that its
-#: table stays within the default memory limit instead of spilling gigabytes.
-DUPLICATE_PASS_LINES = 20_000_000
+#: The lines are written in ranges of this many row ids, one statement each. In the store's
+#: file DuckDB writes each full row group compressed as the statement goes (10.4M lines in one
+#: statement: 184 MB on disk, 530 MB peak RSS), so a range bounds the statement, not the
+#: memory; writing 2M-line ranges, each checkpointed, took 7.0-7.6 s at 10.4M lines against
+#: 5.1-5.9 s for one 10M range (docs/scale.md).
+RANGE_LINES = 10_000_000
+#: The duplicate search keeps one hash-table entry per line it looks at (about 40 bytes, and
+#: DuckDB's aggregation needs several times that while it partitions); above this many lines
+#: it runs in passes, each over the lines of one share of the invoices, so that its table
+#: stays within the default memory limit: 20M-line passes spilled 2.7 GB at 100M lines
+#: (12M: a 10M-line input is still searched in one pass).
+DUPLICATE_PASS_LINES = 12_000_000
 
 
 def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]],
@@ -297,18 +296,20 @@ FROM flags
 def duplicates_sql(table: str, active: list[tuple[Rule, str]], part: int = 0,
                    parts: int = 1) -> str:
     """The statement naming ``duplicate`` as the drop rule of every exact copy of an earlier
-    line (by row id) whose earlier rules kept it, among the lines whose hash falls in share
-    ``part`` of ``parts``.
+    line (by row id) whose earlier rules kept it, among the lines whose invoice falls in
+    share ``part`` of ``parts``.
 
     One 64-bit hash per line finds the few groups that repeat, and only their lines are
-    compared exactly (a hash collision therefore never drops a line). Run over the finished
-    table rather than the input: the compressed lines are read faster than the input is
-    parsed again, and the table's row ids make the ranks the input order's.
+    compared exactly (a hash collision therefore never drops a line). Copies share their
+    invoice, so a share of the invoices holds every copy of its lines, and a pass hashes the
+    whole key of its own share only. Run over the finished table rather than the input: the
+    compressed lines are read faster than the input is parsed again, and the table's row ids
+    make the ranks the input order's.
     """
     names = [rule.name for rule, _ in active]
     earlier = names[:names.index("duplicate")]
     key = ", ".join(DUPLICATE_KEY)
-    share = f"hk % {int(parts)} = {int(part)}" if parts > 1 else "true"
+    share = f"hash(invoice) % {int(parts)} = {int(part)}" if parts > 1 else "true"
     kept = ("drop_rule IS NULL OR drop_rule NOT IN (" + _sql_list(tuple(earlier)) + ")"
             if earlier else "true")
     return f"""
@@ -317,8 +318,8 @@ WHERE row_id IN (
   SELECT row_id FROM (
     SELECT row_id, row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
     FROM {table}
-    WHERE hash({key}) IN (
-      SELECT hk FROM (SELECT hash({key}) AS hk FROM {table}) WHERE {share}
+    WHERE {share} AND hash({key}) IN (
+      SELECT hash({key}) AS hk FROM {table} WHERE {share}
       GROUP BY hk HAVING count(*) > 1)
   ) WHERE dup_rank > 1
 ) AND ({kept})
@@ -359,28 +360,24 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
 
 def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
                  active: list[tuple[Rule, str]], table: str, where: str | None) -> None:
-    """Fill ``table`` range by range, compressing as it goes, then mark the duplicates."""
+    """Fill ``table`` range by range, then mark the duplicates; in the store, compress what
+    is not yet (the last partial row groups, the duplicates' marks) with one checkpoint."""
     canonical = ", ".join(("row_id", *CANONICAL))
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {canonical}, "
                 f"CAST(NULL AS VARCHAR) AS drop_rule FROM ({select_sql}) WHERE false")
     first, last, rows = con.execute(
         f"SELECT min(row_id), max(row_id), count(*) FROM ({select_sql})").fetchone() or (0, 0, 0)
-    compress = where is not None and rows >= COMPRESS_FROM_LINES
     insert = lines_sql(select_sql, mapping, active, table)
-    # Uncompressed, the whole input is written at once: ranges only pay when compressing.
-    step = RANGE_LINES if compress else (last or 0) - (first or 0) + 1
     start = first or 0
     while rows and start <= last:
-        con.execute(insert, [start, start + step])
-        if compress:
-            con.execute(f"CHECKPOINT {where}")
-        start += step
+        con.execute(insert, [start, start + RANGE_LINES])
+        start += RANGE_LINES
     if any(rule.name == "duplicate" for rule, _ in active):
         parts = max(1, math.ceil(rows / DUPLICATE_PASS_LINES))
         for part in range(parts):
             con.execute(duplicates_sql(table, active, part, parts))
-        if compress:
-            con.execute(f"CHECKPOINT {where}")
+    if where is not None:
+        con.execute(f"CHECKPOINT {where}")
 
 
 def account(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],
