@@ -263,10 +263,10 @@ RANGE_LINES = 10_000_000
 #: The duplicate search keeps one hash-table entry per line it looks at (about 40 bytes, and
 #: DuckDB's aggregation needs several times that while it partitions); above this many lines
 #: it runs in passes, each over the lines of one share of the invoices, so that its table
-#: stays within the default memory limit: 20M-line passes spilled 2.7 GB at 100M lines
-#: (12M: a 10M-line input is still searched in one pass).
+#: stays within the default memory limit (passes of 20M lines, over shares of the hashes,
+#: spilled 2.7 GB at 100M lines). 12M: a 10M-line input is still searched in one pass.
 DUPLICATE_PASS_LINES = 12_000_000
-#: The row ids of the copies the passes find, before one UPDATE marks them.
+#: The row ids of the copies the passes find, before they are marked range by range.
 _COPIES = "custseg_duplicate_rows"
 
 

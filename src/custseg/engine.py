@@ -19,7 +19,7 @@ from custseg.errors import CustsegError, ResourceError
 
 #: The database, attached by :func:`attach_store`, that holds the table ``lines``: a file of
 #: its own in the temporary directory (:class:`StoreFile`). DuckDB compresses it at each
-#: checkpoint (10M lines: about 160 MB instead of 1.27 GB uncompressed, more than the default
+#: checkpoint (10.4M lines: 184 MB instead of 1.27 GB uncompressed, more than the default
 #: 1 GB limit), and its blocks can leave memory without being written to the spill folder, so
 #: a table larger than the limit is read back from the file instead of spilled and re-read;
 #: and a run's result keeps the file, not a connection (docs/scale.md).
@@ -31,25 +31,21 @@ _HELD: weakref.WeakValueDictionary[str, StoreFile] = weakref.WeakValueDictionary
 
 class StoreFile:
     """The database file of :data:`STORE`, alone in a fresh folder under the temporary
-    directory. Whoever holds this object keeps the file: a connection that attached it (see
-    :func:`attach_store`), a :class:`custseg.pipeline.Dataset`, a run's stored dataset. The
-    folder is removed when the last holder is gone, or when Python exits."""
+    directory. Whoever holds this object keeps the file: a connection that attached or opened
+    it (:func:`attach_store`, :func:`open_store`), a run's stored dataset. The folder is
+    removed when the last holder is gone, or when Python exits."""
 
     def __init__(self, parent: str) -> None:
         os.makedirs(parent, exist_ok=True)
         self.folder = tempfile.mkdtemp(prefix="custseg-lines-", dir=parent)
         self.path = os.path.join(self.folder, "lines.duckdb")
-        self._remove = weakref.finalize(self, shutil.rmtree, self.folder, True)
+        weakref.finalize(self, shutil.rmtree, self.folder, True)
         _HELD[self.path] = self
 
     def bytes(self) -> int:
         """What the folder holds now (the file and its write-ahead log)."""
         return sum(entry.stat().st_size for entry in os.scandir(self.folder)
                    if entry.is_file())
-
-    def remove(self) -> None:
-        """Delete the folder now (its connections must be closed)."""
-        self._remove()
 
 
 def _hold(*_: object) -> None:
