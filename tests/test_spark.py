@@ -258,3 +258,29 @@ def test_cli_runs_on_spark_and_refuses_an_unknown_engine(spark, tmp_path, small_
         (tmp_path / "spark" / "customers.csv").read_text()
     result = runner.invoke(app, ["run", str(path), "-q", "--engine", "flink"])
     assert result.exit_code == 2 and "use duckdb or spark" in result.output
+
+
+def test_product_totals_in_passes_are_the_same_on_spark(spark, monkeypatch, small_log,
+                                                        tmp_path):
+    """Above products.TOTALS_PASS_LINES the totals are built in passes (each its own table,
+    then added up): Spark gives DuckDB's one-statement totals."""
+    from custseg import products
+
+    path = tmp_path / "log.parquet"
+    small_log.to_parquet(path, index=False)
+    duck = pipeline.load(path, Config())
+    sparked = pipeline.load(path, Config(engine="spark"), spark=spark)
+    rfm = pipeline.compute_rfm(duck)
+    customers = rfm.assign(segment=[f"s{i % 3}" for i in range(len(rfm))])
+    every = f"SELECT * FROM {products.TOTALS_TABLE} ORDER BY segment, stock_code"
+    with products._totals(duck.con, customers, duck.config.cleaning) as cursor:
+        want = cursor.execute(every).df()
+    monkeypatch.setattr(products, "TOTALS_PASS_LINES", max(1, duck.cleaning.rows_kept // 3))
+    with products._totals(sparked.con, customers, sparked.config.cleaning) as cursor:
+        got = cursor.execute(every).df()
+    assert len(got) == len(want) > 50
+    for column in ("segment", "stock_code"):
+        assert got[column].astype(str).tolist() == want[column].astype(str).tolist()
+    assert got["customers"].astype(int).tolist() == want["customers"].astype(int).tolist()
+    for column in ("revenue", "first_half", "second_half"):  # exact DECIMAL sums
+        assert got[column].astype(float).tolist() == want[column].astype(float).tolist()

@@ -57,7 +57,8 @@ def product_filter(cleaning: CleaningConfig | None = None) -> str:
 
 #: Temporary tables of the assignment's cursor that both statements read.
 TOTALS_TABLE = "segment_product_totals"
-#: The passes' totals before they are added up (:func:`merge_totals_sql`).
+#: The passes' totals before they are added up (:func:`merge_totals_sql`), one table a pass
+#: named with its number after this.
 PARTS_TABLE = "segment_product_parts"
 #: Above this many kept lines the totals are built in passes over shares of the customers,
 #: so that the per-buyer aggregation stays within the memory limit: in one statement it ran
@@ -76,7 +77,8 @@ def totals_sql(cleaning: CleaningConfig | None = None, part: int = 0, parts: int
     buyers add up across segments.
 
     With ``parts`` > 1, the statement of pass ``part``: the same totals over the customers
-    whose hash falls in that share, added to :data:`PARTS_TABLE`, which
+    whose hash falls in that share, in a table of its own (:data:`PARTS_TABLE` and the
+    pass's number: Spark cannot insert into a temporary view), which
     :func:`merge_totals_sql` then adds up. A customer is in one share, so buyers add up
     across shares too.
     """
@@ -87,8 +89,7 @@ def totals_sql(cleaning: CleaningConfig | None = None, part: int = 0, parts: int
         # Positive on both engines (Spark's hash is a signed integer).
         n = int(parts)
         share = f"AND (hash(c.customer_id) % {n} + {n}) % {n} = {int(part)}"
-        head = (f"CREATE OR REPLACE TEMP TABLE {PARTS_TABLE} AS" if part == 0
-                else f"INSERT INTO {PARTS_TABLE}")
+        head = f"CREATE OR REPLACE TEMP TABLE {PARTS_TABLE}_{int(part)} AS"
     else:
         share, head = "", f"CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS"
     return f"""
@@ -115,13 +116,14 @@ GROUP BY segment, stock_code
 """
 
 
-def merge_totals_sql() -> str:
-    """:data:`TOTALS_TABLE` from the passes of :func:`totals_sql` in :data:`PARTS_TABLE`."""
+def merge_totals_sql(parts: int) -> str:
+    """:data:`TOTALS_TABLE` from the ``parts`` passes of :func:`totals_sql`."""
+    passes = " UNION ALL ".join(f"SELECT * FROM {PARTS_TABLE}_{part}" for part in range(parts))
     return f"""
 CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
 SELECT segment, stock_code, sum(revenue) AS revenue, CAST(sum(customers) AS BIGINT) AS customers,
        sum(first_half) AS first_half, sum(second_half) AS second_half
-FROM {PARTS_TABLE}
+FROM ({passes}) passes
 GROUP BY segment, stock_code
 """
 
@@ -225,9 +227,8 @@ def _totals(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
         parts = max(1, math.ceil(int(kept) / TOTALS_PASS_LINES))
         for part in range(parts):
             cursor.execute(totals_sql(cleaning, part, parts))
-        if parts > 1:
-            cursor.execute(merge_totals_sql())
-            cursor.execute(f"DROP TABLE {PARTS_TABLE}")
+        if parts > 1:  # the passes' tables go with the cursor, like the totals
+            cursor.execute(merge_totals_sql(parts))
         cursor.execute(names_sql())
         yield cursor
     finally:
