@@ -377,10 +377,9 @@ def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[
     first, last, rows = con.execute(
         f"SELECT min(row_id), max(row_id), count(*) FROM ({select_sql})").fetchone() or (0, 0, 0)
     insert = lines_sql(select_sql, mapping, active, table)
-    start = first or 0
-    while rows and start <= last:
+    ranges = list(range(first, last + 1, RANGE_LINES)) if rows else []
+    for start in ranges:
         con.execute(insert, [start, start + RANGE_LINES])
-        start += RANGE_LINES
     if any(rule.name == "duplicate" for rule, _ in active):
         parts = max(1, math.ceil(rows / DUPLICATE_PASS_LINES))
         if parts == 1:
@@ -393,12 +392,10 @@ def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[
             con.execute(f"CREATE OR REPLACE TEMP TABLE {_COPIES} (row_id BIGINT)")
             for part in range(parts):
                 con.execute(f"INSERT INTO {_COPIES} {duplicate_rows_sql(table, part, parts)}")
-            start = first or 0
-            while start <= last:
+            for start in ranges:
                 inside = f"row_id >= {int(start)} AND row_id < {int(start + RANGE_LINES)}"
                 con.execute(duplicates_sql(
                     table, active, f"SELECT row_id FROM {_COPIES} WHERE {inside}", inside))
-                start += RANGE_LINES
             con.execute(f"DROP TABLE {_COPIES}")
     if where is not None:
         con.execute(f"CHECKPOINT {where}")
