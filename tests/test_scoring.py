@@ -217,12 +217,19 @@ def test_cli_save_model_without_segments_says_why(tmp_path) -> None:
 # --------------------------------------------------------------------------- real data
 
 
-@pytest.mark.realdata
-def test_real_data_scores_to_its_fitted_labels(real_csv, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def real_fit(real_csv, tmp_path_factory):
+    """The real export run with the seed's rules, and its model saved: (result, model path)."""
     config = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
     result = custseg.run(real_csv, config)
-    model = result.segmenter.save(tmp_path / "model.json",
+    model = result.segmenter.save(tmp_path_factory.mktemp("real_model") / "model.json",
                                   context=modelfile.run_context(result))
+    return result, model
+
+
+@pytest.mark.realdata
+def test_real_data_scores_to_its_fitted_labels(real_csv, real_fit) -> None:
+    result, model = real_fit
     scored = scoring.score(real_csv, model)
     pd.testing.assert_series_equal(_labels(scored.customers), _labels(result.rfm))
     assert (scored.customers["segment"].to_numpy()
@@ -231,12 +238,10 @@ def test_real_data_scores_to_its_fitted_labels(real_csv, tmp_path) -> None:
 
 
 @pytest.mark.realdata
-def test_real_data_shuffled_and_re_encoded_gives_the_same_labels(real_csv, tmp_path) -> None:
+def test_real_data_shuffled_and_re_encoded_gives_the_same_labels(real_csv, real_fit,
+                                                                 tmp_path) -> None:
     """The real export, rows shuffled, written as UTF-16 with ';' and decimal commas."""
-    config = custseg.Config(cleaning=custseg.CleaningConfig.preset("seed"))
-    result = custseg.run(real_csv, config)
-    model = result.segmenter.save(tmp_path / "model.json",
-                                  context=modelfile.run_context(result))
+    result, model = real_fit
     raw = pd.read_csv(real_csv, dtype={"InvoiceNo": str, "StockCode": str},
                       parse_dates=["InvoiceDate"])
     copy = _write_csv(raw.sample(frac=1, random_state=2), tmp_path / "copy.csv", sep=";",
