@@ -145,7 +145,7 @@ def test_a_run_result_holds_the_lines_file_and_no_connection(small_log: pd.DataF
     assert isinstance(result.dataset, StoredDataset)
     assert _reachable_connections(result) == []
     folder = Path(result.dataset.store.folder)
-    assert (folder / "lines.duckdb").is_file()
+    assert (folder / "lines.parquet").is_file() and (folder / "lines.duckdb").is_file()
     lines = result.lines()
     # Every input line, in input order, read without keeping a connection.
     assert len(lines) == len(small_log) == result.cleaning.rows_in

@@ -231,13 +231,15 @@ def test_no_stock_codes_gives_an_empty_table():
 
 
 @pytest.mark.parametrize("build,reads", [
-    (products.totals_sql, products.ASSIGNMENT_TABLE),
+    (products.money_sql, products.ASSIGNMENT_TABLE),
+    (products.buyers_sql, products.ASSIGNMENT_TABLE),
+    (products.totals_sql, products.MONEY_TABLE),
     (products.names_sql, "clean"),
     (products.segment_products_sql, products.TOTALS_TABLE),
     (products.stock_priorities_sql, products.TOTALS_TABLE),
-    # Above TOTALS_PASS_LINES: one pass, and the passes added up.
-    (lambda: products.totals_sql(None, 1, 3), f"{products.PARTS_TABLE}_1"),
-    (lambda: products.merge_totals_sql(3), f"{products.PARTS_TABLE}_2"),
+    # Above BUYERS_PASS_LINES: one pass, and the passes added up.
+    (lambda: products.buyers_sql(None, 1, 3), f"{products.BUYERS_TABLE}_1"),
+    (lambda: products.totals_sql(3), f"{products.BUYERS_TABLE}_2"),
 ])
 def test_statements_transpile_to_spark(build, reads):
     sqlglot = pytest.importorskip("sqlglot")

@@ -155,31 +155,35 @@ def test_a_small_memory_limit_gives_the_same_flags(generated, tmp_path):
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-def test_lines_in_the_compressed_store_equal_a_plain_table(monkeypatch, tmp_path):
-    """Compressed (checkpointed in the store's file) or plain (an in-memory table of a
-    connection without the store), the lines, the row account, the RFM table and the flagged
-    lines are the same; the file takes far less than the plain table's memory."""
+def test_lines_are_a_parquet_file_of_the_store_with_the_copies_marked_in_its_view(tmp_path):
+    """The lines are written once, as Parquet in the store's folder; the duplicates found
+    afterwards are marked by the view ``lines`` over that file, which equals a table of the
+    same lines and takes far less than that table's memory."""
     from custseg import engine
 
     transactions, _, _ = synth.generate_frame(customers=1500, seed=8)
-    stored = pipeline.load(transactions)
-    assert engine.store(stored.con) == engine.STORE
-    kind = stored.con.execute("SELECT table_type FROM information_schema.tables WHERE "
-                              "table_name = 'lines' AND table_catalog = 'memory'").fetchone()
+    copies = transactions.sample(200, random_state=3)
+    stored = pipeline.load(pd.concat([transactions, copies], ignore_index=True))
+    con = stored.con
+    kind = con.execute("SELECT table_type FROM information_schema.tables WHERE "
+                       "table_name = 'lines' AND table_catalog = 'memory'").fetchone()
     assert kind == ("VIEW",)
-    store = engine.store_file(stored.con)
-    assert store is not None and Path(store.path).is_file()
-    with monkeypatch.context() as patch:
-        patch.setattr(engine, "attach_store", lambda con: None)
-        plain = pipeline.load(transactions)
-    assert engine.store(plain.con) is None
-    assert stored.cleaning == plain.cleaning
-    every = "SELECT * FROM lines ORDER BY row_id"
-    pd.testing.assert_frame_equal(stored.con.execute(every).df(), plain.con.execute(every).df())
-    pd.testing.assert_frame_equal(pipeline.compute_rfm(stored), pipeline.compute_rfm(plain))
-    pd.testing.assert_frame_equal(pipeline.transaction_anomalies(stored),
-                                  pipeline.transaction_anomalies(plain))
-    plain_bytes = plain.con.execute(
+    store = engine.store_file(con)
+    assert store is not None and Path(store.lines).is_file()
+    assert stored.cleaning.dropped["duplicate"] >= 200
+    marked = con.execute(f"SELECT count(*) FROM {engine.COPIES}").fetchone()[0]
+    assert marked == stored.cleaning.dropped["duplicate"]
+    # In the file every line is as the rules before the search left it; the view differs
+    # exactly on the copies.
+    written = con.execute(f"SELECT * FROM read_parquet('{store.lines}') ORDER BY row_id").df()
+    every = con.execute("SELECT * FROM lines ORDER BY row_id").df()
+    changed = written["drop_rule"].fillna("") != every["drop_rule"].fillna("")
+    assert set(every.loc[changed, "drop_rule"]) == {"duplicate"}
+    assert int(changed.sum()) == marked
+    pd.testing.assert_frame_equal(written.drop(columns="drop_rule"),
+                                  every.drop(columns="drop_rule"))
+    con.execute("CREATE TABLE plain AS SELECT * FROM lines")
+    plain_bytes = con.execute(
         "SELECT sum(memory_usage_bytes + temporary_storage_bytes) FROM duckdb_memory() "
         "WHERE tag = 'IN_MEMORY_TABLE'").fetchone()[0]
     assert store.bytes() * 3 < plain_bytes
@@ -215,7 +219,7 @@ def test_scores_once_per_profile_equal_scores_per_row(max_fit):
 
 def direct_lines_sql(select_sql: str, mapping: dict[str, str], active: list) -> str:
     """The lines in one statement, each duplicate ranked by a window over every line: the
-    plain definition the range-by-range build with its hashed search must reproduce."""
+    plain definition the build with its hashed search in passes must reproduce."""
     from custseg.clean import DUPLICATE_KEY
     from custseg.io import CANONICAL
 
@@ -255,17 +259,17 @@ def test_lines_equal_one_window_over_every_line_on_the_real_data(real_csv, confi
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-def test_lines_built_in_many_ranges_and_passes_are_the_same(monkeypatch, tmp_path):
+def test_lines_with_the_duplicates_searched_in_many_passes_are_the_same(monkeypatch,
+                                                                       tmp_path):
     from custseg import clean
 
     transactions, _, _ = synth.generate_frame(customers=400, seed=5)
-    # Exact copies of earlier lines, some far apart: they must be found across ranges.
+    # Exact copies of earlier lines, some far apart: they must be found across passes.
     copies = transactions.sample(300, random_state=1)
     frame = pd.concat([transactions, copies, copies.head(50)], ignore_index=True)
-    monkeypatch.setattr(clean, "RANGE_LINES", 997)
     monkeypatch.setattr(clean, "DUPLICATE_PASS_LINES", 2_000)
     got, want = _lines_and_reference(frame, Config())
-    assert len(got) > 4 * 997 and (got["drop_rule"] == "duplicate").sum() >= 300
+    assert len(got) > 4 * 2_000 and (got["drop_rule"] == "duplicate").sum() >= 300
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
@@ -309,7 +313,7 @@ def test_product_totals_equal_the_distinct_count_on_the_real_data(real_default):
 
 def test_product_totals_in_passes_equal_one_statement_on_the_real_data(real_default,
                                                                        monkeypatch):
-    """Built over shares of the customers (as above 20M lines), the totals are the same."""
+    """Buyers counted over shares of the customers (as above 12M kept lines): the same totals."""
     from custseg import products
 
     rfm = pipeline.compute_rfm(real_default)
@@ -318,10 +322,10 @@ def test_product_totals_in_passes_equal_one_statement_on_the_real_data(real_defa
     every = f"SELECT * FROM {products.TOTALS_TABLE} ORDER BY 1, 2"
     with products._totals(real_default.con, customers, cleaning) as cursor:
         want = cursor.execute(every).df()
-    monkeypatch.setattr(products, "TOTALS_PASS_LINES", 150_000)  # 3 passes of ~400k lines
+    monkeypatch.setattr(products, "BUYERS_PASS_LINES", 150_000)  # 3 passes of ~400k lines
     with products._totals(real_default.con, customers, cleaning) as cursor:
         passes = cursor.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with("
-                                "table_name, ?)", [products.PARTS_TABLE]).fetchone()[0]
+                                "table_name, ?)", [products.BUYERS_TABLE]).fetchone()[0]
         assert passes == 3
         got = cursor.execute(every).df()
     assert len(got) > 10_000

@@ -262,7 +262,7 @@ def test_cli_runs_on_spark_and_refuses_an_unknown_engine(spark, tmp_path, small_
 
 def test_product_totals_in_passes_are_the_same_on_spark(spark, monkeypatch, small_log,
                                                         tmp_path):
-    """Above products.TOTALS_PASS_LINES the totals are built in passes (each its own table,
+    """Above products.BUYERS_PASS_LINES the totals are built in passes (each its own table,
     then added up): Spark gives DuckDB's one-statement totals."""
     from custseg import products
 
@@ -275,7 +275,7 @@ def test_product_totals_in_passes_are_the_same_on_spark(spark, monkeypatch, smal
     every = f"SELECT * FROM {products.TOTALS_TABLE} ORDER BY segment, stock_code"
     with products._totals(duck.con, customers, duck.config.cleaning) as cursor:
         want = cursor.execute(every).df()
-    monkeypatch.setattr(products, "TOTALS_PASS_LINES", max(1, duck.cleaning.rows_kept // 3))
+    monkeypatch.setattr(products, "BUYERS_PASS_LINES", max(1, duck.cleaning.rows_kept // 3))
     with products._totals(sparked.con, customers, sparked.config.cleaning) as cursor:
         got = cursor.execute(every).df()
     assert len(got) == len(want) > 50

@@ -18,9 +18,6 @@ from custseg.config import Config
 from custseg.engine import free_disk, parse_size, temp_dir
 from custseg.errors import ResourceError
 
-#: DuckDB's working memory per line of the range being written (clean.RANGE_LINES at a
-#: time; 10.4M lines in one statement into the store's file: 530 MB peak RSS in all).
-BUILD_BYTES_PER_LINE = 40
 #: The compressed table of lines, its own database file in the temporary directory for the
 #: whole run (engine.StoreFile; 10.4M lines: 183-186 MB, 100M lines: 1.86 GB).
 STORE_BYTES_PER_LINE = 19
@@ -58,8 +55,7 @@ def estimate(lines: int, memory_limit: int) -> Needs:
     # the duplicate search, never both. The file's blocks are cached in memory when there is
     # room and dropped (not spilled) when there is not: they count on disk, not in the peak.
     store = lines * STORE_BYTES_PER_LINE
-    engine = max(min(lines, clean.RANGE_LINES) * BUILD_BYTES_PER_LINE,
-                 min(lines, clean.DUPLICATE_PASS_LINES) * DUPLICATE_BYTES_PER_LINE)
+    engine = min(lines, clean.DUPLICATE_PASS_LINES) * DUPLICATE_BYTES_PER_LINE
     usable = int(memory_limit * USABLE_SHARE)
     python = max(PROCESS_BYTES_MIN, lines * PROCESS_BYTES_PER_LINE)
     return Needs(lines=lines, engine=engine,

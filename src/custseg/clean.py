@@ -254,29 +254,19 @@ DUPLICATE_KEY = ("invoice", "stock_code", "description", "quantity", "invoice_da
                  "unit_price", "amount", "customer_id", "country")
 
 
-#: The lines are written in ranges of this many row ids, one statement each. In the store's
-#: file DuckDB writes each full row group compressed as the statement goes (10.4M lines in one
-#: statement: 184 MB on disk, 530 MB peak RSS), so a range bounds the statement, not the
-#: memory; writing 2M-line ranges, each checkpointed, took 7.0-7.6 s at 10.4M lines against
-#: 5.1-5.9 s for one 10M range (docs/scale.md).
-RANGE_LINES = 10_000_000
 #: The duplicate search keeps one hash-table entry per line it looks at (about 40 bytes, and
 #: DuckDB's aggregation needs several times that while it partitions); above this many lines
 #: it runs in passes, each over the lines of one share of the invoices, so that its table
 #: stays within the default memory limit (passes of 20M lines, over shares of the hashes,
 #: spilled 2.7 GB at 100M lines). 12M: a 10M-line input is still searched in one pass.
 DUPLICATE_PASS_LINES = 12_000_000
-#: The row ids of the copies the passes find, before they are marked range by range.
-_COPIES = "custseg_duplicate_rows"
 
 
-def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]],
-              table: str = "lines") -> str:
-    """The statement inserting the input rows with row ids in ``[$1, $2)`` into ``table``
-    (``lines``): canonical rows plus the first dropping rule's name.
+def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule, str]]) -> str:
+    """The SELECT of the lines: canonical rows plus the first dropping rule's name.
 
-    Duplicates are not known yet (``dup_rank`` is 1 here); :func:`duplicates_sql` marks them
-    once every line is in the table.
+    Duplicates are not known yet (``dup_rank`` is 1 here): :func:`copies_sql` finds them
+    once every line is written. Spark computes the rank in this statement instead.
     """
     presence = ", ".join(f"{'true' if c in mapping else 'false'} AS present_{c}"
                          for c in CANONICAL)
@@ -284,60 +274,51 @@ def lines_sql(select_sql: str, mapping: dict[str, str], active: list[tuple[Rule,
     case = f"CASE\n    {cases}\n  END" if active else "CAST(NULL AS VARCHAR)"
     columns = ", ".join(f"canon.{c}" for c in ("row_id", *CANONICAL, "valid_numbers"))
     return f"""
-INSERT INTO {table}
 WITH flags AS (
   SELECT {columns}, 1 AS dup_rank, {presence}
   FROM ({select_sql}) canon
-  WHERE canon.row_id >= $1 AND canon.row_id < $2
 )
 SELECT row_id, {", ".join(CANONICAL)}, {case} AS drop_rule
 FROM flags
 """
 
 
-def duplicate_rows_sql(table: str, part: int = 0, parts: int = 1) -> str:
-    """The row ids of every exact copy of an earlier line (by row id) among the lines whose
-    invoice falls in share ``part`` of ``parts``.
+def copies_sql(table: str, active: list[tuple[Rule, str]], part: int = 0,
+               parts: int = 1) -> str:
+    """The row ids of the lines to drop as ``duplicate``: every exact copy of an earlier line
+    (by row id) that no earlier rule dropped, among the lines whose invoice falls in share
+    ``part`` of ``parts``.
 
     One 64-bit hash per line finds the few groups that repeat, and only their lines are
     compared exactly (a hash collision therefore never drops a line). Copies share their
     invoice, so a share of the invoices holds every copy of its lines, and a pass hashes the
-    whole key of its own share only.
+    whole key of its own share only. Run over the written lines rather than the input: they
+    are read faster than the input is parsed again, and their row ids make the ranks the
+    input order's.
     """
     key = ", ".join(DUPLICATE_KEY)
     share = f"hash(invoice) % {int(parts)} = {int(part)}" if parts > 1 else "true"
-    return f"""
-SELECT row_id FROM (
-  SELECT row_id, row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
-  FROM {table}
-  WHERE {share} AND hash({key}) IN (
-    SELECT hash({key}) AS hk FROM {table} WHERE {share}
-    GROUP BY hk HAVING count(*) > 1)
-) WHERE dup_rank > 1
-"""
-
-
-def duplicates_sql(table: str, active: list[tuple[Rule, str]], rows: str,
-                   within: str = "true") -> str:
-    """The statement naming ``duplicate`` as the drop rule of the lines ``rows`` (a query of
-    row ids, :func:`duplicate_rows_sql`) that no earlier rule dropped, among the lines
-    ``within`` (a condition on ``row_id``, which DuckDB checks against each row group's
-    range before reading it).
-
-    Run over the finished table rather than the input: the compressed lines are read faster
-    than the input is parsed again, and the table's row ids make the ranks the input order's.
-    """
     names = [rule.name for rule, _ in active]
     earlier = names[:names.index("duplicate")]
     kept = ("drop_rule IS NULL OR drop_rule NOT IN (" + _sql_list(tuple(earlier)) + ")"
             if earlier else "true")
-    return (f"UPDATE {table} SET drop_rule = 'duplicate' "
-            f"WHERE {within} AND row_id IN ({rows}) AND ({kept})")
+    return f"""
+SELECT row_id FROM (
+  SELECT row_id, drop_rule,
+         row_number() OVER (PARTITION BY {key} ORDER BY row_id) AS dup_rank
+  FROM {table}
+  WHERE {share} AND hash({key}) IN (
+    SELECT hash({key}) AS hk FROM {table} WHERE {share}
+    GROUP BY hk HAVING count(*) > 1)
+) WHERE dup_rank > 1 AND ({kept})
+"""
 
 
 def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
                 cfg: CleaningConfig, as_of: date | None = None) -> CleaningReport:
-    """Create the table ``lines`` (every input row with its ``drop_rule``) and the view ``clean``.
+    """Write the lines (every input row with its ``drop_rule``) into the connection's store
+    (:func:`custseg.engine.attach_store`, attached here when it is not yet), and create the
+    views ``lines`` and ``clean``.
 
     Parameters
     ----------
@@ -356,49 +337,21 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
         When no rows are kept.
     """
     active, skipped = active_rules(cfg, mapping, as_of)
-    where = engine.store(con)
-    # The table lives in the compressed store; ``lines`` is a view of it, so every statement
-    # (and every cursor of the connection) reads it by its plain name.
-    table = "lines" if where is None else f"{where}.main.lines"
-    _write_lines(con, select_sql, mapping, active, table, where)
-    if where is not None:
-        con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {table}")
+    store = engine.store_file(con) or engine.attach_store(con)
+    # One streaming statement: the lines go to their compressed file as they are typed.
+    written = con.execute(f"COPY ({lines_sql(select_sql, mapping, active)}) TO "
+                          f"'{store.lines.replace(chr(39), chr(39) * 2)}' "
+                          f"({engine.LINES_FORMAT})").fetchone()
+    con.execute(f"CREATE OR REPLACE TABLE {engine.COPIES} (row_id BIGINT)")
+    if any(rule.name == "duplicate" for rule, _ in active):
+        engine.lines_view(con, store)  # the lines as written: no copies marked yet
+        parts = max(1, math.ceil((written[0] if written else 0) / DUPLICATE_PASS_LINES))
+        for part in range(parts):
+            con.execute(f"INSERT INTO {engine.COPIES} {copies_sql('lines', active, part, parts)}")
+        con.execute(f"CHECKPOINT {engine.STORE}")
+    engine.lines_view(con, store)
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return account(con, active, skipped, mapping, cfg, as_of)
-
-
-def _write_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[str, str],
-                 active: list[tuple[Rule, str]], table: str, where: str | None) -> None:
-    """Fill ``table`` range by range, then mark the duplicates; in the store, compress what
-    is not yet (the last partial row groups, the duplicates' marks) with one checkpoint."""
-    canonical = ", ".join(("row_id", *CANONICAL))
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {canonical}, "
-                f"CAST(NULL AS VARCHAR) AS drop_rule FROM ({select_sql}) WHERE false")
-    first, last, rows = con.execute(
-        f"SELECT min(row_id), max(row_id), count(*) FROM ({select_sql})").fetchone() or (0, 0, 0)
-    insert = lines_sql(select_sql, mapping, active, table)
-    ranges = list(range(first, last + 1, RANGE_LINES)) if rows else []
-    for start in ranges:
-        con.execute(insert, [start, start + RANGE_LINES])
-    if any(rule.name == "duplicate" for rule, _ in active):
-        parts = max(1, math.ceil(rows / DUPLICATE_PASS_LINES))
-        if parts == 1:
-            con.execute(duplicates_sql(table, active, duplicate_rows_sql(table)))
-        else:
-            # The copies of every pass first, then marked range by range: an UPDATE over
-            # every line at once scanned them all for each pass (at 104M lines a pass took 5 s
-            # to find its copies and 10 s more to mark them), and for all the copies at once
-            # spilled 1.9 GB; a range's UPDATE reads only its own row groups.
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {_COPIES} (row_id BIGINT)")
-            for part in range(parts):
-                con.execute(f"INSERT INTO {_COPIES} {duplicate_rows_sql(table, part, parts)}")
-            for start in ranges:
-                inside = f"row_id >= {int(start)} AND row_id < {int(start + RANGE_LINES)}"
-                con.execute(duplicates_sql(
-                    table, active, f"SELECT row_id FROM {_COPIES} WHERE {inside}", inside))
-            con.execute(f"DROP TABLE {_COPIES}")
-    if where is not None:
-        con.execute(f"CHECKPOINT {where}")
 
 
 def account(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],

@@ -57,74 +57,90 @@ def product_filter(cleaning: CleaningConfig | None = None) -> str:
 
 #: Temporary tables of the assignment's cursor that both statements read.
 TOTALS_TABLE = "segment_product_totals"
-#: The passes' totals before they are added up (:func:`merge_totals_sql`), one table a pass
-#: named with its number after this.
-PARTS_TABLE = "segment_product_parts"
-#: Above this many kept lines the totals are built in passes over shares of the customers,
-#: so that the per-buyer aggregation stays within the memory limit: in one statement it ran
-#: the 1 GB limit out at 100M lines (docs/scale.md).
-TOTALS_PASS_LINES = 20_000_000
+#: Revenue per segment and product (:func:`money_sql`).
+MONEY_TABLE = "segment_product_money"
+#: Buyers per segment and product, one table a pass (:func:`buyers_sql`) named with its number
+#: after this: Spark cannot insert into a temporary view.
+BUYERS_TABLE = "segment_product_buyers"
+#: Above this many kept lines the buyers are counted in passes over shares of the customers,
+#: so that the distinct (customer, product) pairs of a pass stay within the memory limit
+#: (nearly one pair per kept line in generated logs; 7.7M pairs took 0-18 MB of spill under
+#: the 1 GB limit, docs/scale.md).
+BUYERS_PASS_LINES = 12_000_000
 NAMES_TABLE = "product_names"
 
-
-def totals_sql(cleaning: CleaningConfig | None = None, part: int = 0, parts: int = 1) -> str:
-    """The one pass over the lines both tables come from: per segment and product, revenue,
-    buyers and the revenue of each half of the data's period (temp table
-    :data:`TOTALS_TABLE`).
-
-    The period's midpoint is that of every kept line (all customers), so the two halves are
-    the same calendar halves whichever segments are chosen. A customer is in one segment, so
-    buyers add up across segments.
-
-    With ``parts`` > 1, the statement of pass ``part``: the same totals over the customers
-    whose hash falls in that share, in a table of its own (:data:`PARTS_TABLE` and the
-    pass's number: Spark cannot insert into a temporary view), which
-    :func:`merge_totals_sql` then adds up. A customer is in one share, so buyers add up
-    across shares too.
-    """
-    # Buyers are counted in two levels (per buyer, then per product) rather than with
-    # count(DISTINCT): a plain aggregation spills to disk, a DISTINCT one ran the 1 GB limit
-    # out at 100M lines. The sums are DECIMAL, so the regrouping leaves them exact.
-    if parts > 1:
-        # Positive on both engines (Spark's hash is a signed integer).
-        n = int(parts)
-        share = f"AND (hash(c.customer_id) % {n} + {n}) % {n} = {int(part)}"
-        head = f"CREATE OR REPLACE TEMP TABLE {PARTS_TABLE}_{int(part)} AS"
-    else:
-        share, head = "", f"CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS"
-    return f"""
-{head}
-WITH assigned AS (
+_ASSIGNED = f"""assigned AS (
   SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(segment AS VARCHAR) AS segment
   FROM {ASSIGNMENT_TABLE}
-), bounds AS (
+)"""
+
+
+def money_sql(cleaning: CleaningConfig | None = None) -> str:
+    """Per segment and product, revenue and the revenue of each half of the data's period
+    (temp table :data:`MONEY_TABLE`): one pass over the lines into one small group a
+    segment and product.
+
+    The period's midpoint is that of every kept line (all customers), so the two halves are
+    the same calendar halves whichever segments are chosen.
+    """
+    return f"""
+CREATE OR REPLACE TEMP TABLE {MONEY_TABLE} AS
+WITH {_ASSIGNED}, bounds AS (
   SELECT (epoch(min(invoice_date)) + epoch(max(invoice_date))) / 2 AS mid FROM clean
-), buyers AS (
-  SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
-         sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
-         sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
-  FROM clean c
-  JOIN assigned a ON a.customer_id = c.customer_id
-  CROSS JOIN bounds b
-  WHERE {product_filter(cleaning)} {share}
-  GROUP BY a.segment, c.stock_code, c.customer_id
 )
-SELECT segment, stock_code, sum(revenue) AS revenue, count(*) AS customers,
-       sum(first_half) AS first_half, sum(second_half) AS second_half
-FROM buyers
-GROUP BY segment, stock_code
+SELECT a.segment, c.stock_code, sum(c.amount) AS revenue,
+       sum(CASE WHEN epoch(c.invoice_date) < b.mid THEN c.amount ELSE 0 END) AS first_half,
+       sum(CASE WHEN epoch(c.invoice_date) >= b.mid THEN c.amount ELSE 0 END) AS second_half
+FROM clean c
+JOIN assigned a ON a.customer_id = c.customer_id
+CROSS JOIN bounds b
+WHERE {product_filter(cleaning)}
+GROUP BY a.segment, c.stock_code
 """
 
 
-def merge_totals_sql(parts: int) -> str:
-    """:data:`TOTALS_TABLE` from the ``parts`` passes of :func:`totals_sql`."""
-    passes = " UNION ALL ".join(f"SELECT * FROM {PARTS_TABLE}_{part}" for part in range(parts))
+def buyers_sql(cleaning: CleaningConfig | None = None, part: int = 0, parts: int = 1) -> str:
+    """Per segment and product, the number of buyers among the customers whose hash falls in
+    share ``part`` of ``parts`` (temp table :data:`BUYERS_TABLE` and the pass's number).
+
+    The buyers are the distinct (customer, product) pairs, counted per segment: a customer is
+    in one segment and one share, so buyers add up across both. Distinct pairs without any
+    sums are the smallest table that counts them exactly (with the sums beside them, 7.7M
+    pairs spilled 190 MB under the 1 GB limit; ``count(DISTINCT)`` per product ran the limit
+    out at 100M lines).
+    """
+    share = ""
+    if parts > 1:
+        n = int(parts)  # positive on both engines (Spark's hash is a signed integer)
+        share = f"AND (hash(customer_id) % {n} + {n}) % {n} = {int(part)}"
+    return f"""
+CREATE OR REPLACE TEMP TABLE {BUYERS_TABLE}_{int(part)} AS
+WITH {_ASSIGNED}, pairs AS (
+  SELECT DISTINCT customer_id, stock_code FROM clean
+  WHERE {product_filter(cleaning)} {share}
+)
+SELECT a.segment, p.stock_code, count(*) AS customers
+FROM pairs p
+JOIN assigned a ON a.customer_id = p.customer_id
+GROUP BY a.segment, p.stock_code
+"""
+
+
+def totals_sql(parts: int = 1) -> str:
+    """:data:`TOTALS_TABLE`, per segment and product: revenue, buyers and the revenue of each
+    half of the period, from :func:`money_sql` and the ``parts`` passes of
+    :func:`buyers_sql`."""
+    passes = " UNION ALL ".join(f"SELECT * FROM {BUYERS_TABLE}_{part}" for part in range(parts))
     return f"""
 CREATE OR REPLACE TEMP TABLE {TOTALS_TABLE} AS
-SELECT segment, stock_code, sum(revenue) AS revenue, CAST(sum(customers) AS BIGINT) AS customers,
-       sum(first_half) AS first_half, sum(second_half) AS second_half
-FROM ({passes}) passes
-GROUP BY segment, stock_code
+WITH buyers AS (
+  SELECT segment, stock_code, CAST(sum(customers) AS BIGINT) AS customers
+  FROM ({passes}) passes
+  GROUP BY segment, stock_code
+)
+SELECT m.segment, m.stock_code, m.revenue, b.customers, m.first_half, m.second_half
+FROM {MONEY_TABLE} m
+JOIN buyers b ON b.segment = m.segment AND b.stock_code = m.stock_code
 """
 
 
@@ -224,11 +240,12 @@ def _totals(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
     try:
         cursor.register(ASSIGNMENT_TABLE, frame)
         kept = cursor.execute("SELECT count(*) FROM clean").fetchall()[0][0]
-        parts = max(1, math.ceil(int(kept) / TOTALS_PASS_LINES))
+        parts = max(1, math.ceil(int(kept) / BUYERS_PASS_LINES))
+        # The tables go with the cursor, like the totals.
+        cursor.execute(money_sql(cleaning))
         for part in range(parts):
-            cursor.execute(totals_sql(cleaning, part, parts))
-        if parts > 1:  # the passes' tables go with the cursor, like the totals
-            cursor.execute(merge_totals_sql(parts))
+            cursor.execute(buyers_sql(cleaning, part, parts))
+        cursor.execute(totals_sql(parts))
         cursor.execute(names_sql())
         yield cursor
     finally:

@@ -111,12 +111,11 @@ def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
     # The typed lines are kept once: the cleaning statement reads them three times (the
     # duplicate search), and Spark would otherwise read and type the input three times.
     con.keep("typed_source", con.session.sql(spark_sql(select_sql)))
-    statement = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active),
-                         [0, 2**62])  # one range: every line
+    statement = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active))
     query = statement.expression if isinstance(statement, exp.Insert | exp.Create) \
         else statement
-    # DuckDB marks duplicates after inserting the lines (clean.duplicates_sql, an UPDATE);
-    # Spark's views cannot be updated, so the same rank is computed in the statement itself,
+    # DuckDB finds the duplicates after writing the lines (clean.copies_sql) and marks them
+    # in its view of them; on Spark the same rank is computed in the statement itself,
     # where the rule list already tests it in its place.
     rank = sqlglot.parse_one(f"row_number() OVER (PARTITION BY "
                              f"{', '.join(clean.DUPLICATE_KEY)} ORDER BY row_id)",
