@@ -18,7 +18,7 @@ import duckdb
 from custseg import engine
 from custseg.config import CleaningConfig
 from custseg.errors import EmptyResultError
-from custseg.io import CANONICAL
+from custseg.io import CANONICAL, checked_amount
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -338,20 +338,44 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     """
     active, skipped = active_rules(cfg, mapping, as_of)
     store = engine.store_file(con) or engine.attach_store(con)
+    # An amount that is quantity × price is not written: the view computes it again, as
+    # the canonical SELECT did (100M generated lines: 170 MB of the file's 910 MB).
+    derived = "amount" not in mapping
+    lines = lines_sql(select_sql, mapping, active)
+    if derived:
+        lines = f"SELECT * EXCLUDE (amount) FROM ({lines})"
     # One streaming statement: the lines go to their compressed file as they are typed.
-    written = con.execute(f"COPY ({lines_sql(select_sql, mapping, active)}) TO "
-                          f"'{store.lines.replace(chr(39), chr(39) * 2)}' "
+    written = con.execute(f"COPY ({lines}) TO '{engine.quoted(store.lines)}' "
                           f"({engine.LINES_FORMAT})").fetchone()
     con.execute(f"CREATE OR REPLACE TABLE {engine.COPIES} (row_id BIGINT)")
     if any(rule.name == "duplicate" for rule, _ in active):
-        engine.lines_view(con, store)  # the lines as written: no copies marked yet
+        _define_lines(con, store, derived)  # the lines as written: no copies marked yet
         parts = max(1, math.ceil((written[0] if written else 0) / DUPLICATE_PASS_LINES))
         for part in range(parts):
             con.execute(f"INSERT INTO {engine.COPIES} {copies_sql('lines', active, part, parts)}")
-        con.execute(f"CHECKPOINT {engine.STORE}")
-    engine.lines_view(con, store)
+    _define_lines(con, store, derived)
+    con.execute(f"CHECKPOINT {engine.STORE}")
     con.execute("CREATE OR REPLACE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return account(con, active, skipped, mapping, cfg, as_of)
+
+
+def _define_lines(con: duckdb.DuckDBPyConnection, store: engine.StoreFile,
+                  derived: bool) -> None:
+    """Create the store's view :data:`custseg.engine.LINES` of the lines' file, and the
+    view ``lines`` of it: the columns of :func:`lines_sql`, the amount computed again when
+    it was ``derived``, and ``duplicate`` as the drop rule of the lines in
+    :data:`custseg.engine.COPIES` (found after the file was written: it takes every line to
+    know which are copies)."""
+    columns = list(("row_id", *CANONICAL))
+    if derived:
+        _, amount = checked_amount("quantity", "unit_price")
+        columns[columns.index("amount")] = f"{amount} AS amount"
+    copies = con.execute(f"SELECT count(*) FROM {engine.COPIES}").fetchone()
+    columns.append(f"CASE WHEN row_id IN (SELECT row_id FROM {engine.COPIES}) THEN 'duplicate' "
+                   f"ELSE drop_rule END AS drop_rule" if copies and copies[0] else "drop_rule")
+    con.execute(f"CREATE OR REPLACE VIEW {engine.LINES} AS SELECT {', '.join(columns)} "
+                f"FROM read_parquet('{engine.quoted(store.lines)}')")
+    con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {engine.LINES}")
 
 
 def account(con: duckdb.DuckDBPyConnection, active: list[tuple[Rule, str]],

@@ -60,19 +60,19 @@ def attach_store(con: duckdb.DuckDBPyConnection) -> StoreFile:
     directory; the file lives at least as long as the connection."""
     folder = con.execute("SELECT current_setting('temp_directory')").fetchone()
     store = StoreFile(str(folder[0]) if folder and folder[0] else tempfile.gettempdir())
-    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE}")
+    con.execute(f"ATTACH '{quoted(store.path)}' AS {STORE}")
     weakref.finalize(con, _hold, store)
     return store
 
 
 def open_store(store: StoreFile, config: Config | None = None) -> duckdb.DuckDBPyConnection:
     """A new connection (:func:`connect`) with ``store`` attached read-only as :data:`STORE`
-    and the views ``lines`` (:func:`lines_view`) and ``clean``: how a run's lines are read
-    after the run's own connection is closed."""
+    and the views ``lines`` (the store's own, :func:`custseg.clean.build_lines`) and
+    ``clean``: how a run's lines are read after the run's own connection is closed."""
     con = connect(config)
-    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE} (READ_ONLY)")
+    con.execute(f"ATTACH '{quoted(store.path)}' AS {STORE} (READ_ONLY)")
     weakref.finalize(con, _hold, store)
-    lines_view(con, store)
+    con.execute(f"CREATE VIEW lines AS SELECT * FROM {LINES}")
     con.execute("CREATE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
     return con
 
@@ -82,17 +82,14 @@ def open_store(store: StoreFile, config: Config | None = None) -> duckdb.DuckDBP
 LINES_FORMAT = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2"
 #: The table of :data:`STORE` holding the row ids of the lines dropped as duplicates.
 COPIES = f"{STORE}.main.copies"
+#: The view of :data:`STORE` that reads the lines from their file: kept in the store, a
+#: connection that opens it later reads them the same way.
+LINES = f"{STORE}.main.lines"
 
 
-def lines_view(con: duckdb.DuckDBPyConnection, store: StoreFile) -> None:
-    """Create the view ``lines`` of ``store``'s lines: the Parquet file as written, with
-    ``duplicate`` as the drop rule of the lines in :data:`COPIES` (found after the file was
-    written, since it takes every line to know which are copies)."""
-    scan = f"read_parquet('{_quoted(store.lines)}')"
-    found = con.execute(f"SELECT count(*) > 0 FROM {COPIES}").fetchone()
-    marked = (f" REPLACE (CASE WHEN row_id IN (SELECT row_id FROM {COPIES}) THEN 'duplicate' "
-              f"ELSE drop_rule END AS drop_rule)" if found and found[0] else "")
-    con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT *{marked} FROM {scan}")
+def quoted(path: str) -> str:
+    """``path`` as the body of an SQL string literal."""
+    return path.replace("'", "''")
 
 
 def store_file(con: duckdb.DuckDBPyConnection) -> StoreFile | None:
@@ -100,10 +97,6 @@ def store_file(con: duckdb.DuckDBPyConnection) -> StoreFile | None:
     row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ?",
                       [STORE]).fetchone()
     return _HELD.get(str(row[0])) if row and row[0] else None
-
-
-def _quoted(path: str) -> str:
-    return path.replace("'", "''")
 
 
 def store(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -20,7 +20,7 @@ from custseg.io.mapping import (
 )
 from custseg.io.readers import SourceInfo, register_source
 from custseg.io.sql import literal, quote
-from custseg.io.types import DATE_FORMATS, canonical_select, normalise_id
+from custseg.io.types import DATE_FORMATS, canonical_select, checked_amount, normalise_id
 
 __all__ = [
     "ALIASES",
@@ -28,6 +28,7 @@ __all__ = [
     "DATE_FORMATS",
     "SourceInfo",
     "canonical_select",
+    "checked_amount",
     "detect_mapping",
     "literal",
     "map_columns",

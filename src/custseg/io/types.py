@@ -68,6 +68,24 @@ _SAMPLE = 20_000
 SERIAL_NOTE = "the dates were Excel serial day numbers (days since 1899-12-30) and were converted"
 
 
+def checked_amount(quantity: str, unit_price: str, amount: str | None = None) -> tuple[str, str]:
+    """SQL of ``valid_numbers`` and ``amount`` from the expressions of the three numbers
+    (``amount`` None: quantity × unit price).
+
+    ``valid_numbers`` is true when each number is NULL or finite and within
+    :data:`MAX_ABS_NUMBER`; ``amount`` is the exact decimal amount of a line whose numbers are
+    valid, else NULL. Also how the stored lines give back an amount they do not keep
+    (:func:`custseg.clean.build_lines`).
+    """
+    raw = amount if amount is not None else f"({quantity}) * ({unit_price})"
+    valid = " AND ".join(
+        f"(({e}) IS NULL OR (isfinite({e}) AND abs({e}) <= {MAX_ABS_NUMBER:.0f}))"
+        for e in (quantity, unit_price, raw))
+    # Exact decimals (to 1/100 of a penny): sums of doubles depend on the order in which
+    # parallel threads add them, and results must be identical run to run.
+    return valid, f"CASE WHEN {valid} THEN CAST(({raw}) AS DECIMAL(18, 4)) END"
+
+
 def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
                      read: ReadConfig | None = None) -> tuple[str, SourceInfo]:
     """SQL selecting the canonical columns (and ``row_id``, ``valid_numbers``) from the view
@@ -108,15 +126,8 @@ def canonical_select(con: duckdb.DuckDBPyConnection, info: SourceInfo,
     exprs["invoice_date"], date_format, date_note = _date_expr(
         con, info, date_col, types[date_col], read.date_format)
     _check_conversions(con, info, exprs, types, parsed_date=date_format is not None)
-    raw_amount = exprs["amount"] if "amount" in mapping else \
-        f"({exprs['quantity']}) * ({exprs['unit_price']})"
-    valid = " AND ".join(
-        f"(({e}) IS NULL OR (isfinite({e}) AND abs({e}) <= {MAX_ABS_NUMBER:.0f}))"
-        for e in (exprs["quantity"], exprs["unit_price"], raw_amount))
-    exprs["valid_numbers"] = valid
-    # Exact decimals (to 1/100 of a penny): sums of doubles depend on the order in which
-    # parallel threads add them, and results must be identical run to run.
-    exprs["amount"] = f"CASE WHEN {valid} THEN CAST(({raw_amount}) AS DECIMAL(18, 4)) END"
+    exprs["valid_numbers"], exprs["amount"] = checked_amount(
+        exprs["quantity"], exprs["unit_price"], exprs["amount"] if "amount" in mapping else None)
     if "invoice" not in mapping:
         # Without invoice numbers an order is a distinct (customer, timestamp).
         exprs["invoice"] = (f"({exprs['customer_id']}) || '@' || "
