@@ -1,7 +1,7 @@
 """A loaded dataset without a live database connection: :class:`StoredDataset`.
 
-A :class:`custseg.pipeline.Dataset` holds a DuckDB connection with the table ``lines`` (in
-its database file, :class:`custseg.engine.StoreFile`) and the input's ``source``. A run's
+A :class:`custseg.pipeline.Dataset` holds a DuckDB connection with the view ``lines`` (of
+their file, :class:`custseg.engine.StoreFile`) and the input's ``source``. A run's
 result keeps the file and closes the connection (:meth:`StoredDataset.release`): a connection
 cannot be pickled, and holds memory and threads until closed. A pickled result carries the
 lines as Parquet bytes instead. Either way the stored dataset answers what the outputs and the
@@ -46,7 +46,7 @@ class StoredDataset:
     #: ``lines`` (and ``source``, when taken from a live dataset) as Parquet files' bytes:
     #: what a pickle holds.
     tables: dict[str, bytes] = field(default_factory=dict)
-    #: The database file holding ``lines``, after a run (:meth:`release`).
+    #: The files holding ``lines``, after a run (:meth:`release`).
     store: StoreFile | None = None
     _con: duckdb.DuckDBPyConnection | None = field(default=None, init=False, repr=False,
                                                    compare=False)
@@ -66,7 +66,7 @@ class StoredDataset:
     @classmethod
     def release(cls, dataset: Dataset) -> StoredDataset:
         """``dataset`` without its connection, which is closed: the lines stay in their
-        database file, or are copied out as Parquet bytes when they have none (a plain
+        store's file, or are copied out as Parquet bytes when they have none (a plain
         connection's, Spark's). The input's ``source`` is not kept with a file: a run keeps
         what it needs of it (:attr:`custseg.pipeline.Result.flagged_lines`)."""
         con = dataset.con
