@@ -15,16 +15,16 @@ from custseg.errors import ResourceError
 def test_the_estimate_follows_the_measured_figures_per_line():
     needs = capacity.estimate(100_000_000, 1_000_000_000)
     # The lines' file (10 bytes a line) on disk; DuckDB works beside it on one pass of the
-    # duplicate search (12M lines × 40 bytes; the lines stream to their file), spilling
+    # duplicate search (21M lines × 36 bytes; the lines stream to their file), spilling
     # what is above 80% of the limit (nothing at 1 GB).
     assert needs.store == 1_000_000_000
-    assert needs.engine == 480_000_000
+    assert needs.engine == 756_000_000
     assert needs.disk == 1_000_000_000
     assert needs.memory == 1_000_000_000 + 1_000_000_000
     tight = capacity.estimate(100_000_000, 250_000_000)
-    assert tight.disk == 1_000_000_000 + 480_000_000 - 200_000_000
+    assert tight.disk == 1_000_000_000 + 756_000_000 - 200_000_000
     small = capacity.estimate(541_909, 1_000_000_000)
-    assert small.engine == 541_909 * 40 and small.store == 541_909 * 10
+    assert small.engine == 541_909 * 36 and small.store == 541_909 * 10
     assert small.disk == small.store
     assert small.memory == small.engine + small.store + 400_000_000
 
