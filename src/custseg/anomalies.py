@@ -451,13 +451,19 @@ WITH {stats}, scored AS (
 
 
 def _invoice_sql(cfg: AnomalyConfig) -> str:
-    """Invoices whose log total is far above the median invoice's (one row per invoice)."""
+    """Invoices whose log total is far above the median invoice's (one row per invoice).
+
+    The aggregation over every invoice keeps only what the test needs (total, lines, first
+    row); the flagged invoices' quantity, date, customer and country come from a second
+    scan of their own lines. With all of them in the first aggregation, its 9M invoices at
+    100M lines spilled 160 MB under the 1 GB limit.
+    """
+    judged = _judged("amount IS NOT NULL")
+    z = f"(l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)})"
     return f"""
 WITH invoices AS (
-  SELECT invoice, MIN(row_id) AS row_id, SUM(quantity) AS quantity,
-         MIN(invoice_date) AS invoice_date, SUM(amount) AS amount,
-         MIN(customer_id) AS customer_id, MIN(country) AS country, COUNT(*) AS n_lines
-  FROM lines WHERE {_judged("amount IS NOT NULL")}
+  SELECT invoice, MIN(row_id) AS row_id, SUM(amount) AS amount, COUNT(*) AS n_lines
+  FROM lines WHERE {judged}
   GROUP BY invoice
 ), logged AS (
   SELECT *, LN(amount) AS x FROM invoices WHERE amount > 0
@@ -465,16 +471,22 @@ WITH invoices AS (
   SELECT MEDIAN(x) AS center FROM logged
 ), spread AS (
   SELECT MEDIAN(ABS(l.x - c.center)) AS mad FROM logged l CROSS JOIN center c
+), flagged AS (
+  SELECT l.invoice, l.row_id, l.amount, l.n_lines, {z} AS score, EXP(c.center) AS usual
+  FROM logged l CROSS JOIN center c CROSS JOIN spread s
+  WHERE {z} >= {float(cfg.invoice_z) - TIE_TOLERANCE}
+), details AS (
+  SELECT invoice, SUM(quantity) AS quantity, MIN(invoice_date) AS invoice_date,
+         MIN(customer_id) AS customer_id, MIN(country) AS country
+  FROM lines WHERE {judged} AND invoice IN (SELECT invoice FROM flagged)
+  GROUP BY invoice
 )
-SELECT l.row_id, l.invoice, CAST(NULL AS VARCHAR) AS stock_code,
-       CAST(NULL AS VARCHAR) AS description, l.quantity, l.invoice_date,
-       CAST(NULL AS DOUBLE) AS unit_price, l.amount, l.customer_id, l.country,
-       'invoice_total_outlier' AS kind,
-       (l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)}) AS score,
-       EXP(c.center) AS usual, l.n_lines, CAST(NULL AS BOOLEAN) AS by_product
-FROM logged l CROSS JOIN center c CROSS JOIN spread s
-WHERE (l.x - c.center) / GREATEST(s.mad, {float(cfg.mad_floor)})
-      >= {float(cfg.invoice_z) - TIE_TOLERANCE}"""
+SELECT f.row_id, f.invoice, CAST(NULL AS VARCHAR) AS stock_code,
+       CAST(NULL AS VARCHAR) AS description, d.quantity, d.invoice_date,
+       CAST(NULL AS DOUBLE) AS unit_price, f.amount, d.customer_id, d.country,
+       'invoice_total_outlier' AS kind, f.score, f.usual, f.n_lines,
+       CAST(NULL AS BOOLEAN) AS by_product
+FROM flagged f JOIN details d ON d.invoice = f.invoice"""
 
 
 def _cancellation_sql(cfg: AnomalyConfig) -> str:
