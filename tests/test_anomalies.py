@@ -189,6 +189,24 @@ def test_agreement_is_jaccard_of_flagged_sets():
     assert result.agreement == pytest.approx(len(a & b) / len(a | b))
 
 
+def test_the_pipeline_scores_customers_on_the_clustering_features():
+    """``pipeline.customer_anomalies`` scores the standardised features the segments are
+    found in, as this module's tests do: LOF's distances depend on the scaling (Isolation
+    Forest's do not)."""
+    from custseg import Config, pipeline
+
+    rfm = planted_rfm()
+    got = pipeline.customer_anomalies(rfm, Config(seed=2)).scores
+    want = anomalies.score_customers(rfm, CFG, scaled(rfm), seed=2).scores
+    for column in ("anomaly_score", "second_score"):
+        np.testing.assert_allclose(got[column], want[column], rtol=1e-9)
+    assert got["second_is_anomaly"].tolist() == want["second_is_anomaly"].tolist()
+    # The log values alone (what the pipeline passed before) give other LOF scores.
+    logged = np.log1p(rfm[FEATURES].to_numpy(dtype=float))
+    unscaled = anomalies.score_customers(rfm, CFG, logged, seed=2).scores
+    assert not np.allclose(unscaled["second_score"], want["second_score"], rtol=1e-3)
+
+
 def test_lof_on_a_sample_still_finds_planted_outliers():
     rfm = planted_rfm()
     x = scaled(rfm)

@@ -111,6 +111,12 @@ def transform_features(rfm: pd.DataFrame, transform: str) -> np.ndarray:
     return values
 
 
+def scaled_features(rfm: pd.DataFrame, transform: str) -> np.ndarray:
+    """R/F/M after the transform (:func:`transform_features`) and standard scaling: the space
+    the segments are found in, and the customer anomalies scored in."""
+    return StandardScaler().fit_transform(transform_features(rfm, transform))
+
+
 #: A feature whose log1p values spread less than this (standard deviation: about a 1%
 #: relative difference between customers) counts as constant. Scaling would blow such noise
 #: (a few cents on the same spend) up to the size of a real difference.
@@ -212,7 +218,7 @@ def search_k(rfm: pd.DataFrame, cfg: ClusterConfig, seed: int) -> KSearch:
     the cost of the search is then bounded whatever the number of customers (and however many
     share one profile), and :func:`fit_clusters` fits the chosen k on everyone.
     """
-    scaled = StandardScaler().fit_transform(transform_features(rfm, cfg.transform))
+    scaled = scaled_features(rfm, cfg.transform)
     ks = _candidate_ks(dataclasses.replace(cfg, k=None), _distinct_rows(scaled))
     rng = np.random.default_rng(seed)
     # Up to k_search_max nothing is drawn here, so the draws below (and the results) are

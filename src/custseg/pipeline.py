@@ -278,7 +278,9 @@ def customer_anomalies(table: pd.DataFrame, config: Config | None = None) -> Cus
     from custseg import anomalies, cluster
 
     config = config or Config()
-    features = cluster.transform_features(table, config.cluster.transform)
+    # The space the segments are found in: without the scaling, LOF's distances weighed the
+    # spend's log range (about 0-12) twice the orders' (0-6).
+    features = cluster.scaled_features(table, config.cluster.transform)
     with _expected_warnings():
         return anomalies.score_customers(table, config.anomalies, features, config.seed,
                                          config.currency or "")
