@@ -208,3 +208,55 @@ def test_a_file_without_header_says_so(tmp_path):
     edge_log().to_csv(path, index=False, header=False)
     with pytest.raises(MappingError, match="first row looks like data, not a header"):
         custseg.load(path)
+
+
+def _with_commas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every description holds two commas, so a sniffer counting characters sees a
+    comma-delimited file of three fields a line."""
+    frame = frame.copy()
+    frame["Description"] = frame["Description"].fillna("").astype(str) + ", RED, BLUE"
+    return frame
+
+
+def test_a_delimiter_the_sniffer_misses_is_named_by_the_message_and_then_read(tmp_path):
+    frame = _with_commas(edge_log())
+    path = tmp_path / "hashes.txt"
+    frame.to_csv(path, sep="#", index=False)
+    with pytest.raises(MappingError) as caught:
+        custseg.load(path)
+    text = str(caught.value)
+    assert "split at ','" in text and "--delimiter" in text
+    from custseg.config import ReadConfig
+
+    config = custseg.Config(read=ReadConfig(delimiter="#"))
+    comma = tmp_path / "commas.csv"
+    frame.to_csv(comma, index=False)  # quoted by pandas: read with the sniffer's own choice
+    pd.testing.assert_frame_equal(rfm_of(path, config=config), rfm_of(comma))
+    dataset = custseg.load(path, config)
+    assert dataset.source.delimiter == "#" and dataset.source.mapping["description"]
+
+
+def test_the_command_lines_delimiter_names_and_refusals():
+    from custseg.cli import read_config
+    from custseg.errors import ConfigError
+
+    assert read_config(delimiter="tab").delimiter == "\t"
+    assert read_config(delimiter="\\t").delimiter == "\t"
+    assert read_config(delimiter=";").delimiter == ";"
+    assert read_config().delimiter is None
+    for bad in ("ab", "a", '"', " "):
+        with pytest.raises(ConfigError, match="--delimiter"):
+            read_config(delimiter=bad)
+
+
+def test_the_delimiter_option_reads_a_tab_file_through_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from custseg.cli import app
+
+    frame = _with_commas(edge_log())
+    path = tmp_path / "tabs.txt"
+    frame.to_csv(path, sep="\t", index=False)
+    result = CliRunner().invoke(app, ["inspect", str(path), "--delimiter", "tab"])
+    assert result.exit_code == 0, result.output
+    assert "CustomerID" in result.output

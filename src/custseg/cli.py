@@ -129,15 +129,26 @@ def _bytes(text: str, option: str) -> int:
     return size
 
 
+#: Delimiters that are easier to name than to type.
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
 def read_config(*, decimal: str | None = None, date_format: str | None = None,
-                max_excel_size: str | None = None, parallel_excel: bool = True) -> ReadConfig:
+                max_excel_size: str | None = None, parallel_excel: bool = True,
+                delimiter: str | None = None) -> ReadConfig:
     """The reading settings from command-line style values, checked."""
     if decimal is not None and decimal not in (".", ","):
         raise ConfigError(f"--decimal: {decimal!r}; use . (2.55) or , (2,55).")
+    if delimiter is not None:
+        delimiter = _DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+        if len(delimiter) != 1 or delimiter.isalnum() or delimiter in "\"\r\n ":
+            raise ConfigError(f"--delimiter: {delimiter!r}; give the one character between "
+                              f"fields, e.g. ';', '|' or tab.")
     if date_format is not None and "%" not in date_format:
         raise ConfigError(f"--date-format: {date_format!r} has no %-codes; write it like "
                           f"'%d/%m/%Y %H:%M' (day/month) or '%m/%d/%Y' (month/day).")
-    read = ReadConfig(decimal=decimal, date_format=date_format, parallel_excel=parallel_excel)
+    read = ReadConfig(decimal=decimal, date_format=date_format, parallel_excel=parallel_excel,
+                      delimiter=delimiter)
     if max_excel_size is not None:
         read = dataclasses.replace(read, max_excel_bytes=_bytes(max_excel_size,
                                                                  "--max-excel-size"))
@@ -224,6 +235,9 @@ SheetOpt = Annotated[str | None, typer.Option(
     help="Excel sheet to read, or 'all' to stack sheets with the same header.")]
 MapOpt = Annotated[str | None, typer.Option(
     "--map", help="Column mapping, e.g. customer_id=Client,invoice_date=Date.")]
+DelimiterOpt = Annotated[str | None, typer.Option(
+    "--delimiter", help="Field delimiter of delimited text: one character such as ';' or "
+                        "'|', or tab (default: detected).")]
 DecimalOpt = Annotated[str | None, typer.Option(
     "--decimal", help="Decimal separator of text numbers: . or , (default: detected; "
                       "asked for when the data cannot tell).")]
@@ -362,6 +376,7 @@ def run(
                                                       "data preset's).")] = None,
     preset: PresetOpt = "auto",
     decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
     date_format: DateFormatOpt = None,
     max_excel_size: ExcelSizeOpt = None,
     parallel_excel: ParallelExcelOpt = True,
@@ -392,7 +407,8 @@ def run(
                               contamination=contamination, detector=detector, seed=seed,
                               memory_limit=memory_limit, temp_dir=temp_dir,
                               currency=currency, preset=preset,
-                              read=read_config(decimal=decimal, date_format=date_format,
+                              read=read_config(decimal=decimal, delimiter=delimiter,
+                                               date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
         config = config.replace(engine=_choice(engine, "--engine", get_args(Engine)),
@@ -482,7 +498,8 @@ def _print_comparison(result: Any, written: list[Path]) -> None:
 @app.command()
 def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to look at.")],
             sheet: SheetOpt = None, mapping: MapOpt = None, preset: PresetOpt = "auto",
-            decimal: DecimalOpt = None, date_format: DateFormatOpt = None,
+            decimal: DecimalOpt = None, delimiter: DelimiterOpt = None,
+            date_format: DateFormatOpt = None,
             max_excel_size: ExcelSizeOpt = None,
             parallel_excel: ParallelExcelOpt = True,
             memory_limit: MemoryLimitOpt = "1GB", temp_dir: TempDirOpt = None) -> None:
@@ -492,7 +509,8 @@ def inspect(file: Annotated[Path, typer.Argument(help="Transaction export to loo
 
     with _user_errors():
         config = build_config(preset=preset, memory_limit=memory_limit, temp_dir=temp_dir,
-                              read=read_config(decimal=decimal, date_format=date_format,
+                              read=read_config(decimal=decimal, delimiter=delimiter,
+                                               date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
         with resource_errors(config, "reading the file"):
@@ -518,6 +536,7 @@ def score(
     sheet: SheetOpt = None,
     mapping: MapOpt = None,
     decimal: DecimalOpt = None,
+    delimiter: DelimiterOpt = None,
     date_format: DateFormatOpt = None,
     max_excel_size: ExcelSizeOpt = None,
     parallel_excel: ParallelExcelOpt = True,
@@ -531,7 +550,8 @@ def score(
 
     with _user_errors():
         config = build_config(as_of=as_of, memory_limit=memory_limit, temp_dir=temp_dir,
-                              read=read_config(decimal=decimal, date_format=date_format,
+                              read=read_config(decimal=decimal, delimiter=delimiter,
+                                               date_format=date_format,
                                                max_excel_size=max_excel_size,
                                                parallel_excel=parallel_excel))
         run_score(file, model, out_dir, config, sheet=sheet, mapping=mapping, out=out, err=err,

@@ -58,6 +58,9 @@ DATA_PRESETS: dict[str, DataPreset] = {
 class ReadConfig:
     """How the input is read, where the data cannot settle it with certainty."""
 
+    #: Field delimiter of delimited text (one character: ";", "|", a tab…); None lets DuckDB's
+    #: sniffer find it.
+    delimiter: str | None = None
     #: Decimal separator of text numbers: "." or ","; None detects it (and refuses when the
     #: data cannot tell).
     decimal: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from custseg.errors import MappingError
 from custseg.io.mapping import (
     ALIASES,
     CANONICAL,
@@ -52,7 +53,15 @@ def map_columns(info: SourceInfo, overrides: Mapping[str, str] | None = None,
     MappingError
         When a required column cannot be found or an override names a missing column.
     """
-    mapping = detect_mapping(list(info.columns), overrides, info.where)
+    try:
+        mapping = detect_mapping(list(info.columns), overrides, info.where)
+    except MappingError as exc:
+        if info.delimiter is None:
+            raise
+        # Columns that cannot be found are often fields split at the wrong character.
+        raise MappingError(f"{exc} The fields were split at {info.delimiter!r}; if that is "
+                           f"wrong, name the delimiter with --delimiter (e.g. --delimiter "
+                           f"';').", columns=exc.columns, missing=exc.missing) from exc
     mapping, total = prefer_line_amount(mapping, overrides)
     found = recognise(list(info.columns)) if preset == "auto" else (
         None if preset == "none" else preset)

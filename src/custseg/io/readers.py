@@ -158,6 +158,8 @@ def _register_csv(con: duckdb.DuckDBPyConnection, shown: Path, found: sniff.Snif
                f"buffer_size = {2 * MAX_LINE_BYTES}"]
     # Explicit: DuckDB would otherwise decide from the extension, and the content decides.
     options.append(f"compression = '{found.compression or 'none'}'")
+    if read.delimiter is not None:
+        options.append(f"delim = {literal(read.delimiter)}")
     dialect = _dialect(con, found, options, shown)
     decimal = read.decimal or numbers.sniff_decimal(dialect["samples"], shown)
     if decimal == "," and dialect["delimiter"] != ",":
