@@ -18,7 +18,7 @@ import duckdb
 from custseg import engine
 from custseg.config import CleaningConfig
 from custseg.errors import EmptyResultError
-from custseg.io import CANONICAL, checked_amount
+from custseg.io import CANONICAL, checked_amount, literal
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -345,7 +345,7 @@ def build_lines(con: duckdb.DuckDBPyConnection, select_sql: str, mapping: dict[s
     if derived:
         lines = f"SELECT * EXCLUDE (amount) FROM ({lines})"
     # One streaming statement: the lines go to their compressed file as they are typed.
-    written = con.execute(f"COPY ({lines}) TO '{engine.quoted(store.lines)}' "
+    written = con.execute(f"COPY ({lines}) TO {literal(store.lines)} "
                           f"({engine.LINES_FORMAT})").fetchone()
     con.execute(f"CREATE OR REPLACE TABLE {engine.COPIES} (row_id BIGINT)")
     if any(rule.name == "duplicate" for rule, _ in active):
@@ -366,7 +366,7 @@ def _define_lines(con: duckdb.DuckDBPyConnection, store: engine.StoreFile,
     it was ``derived``, and ``duplicate`` as the drop rule of the lines in
     :data:`custseg.engine.COPIES` (found after the file was written: it takes every line to
     know which are copies)."""
-    columns = list(("row_id", *CANONICAL))
+    columns = ["row_id", *CANONICAL]
     if derived:
         _, amount = checked_amount("quantity", "unit_price")
         columns[columns.index("amount")] = f"{amount} AS amount"
@@ -374,7 +374,7 @@ def _define_lines(con: duckdb.DuckDBPyConnection, store: engine.StoreFile,
     columns.append(f"CASE WHEN row_id IN (SELECT row_id FROM {engine.COPIES}) THEN 'duplicate' "
                    f"ELSE drop_rule END AS drop_rule" if copies and copies[0] else "drop_rule")
     con.execute(f"CREATE OR REPLACE VIEW {engine.LINES} AS SELECT {', '.join(columns)} "
-                f"FROM read_parquet('{engine.quoted(store.lines)}')")
+                f"FROM read_parquet({literal(store.lines)})")
     con.execute(f"CREATE OR REPLACE VIEW lines AS SELECT * FROM {engine.LINES}")
 
 

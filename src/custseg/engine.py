@@ -61,7 +61,7 @@ def attach_store(con: duckdb.DuckDBPyConnection) -> StoreFile:
     directory; the file lives at least as long as the connection."""
     folder = con.execute("SELECT current_setting('temp_directory')").fetchone()
     store = StoreFile(str(folder[0]) if folder and folder[0] else tempfile.gettempdir())
-    con.execute(f"ATTACH '{quoted(store.path)}' AS {STORE}")
+    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE}")
     weakref.finalize(con, _hold, store)
     return store
 
@@ -71,7 +71,7 @@ def open_store(store: StoreFile, config: Config | None = None) -> duckdb.DuckDBP
     and the views ``lines`` (the store's own, :func:`custseg.clean.build_lines`) and
     ``clean``: how a run's lines are read after the run's own connection is closed."""
     con = connect(config)
-    con.execute(f"ATTACH '{quoted(store.path)}' AS {STORE} (READ_ONLY)")
+    con.execute(f"ATTACH '{_quoted(store.path)}' AS {STORE} (READ_ONLY)")
     weakref.finalize(con, _hold, store)
     con.execute(f"CREATE VIEW lines AS SELECT * FROM {LINES}")
     con.execute("CREATE VIEW clean AS SELECT * FROM lines WHERE drop_rule IS NULL")
@@ -88,8 +88,7 @@ COPIES = f"{STORE}.main.copies"
 LINES = f"{STORE}.main.lines"
 
 
-def quoted(path: str) -> str:
-    """``path`` as the body of an SQL string literal."""
+def _quoted(path: str) -> str:
     return path.replace("'", "''")
 
 

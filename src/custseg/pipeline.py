@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from custseg import capacity, clean, cohorts, engine, io, rfm
+from custseg import capacity, clean, cohorts, io, rfm
 from custseg.config import DATA_PRESETS, Config
 from custseg.engine import connect, resource_errors
 from custseg.errors import EmptyResultError, NoSegmentsError
@@ -215,8 +215,6 @@ def load(source: Transactions, config: Config | None = None, *, sheet: str | Non
             info = dataclasses.replace(info, notes=(_preset_note(config, info.preset),
                                                     *info.notes))
         select_sql, info = io.canonical_select(con, info, config.read)
-        if engine.store(con) is None:
-            engine.attach_store(con)
         report = clean.build_lines(con, select_sql, info.mapping, config.cleaning,
                                    config.rfm.as_of)
         snapshot = rfm.snapshot_for(con, config.rfm.as_of)

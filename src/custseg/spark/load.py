@@ -111,9 +111,7 @@ def build_lines(con: SparkConnection, select_sql: str, mapping: dict[str, str],
     # The typed lines are kept once: the cleaning statement reads them three times (the
     # duplicate search), and Spark would otherwise read and type the input three times.
     con.keep("typed_source", con.session.sql(spark_sql(select_sql)))
-    statement = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active))
-    query = statement.expression if isinstance(statement, exp.Insert | exp.Create) \
-        else statement
+    query = to_spark(clean.lines_sql("SELECT * FROM typed_source", mapping, active))
     # DuckDB finds the duplicates after writing the lines (clean.copies_sql) and marks them
     # in its view of them; on Spark the same rank is computed in the statement itself,
     # where the rule list already tests it in its place.
